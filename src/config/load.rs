@@ -1,0 +1,264 @@
+//! Reading the provisioning file: TOML syntax, per-section deserialization, problem locations.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::raw::{RawAsset, RawGateway, RawKafka, RawMqtt, RawOutbox, RawReplay, RawRule, RawSerial};
+use super::validate::{validate, RawConfig, RawSource};
+use super::Config;
+
+/// One thing wrong with a provisioning file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted field path, e.g. `sources[1].baud` (empty for a syntax error).
+    pub field: String,
+    /// 1-based line and column, where the file has the field.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// Every problem found in one provisioning file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors {
+    pub origin: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: {} problem(s)", self.origin, self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "  {}", self.origin)?;
+            if let (Some(l), Some(c)) = (p.line, p.column) {
+                write!(f, ":{l}:{c}")?;
+            }
+            if p.field.is_empty() {
+                writeln!(f, ": {}", p.message)?;
+            } else {
+                writeln!(f, ": {}: {}", p.field, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Read and validate a provisioning file. Relative paths inside it resolve against its folder.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        origin: origin.clone(),
+        problems: vec![Problem {
+            field: String::new(),
+            line: None,
+            column: None,
+            message: format!("cannot read file: {e}"),
+        }],
+    })?;
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    parse_str(&text, &origin, base)
+}
+
+/// Parse and validate provisioning text; `base_dir` resolves relative paths in it.
+pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+    let mut sink = Sink {
+        text,
+        problems: Vec::new(),
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in syntax {
+            sink.push_span("", e.span(), e.message());
+        }
+        return Err(sink.into_errors(origin));
+    }
+    let mut raw = RawConfig::default();
+    for (key, value) in doc.into_inner() {
+        let name = key.get_ref().to_string();
+        match name.as_str() {
+            "gateway" => raw.gateway = sink.de::<RawGateway>(value, "gateway"),
+            "kafka" => raw.kafka = sink.de::<RawKafka>(value, "kafka"),
+            "outbox" => raw.outbox = sink.de::<RawOutbox>(value, "outbox"),
+            "sources" => {
+                for (i, item) in sink.array(value, "sources").into_iter().enumerate() {
+                    raw.sources.push(sink.source(item, &format!("sources[{i}]")));
+                }
+            }
+            "assets" => {
+                for (i, item) in sink.array(value, "assets").into_iter().enumerate() {
+                    raw.assets.push(sink.de::<RawAsset>(item, &format!("assets[{i}]")));
+                }
+            }
+            "rules" => {
+                for (i, item) in sink.array(value, "rules").into_iter().enumerate() {
+                    raw.rules.push(sink.de::<RawRule>(item, &format!("rules[{i}]")));
+                }
+            }
+            _ => sink.push_span(
+                &name,
+                Some(key.span()),
+                "unknown table; expected one of gateway, kafka, outbox, sources, assets, rules",
+            ),
+        }
+    }
+    let located = DeTable::parse(text).ok();
+    let mut semantic = Vec::new();
+    let config = validate(raw, base_dir, &mut semantic);
+    for (field, message) in semantic {
+        let span = located.as_ref().and_then(|t| locate(t, &field));
+        sink.push_span(&field, span, &message);
+    }
+    match config {
+        Some(c) if sink.problems.is_empty() => Ok(c),
+        _ => Err(sink.into_errors(origin)),
+    }
+}
+
+struct Sink<'t> {
+    text: &'t str,
+    problems: Vec<Problem>,
+}
+
+impl Sink<'_> {
+    fn push_span(&mut self, field: &str, span: Option<Range<usize>>, message: &str) {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = line_col(self.text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        self.problems.push(Problem {
+            field: field.to_string(),
+            line,
+            column,
+            message: message.to_string(),
+        });
+    }
+
+    fn into_errors(mut self, origin: &str) -> ConfigErrors {
+        self.problems.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column));
+        ConfigErrors {
+            origin: origin.to_string(),
+            problems: self.problems,
+        }
+    }
+
+    fn de<T: DeserializeOwned>(&mut self, value: Spanned<DeValue<'_>>, path: &str) -> Option<T> {
+        let whole = value.span();
+        match serde_path_to_error::deserialize::<_, T>(value.into_deserializer()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let sub = e.path().to_string();
+                let field = if sub == "." || sub.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}.{sub}")
+                };
+                let inner = e.into_inner();
+                let span = inner.span().or(Some(whole));
+                self.push_span(&field, span, inner.message().trim());
+                None
+            }
+        }
+    }
+
+    fn array<'i>(&mut self, value: Spanned<DeValue<'i>>, path: &str) -> Vec<Spanned<DeValue<'i>>> {
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(items) => items.into_iter().collect(),
+            _ => {
+                self.push_span(path, Some(span), "expected an array of tables ([[...]])");
+                Vec::new()
+            }
+        }
+    }
+
+    /// A `[[sources]]` element: its `type` picks the struct it is read as.
+    fn source(&mut self, value: Spanned<DeValue<'_>>, path: &str) -> Option<RawSource> {
+        let kind = match value.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref() == "type")
+                .map(|(_, v)| match v.get_ref() {
+                    DeValue::String(s) => s.to_string(),
+                    _ => String::new(),
+                }),
+            _ => None,
+        };
+        match kind.as_deref() {
+            Some("mqtt") => self.de::<RawMqtt>(value, path).map(RawSource::Mqtt),
+            Some("serial") => self.de::<RawSerial>(value, path).map(RawSource::Serial),
+            Some("replay") => self.de::<RawReplay>(value, path).map(RawSource::Replay),
+            Some(other) => {
+                self.push_span(
+                    &format!("{path}.type"),
+                    Some(value.span()),
+                    &format!("unknown source type `{other}`; expected mqtt, serial or replay"),
+                );
+                None
+            }
+            None => {
+                self.push_span(
+                    &format!("{path}.type"),
+                    Some(value.span()),
+                    "missing `type` (mqtt, serial or replay)",
+                );
+                None
+            }
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, col)
+}
+
+/// Find the span of a dotted path like `sources[1].baud` in the parsed document: the key if
+/// the field is there, else the closest enclosing table that is.
+fn locate(doc: &Spanned<DeTable<'_>>, path: &str) -> Option<Range<usize>> {
+    let mut best = None;
+    let mut current: Option<&DeValue<'_>> = None;
+    let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
+    for part in path.split('.') {
+        let (key, index) = match part.find('[') {
+            Some(i) => (&part[..i], part[i + 1..].trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let t = match (table, current) {
+            (Some(t), _) => t,
+            (None, Some(DeValue::Table(t))) => t,
+            _ => break,
+        };
+        let Some((k, v)) = t.iter().find(|(k, _)| k.get_ref() == key) else {
+            break;
+        };
+        best = Some(k.span());
+        let mut v = v;
+        if let Some(i) = index {
+            match v.get_ref() {
+                DeValue::Array(items) => match items.get(i) {
+                    Some(item) => {
+                        best = Some(item.span());
+                        v = item;
+                    }
+                    None => break,
+                },
+                _ => break,
+            }
+        }
+        table = None;
+        current = Some(v.get_ref());
+    }
+    best
+}

@@ -1,0 +1,318 @@
+//! The provisioning file as written: serde structs, one per TOML table, unknown keys rejected.
+//!
+//! Nothing here is checked beyond types; [`super::validate`] turns these into the validated
+//! [`super::Config`] and reports every problem at once.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `[gateway]`: who this gateway is and where it keeps its state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    /// Gateway id; part of every Kafka key and dedup header. Letters, digits, `.`, `_`, `-`.
+    pub id: String,
+    /// Site (plant) name, attached to every record.
+    pub site: String,
+    /// Directory for the outbox (LMDB) and other state.
+    pub data_dir: String,
+    /// Seconds between status heartbeats.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_secs: u64,
+}
+
+fn default_heartbeat() -> u64 {
+    30
+}
+
+/// `[kafka]`: where records go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Topic names per record class.
+    #[serde(default)]
+    pub topics: RawTopics,
+    /// Payload encoding: `json` (default) or `cbor`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// `none`, `gzip`, `snappy`, `lz4` or `zstd` (default).
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// Create missing topics at start (admin API).
+    #[serde(default)]
+    pub create_topics: bool,
+    /// Partitions for topics that forewarn creates.
+    #[serde(default = "default_partitions")]
+    pub topic_partitions: i32,
+    /// Replication factor for topics that forewarn creates.
+    #[serde(default = "default_replication")]
+    pub topic_replication: i32,
+    /// Records sent but not yet acknowledged, at most (bounds memory during a backlog drain).
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// Pass-through librdkafka properties (TLS, SASL, ...). `${NAME}` in a value is replaced by
+    /// the environment variable NAME, so secrets need not live in the file.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_partitions() -> i32 {
+    3
+}
+fn default_replication() -> i32 {
+    1
+}
+fn default_in_flight() -> usize {
+    1000
+}
+
+/// `[kafka.topics]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopics {
+    #[serde(default = "default_alerts")]
+    pub alerts: String,
+    #[serde(default = "default_telemetry")]
+    pub telemetry: String,
+    #[serde(default = "default_status")]
+    pub status: String,
+}
+
+impl Default for RawTopics {
+    fn default() -> Self {
+        RawTopics {
+            alerts: default_alerts(),
+            telemetry: default_telemetry(),
+            status: default_status(),
+        }
+    }
+}
+
+fn default_alerts() -> String {
+    "forewarn.alerts".into()
+}
+fn default_telemetry() -> String {
+    "forewarn.telemetry".into()
+}
+fn default_status() -> String {
+    "forewarn.status".into()
+}
+
+/// `[outbox]`: the durable store-and-forward buffer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbox {
+    /// Bytes of records the outbox may hold before it evicts (oldest telemetry first).
+    #[serde(default = "default_budget")]
+    pub budget_bytes: u64,
+    /// `full`: fsync every commit. `batched`: fsync every `sync_interval_ms`.
+    #[serde(default)]
+    pub durability: Option<String>,
+    /// Group-commit interval for `batched` durability.
+    #[serde(default = "default_sync_ms")]
+    pub sync_interval_ms: u64,
+}
+
+impl Default for RawOutbox {
+    fn default() -> Self {
+        RawOutbox {
+            budget_bytes: default_budget(),
+            durability: None,
+            sync_interval_ms: default_sync_ms(),
+        }
+    }
+}
+
+fn default_budget() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_sync_ms() -> u64 {
+    200
+}
+
+/// How a source finds a sample's event time.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimestamp {
+    /// Field holding the event time; absent in a payload → arrival time.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// `auto` (default), `s`, `ms`, `us`, `ns` or `rfc3339`.
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// `[[sources]]` with `type = "mqtt"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqtt {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub host: String,
+    #[serde(default = "default_mqtt_port")]
+    pub port: u16,
+    /// MQTT client id; defaults to `forewarn-<gateway id>-<source name>`. Stable ids keep the
+    /// persistent session (QoS 1 messages queued while we were away).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Topic filters to subscribe to (QoS 1).
+    pub topics: Vec<String>,
+    /// How topic levels map to asset and signal, e.g. `plant/{asset}/{signal}`. Without
+    /// `{signal}` the payload must be an object of signal → value.
+    pub topic_pattern: String,
+    #[serde(default)]
+    pub timestamp: RawTimestamp,
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive_secs: u64,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `${NAME}` reads the environment variable NAME.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Connect with TLS (system roots, or `ca_file`).
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Largest accepted payload.
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
+}
+
+fn default_mqtt_port() -> u16 {
+    1883
+}
+fn default_keep_alive() -> u64 {
+    30
+}
+fn default_max_payload() -> usize {
+    1024 * 1024
+}
+
+/// `[[sources]]` with `type = "serial"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSerial {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub device: String,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    #[serde(default = "default_data_bits")]
+    pub data_bits: u8,
+    /// `none`, `odd` or `even`.
+    #[serde(default)]
+    pub parity: Option<String>,
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+    /// The asset every line belongs to (a `key=value` or JSON line may override it with an
+    /// `asset` field).
+    pub asset: String,
+    /// `csv`, `json` or `kv`.
+    pub format: String,
+    /// CSV only: one name per column; `ts` is the event time, `_` skips a column.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub timestamp: RawTimestamp,
+    /// Longer lines are discarded and counted as `oversize`.
+    #[serde(default = "default_max_frame")]
+    pub max_frame_bytes: usize,
+}
+
+fn default_baud() -> u32 {
+    9600
+}
+fn default_data_bits() -> u8 {
+    8
+}
+fn default_stop_bits() -> u8 {
+    1
+}
+fn default_max_frame() -> usize {
+    1024
+}
+
+/// `[[sources]]` with `type = "replay"`: a CSV recording with a header row (`ts`, optional
+/// `asset`, then one column per signal).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    /// Path of the CSV file (relative paths are relative to the provisioning file).
+    pub path: String,
+    /// Asset for files without an `asset` column.
+    #[serde(default)]
+    pub asset: Option<String>,
+    #[serde(default)]
+    pub timestamp: RawTimestamp,
+    /// Rows per second to replay at; 0 = as fast as the pipeline takes them.
+    #[serde(default)]
+    pub rows_per_sec: f64,
+}
+
+/// `[[assets]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAsset {
+    pub id: String,
+    #[serde(default)]
+    pub line: Option<String>,
+    #[serde(default, rename = "type")]
+    pub asset_type: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Default telemetry bucket for this asset's signals; 0 = no telemetry.
+    #[serde(default = "default_interval")]
+    pub interval_secs: f64,
+    #[serde(default)]
+    pub signals: Vec<RawSignal>,
+}
+
+fn default_interval() -> f64 {
+    60.0
+}
+
+/// `[[assets.signals]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignal {
+    pub name: String,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Telemetry bucket for this signal (overrides the asset's); 0 = no telemetry.
+    #[serde(default)]
+    pub interval_secs: Option<f64>,
+}
+
+/// `[[rules]]`: a threshold alert on a raw signal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: String,
+    /// Asset id, or `*` for every asset that has the signal.
+    pub asset: String,
+    pub signal: String,
+    /// Raise when the value stays above this.
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Raise when the value stays below this.
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Clear when the value crosses back past this (hysteresis); defaults to the limit.
+    #[serde(default)]
+    pub clear: Option<f64>,
+    /// How long (event time) the condition must hold before the alert is raised.
+    #[serde(default)]
+    pub for_secs: f64,
+    /// `info`, `warning` (default) or `critical`.
+    #[serde(default)]
+    pub severity: Option<String>,
+}

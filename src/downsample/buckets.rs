@@ -1,0 +1,183 @@
+//! Fixed interval buckets per signal: count, min, max, mean, last over `[start, start + width)`.
+//!
+//! Buckets are aligned to the Unix epoch in event time (`start = floor(ts / width) * width`),
+//! so every gateway cuts the same intervals. Rules:
+//! - a sample in the open bucket updates it;
+//! - a sample in a later bucket closes the open one (emitted) and opens its own; empty
+//!   intervals in between produce nothing;
+//! - a sample older than the open bucket is **late**: it is dropped from telemetry and counted
+//!   (the bucket it belongs to has already been sent);
+//! - a bucket that received nothing for `width + grace` of wall-clock time is closed by
+//!   [`IntervalBuckets::close_idle`], so a signal that stops still reports its last interval.
+//!
+//! `last` is the value with the greatest event time in the bucket, not the last to arrive.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One signal's open or closed bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub last: f64,
+    last_ts: i64,
+}
+
+impl Bucket {
+    fn open(start_ns: i64, width_ns: i64, ts: i64, v: f64) -> Bucket {
+        Bucket {
+            start_ns,
+            end_ns: start_ns.saturating_add(width_ns),
+            count: 1,
+            min: v,
+            max: v,
+            sum: v,
+            last: v,
+            last_ts: ts,
+        }
+    }
+
+    fn add(&mut self, ts: i64, v: f64) {
+        self.count += 1;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.sum += v;
+        if ts >= self.last_ts {
+            self.last = v;
+            self.last_ts = ts;
+        }
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count as f64
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    width_ns: i64,
+    open: Option<Bucket>,
+    /// Wall-clock time of the last sample, for idle closing.
+    touched_ns: i64,
+}
+
+/// What pushing one sample did.
+#[derive(Debug, PartialEq)]
+pub enum PushOutcome {
+    /// Added to the open bucket.
+    Added,
+    /// Closed the previous bucket (returned) and opened a new one.
+    Closed(Bucket),
+    /// Older than the open bucket; not counted in any bucket.
+    Late,
+}
+
+/// The buckets of every (asset, signal).
+#[derive(Debug, Default)]
+pub struct IntervalBuckets {
+    slots: HashMap<(Arc<str>, Arc<str>), Slot>,
+}
+
+impl IntervalBuckets {
+    pub fn push(&mut self, asset: &Arc<str>, signal: &Arc<str>, width_ns: i64, ts: i64, v: f64, now_ns: i64) -> PushOutcome {
+        let width_ns = width_ns.max(1);
+        let start = ts.div_euclid(width_ns) * width_ns;
+        let slot = self
+            .slots
+            .entry((asset.clone(), signal.clone()))
+            .or_insert(Slot {
+                width_ns,
+                open: None,
+                touched_ns: now_ns,
+            });
+        slot.touched_ns = now_ns;
+        match &mut slot.open {
+            None => {
+                slot.open = Some(Bucket::open(start, width_ns, ts, v));
+                PushOutcome::Added
+            }
+            Some(b) if start == b.start_ns => {
+                b.add(ts, v);
+                PushOutcome::Added
+            }
+            Some(b) if start < b.start_ns => PushOutcome::Late,
+            Some(_) => {
+                let closed = slot.open.replace(Bucket::open(start, width_ns, ts, v));
+                closed.map_or(PushOutcome::Added, PushOutcome::Closed)
+            }
+        }
+    }
+
+    /// Close buckets that have not been touched for `width + grace` of wall-clock time.
+    pub fn close_idle(&mut self, now_ns: i64, grace_ns: i64, mut emit: impl FnMut(&Arc<str>, &Arc<str>, Bucket)) {
+        for ((asset, signal), slot) in self.slots.iter_mut() {
+            if now_ns.saturating_sub(slot.touched_ns) >= slot.width_ns.saturating_add(grace_ns) {
+                if let Some(b) = slot.open.take() {
+                    emit(asset, signal, b);
+                }
+            }
+        }
+    }
+
+    /// Close every open bucket (end of input or shutdown).
+    pub fn close_all(&mut self, mut emit: impl FnMut(&Arc<str>, &Arc<str>, Bucket)) {
+        for ((asset, signal), slot) in self.slots.iter_mut() {
+            if let Some(b) = slot.open.take() {
+                emit(asset, signal, b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> (Arc<str>, Arc<str>) {
+        (Arc::from("a"), Arc::from("s"))
+    }
+
+    #[test]
+    fn a_later_sample_closes_the_bucket_with_its_aggregates() {
+        let (a, s) = names();
+        let mut b = IntervalBuckets::default();
+        assert_eq!(b.push(&a, &s, 10, 11, 3.0, 0), PushOutcome::Added);
+        assert_eq!(b.push(&a, &s, 10, 19, 1.0, 0), PushOutcome::Added);
+        assert_eq!(b.push(&a, &s, 10, 15, 5.0, 0), PushOutcome::Added);
+        match b.push(&a, &s, 10, 42, 9.0, 0) {
+            PushOutcome::Closed(k) => {
+                assert_eq!((k.start_ns, k.end_ns, k.count), (10, 20, 3));
+                assert_eq!((k.min, k.max, k.mean(), k.last), (1.0, 5.0, 3.0, 1.0));
+            }
+            other => panic!("expected a closed bucket, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn samples_older_than_the_open_bucket_are_late() {
+        let (a, s) = names();
+        let mut b = IntervalBuckets::default();
+        b.push(&a, &s, 10, 25, 1.0, 0);
+        assert_eq!(b.push(&a, &s, 10, 9, 1.0, 0), PushOutcome::Late);
+        assert_eq!(b.push(&a, &s, 10, 21, 2.0, 0), PushOutcome::Added);
+    }
+
+    #[test]
+    fn idle_buckets_close_after_width_plus_grace() {
+        let (a, s) = names();
+        let mut b = IntervalBuckets::default();
+        b.push(&a, &s, 10, 5, 1.0, 100);
+        let mut closed = Vec::new();
+        b.close_idle(114, 5, |_, _, k| closed.push(k));
+        assert!(closed.is_empty());
+        b.close_idle(115, 5, |_, _, k| closed.push(k));
+        assert_eq!(closed.len(), 1);
+        b.close_all(|_, _, k| closed.push(k));
+        assert_eq!(closed.len(), 1, "nothing left open");
+    }
+}

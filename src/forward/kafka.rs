@@ -1,0 +1,341 @@
+//! The Kafka forwarder (rdkafka).
+//!
+//! ## Delivery contract
+//! - Producer: idempotent (`enable.idempotence=true`, hence `acks=all` and at most 5 requests
+//!   in flight per connection with ordering kept across retries), compression as configured
+//!   (zstd by default), and **no message timeout** (`message.timeout.ms=0`): librdkafka retries
+//!   a record until the broker takes it, however long the outage. A record therefore never
+//!   "times out" out of the gateway; it waits in the outbox (and, bounded by `max_in_flight`,
+//!   in librdkafka's queue).
+//! - Key: `gateway/asset` (status: `gateway`): one asset's records stay in one partition, in
+//!   order.
+//! - Headers: `forewarn-gateway`, `forewarn-seq` (decimal), `forewarn-schema`, `content-type`.
+//!   `(forewarn-gateway, forewarn-seq)` is unique per record for ever: a consumer that has seen
+//!   it can drop the duplicate that at-least-once delivery produces after a crash.
+//! - A record is deleted from the outbox after its delivery report says the broker has it. A
+//!   failed delivery (a permanent error such as an unknown topic or an oversize message) leaves
+//!   the record in the outbox; once the class's other in-flight records settle, the class
+//!   rewinds to the failed record and retries with backoff.
+//!
+//! ## Priority and memory
+//! Each fill pass reads alerts first, then status, then telemetry, in batches of up to 256,
+//! until `max_in_flight` records are outstanding. The backlog is streamed from LMDB by cursor,
+//! never loaded whole.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::codec::encode_payload;
+use crate::config::KafkaConfig;
+use crate::monitor::Metrics;
+use crate::outbox::{Entry, Outbox};
+use crate::record::{now_ns, Class};
+use crate::util::Backoff;
+
+pub const HEADER_GATEWAY: &str = "forewarn-gateway";
+pub const HEADER_SEQ: &str = "forewarn-seq";
+pub const HEADER_SCHEMA: &str = "forewarn-schema";
+
+/// The librdkafka configuration forewarn uses: the user's pass-through properties, then the
+/// settings its guarantees depend on (validation refuses user values for those).
+pub fn producer_config(cfg: &KafkaConfig, gateway: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", &cfg.bootstrap_servers)
+        .set("client.id", format!("forewarn-{gateway}"))
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0")
+        .set("compression.type", &cfg.compression)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", (cfg.max_in_flight * 2 + 1000).to_string());
+    c
+}
+
+/// Create the three topics if missing (`create_topics = true`). Retries until it succeeds or
+/// shutdown: forwarding to a topic that does not exist would only fail.
+pub async fn ensure_topics(cfg: &KafkaConfig, gateway: &str, shutdown: &CancellationToken) -> bool {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        match try_create_topics(cfg, gateway).await {
+            Ok(()) => return true,
+            Err(e) => {
+                warn!(error = %e, "Cannot create Kafka topics yet; retrying.");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn try_create_topics(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaError> {
+    let mut c = ClientConfig::new();
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", &cfg.bootstrap_servers)
+        .set("client.id", format!("forewarn-{gateway}-admin"));
+    let admin: AdminClient<DefaultClientContext> = c.create()?;
+    let topics: Vec<NewTopic> = [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic]
+        .into_iter()
+        .map(|t| NewTopic::new(t, cfg.topic_partitions, TopicReplication::Fixed(cfg.topic_replication)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics(&topics, &opts).await?;
+    for r in results {
+        match r {
+            Ok(name) => info!(topic = %name, "Created Kafka topic."),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| warn!(topic = %name, "Topic creation failed."))
+            }
+        }
+    }
+    Ok(())
+}
+
+type Delivery = Pin<Box<dyn Future<Output = (Class, u64, Result<(), String>)> + Send>>;
+
+pub struct KafkaForwarder {
+    producer: FutureProducer,
+    config: KafkaConfig,
+    gateway: String,
+    outbox: Arc<Outbox>,
+    metrics: Arc<Metrics>,
+    appended: Arc<Notify>,
+}
+
+fn slot(c: Class) -> usize {
+    match c {
+        Class::Alert => 0,
+        Class::Status => 1,
+        Class::Telemetry => 2,
+    }
+}
+
+impl KafkaForwarder {
+    pub fn new(
+        config: KafkaConfig,
+        gateway: String,
+        outbox: Arc<Outbox>,
+        metrics: Arc<Metrics>,
+        appended: Arc<Notify>,
+    ) -> Result<KafkaForwarder, KafkaError> {
+        let producer = producer_config(&config, &gateway).create()?;
+        Ok(KafkaForwarder {
+            producer,
+            config,
+            gateway,
+            outbox,
+            metrics,
+            appended,
+        })
+    }
+
+    fn topic(&self, class: Class) -> &str {
+        match class {
+            Class::Alert => &self.config.alerts_topic,
+            Class::Status => &self.config.status_topic,
+            Class::Telemetry => &self.config.telemetry_topic,
+        }
+    }
+
+    /// Hand one entry to librdkafka. `Err(true)` = queue full (try later), `Err(false)` = failed.
+    fn send(&self, class: Class, e: &Entry) -> Result<Delivery, bool> {
+        let payload = match encode_payload(&e.record, self.config.encoding) {
+            Ok(p) => p,
+            Err(err) => {
+                self.metrics.delivery_error(format!("encoding seq {}: {err}", e.seq));
+                return Err(false);
+            }
+        };
+        let key = e.record.kafka_key();
+        let seq = e.seq.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: HEADER_GATEWAY, value: Some(self.gateway.as_bytes()) })
+            .insert(Header { key: HEADER_SEQ, value: Some(seq.as_bytes()) })
+            .insert(Header { key: HEADER_SCHEMA, value: Some(e.record.schema().as_bytes()) })
+            .insert(Header { key: "content-type", value: Some(self.config.encoding.content_type().as_bytes()) });
+        let record = FutureRecord::to(self.topic(class)).key(&key).payload(&payload).headers(headers);
+        match self.producer.send_result(record) {
+            Ok(fut) => {
+                let seq = e.seq;
+                Ok(Box::pin(fut.map(move |r| {
+                    let r = match r {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err((err, _))) => Err(err.to_string()),
+                        Err(_) => Err("delivery report lost (producer closed)".to_string()),
+                    };
+                    (class, seq, r)
+                })))
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(true),
+            Err((err, _)) => {
+                self.metrics.delivery_error(format!("producing seq {}: {err}", e.seq));
+                Err(false)
+            }
+        }
+    }
+
+    /// Forward until `shutdown`; then wait up to `drain` for in-flight deliveries.
+    pub async fn run(self, shutdown: CancellationToken, drain: Duration) {
+        if self.config.create_topics && !ensure_topics(&self.config, &self.gateway, &shutdown).await {
+            return;
+        }
+        let max = self.config.max_in_flight;
+        let mut cursor = [0u64; 3];
+        let mut in_flight: FuturesUnordered<Delivery> = FuturesUnordered::new();
+        let mut per_class = [0usize; 3];
+        let mut failed: [Option<u64>; 3] = [None; 3];
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut pause_until: Option<tokio::time::Instant> = None;
+        info!(brokers = %self.config.bootstrap_servers, "Kafka forwarder started.");
+        loop {
+            let paused = pause_until.is_some_and(|t| tokio::time::Instant::now() < t);
+            if !paused {
+                pause_until = None;
+                'fill: for class in Class::ALL {
+                    if failed[slot(class)].is_some() {
+                        continue;
+                    }
+                    while in_flight.len() < max {
+                        let limit = (max - in_flight.len()).min(256);
+                        let outbox = self.outbox.clone();
+                        let after = cursor[slot(class)];
+                        let read = tokio::task::spawn_blocking(move || {
+                            let b = outbox.read_after(class, after, limit)?;
+                            outbox.quarantine(class, &b.undecodable)?;
+                            Ok::<_, crate::outbox::OutboxError>(b.entries)
+                        })
+                        .await;
+                        let entries = match read {
+                            Ok(Ok(e)) => e,
+                            Ok(Err(e)) => {
+                                warn!(error = %e, "Reading the outbox failed.");
+                                pause_until = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                                break 'fill;
+                            }
+                            Err(e) => {
+                                warn!(error = %e, "Outbox reader task failed.");
+                                break 'fill;
+                            }
+                        };
+                        if entries.is_empty() {
+                            break;
+                        }
+                        for e in &entries {
+                            match self.send(class, e) {
+                                Ok(d) => {
+                                    in_flight.push(d);
+                                    per_class[slot(class)] += 1;
+                                    cursor[slot(class)] = e.seq;
+                                }
+                                Err(queue_full) => {
+                                    if !queue_full {
+                                        failed[slot(class)] = Some(e.seq);
+                                    }
+                                    pause_until = Some(tokio::time::Instant::now() + Duration::from_millis(50));
+                                    break 'fill;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let wait = pause_until
+                .map(|t| t.saturating_duration_since(tokio::time::Instant::now()))
+                .unwrap_or(Duration::from_secs(1));
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(first) = in_flight.next(), if !in_flight.is_empty() => {
+                    let mut done = vec![first];
+                    while let Some(Some(d)) = in_flight.next().now_or_never() {
+                        done.push(d);
+                    }
+                    self.settle(done, &mut per_class, &mut failed).await;
+                }
+                _ = self.appended.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            // A class whose failed record's peers have all settled rewinds to it and retries.
+            for class in Class::ALL {
+                let s = slot(class);
+                if let (Some(seq), 0) = (failed[s], per_class[s]) {
+                    cursor[s] = seq.saturating_sub(1);
+                    failed[s] = None;
+                    let delay = backoff.next_delay();
+                    debug!(class = class.name(), seq, ?delay, "Retrying after a failed delivery.");
+                    pause_until = Some(tokio::time::Instant::now() + delay);
+                }
+            }
+        }
+        // Shutdown: what is in flight may still be acknowledged; the rest stays in the outbox.
+        let deadline = tokio::time::Instant::now() + drain;
+        while !in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, in_flight.next()).await {
+                Ok(Some(d)) => self.settle(vec![d], &mut per_class, &mut failed).await,
+                _ => break,
+            }
+        }
+        info!(unacknowledged = in_flight.len(), "Kafka forwarder stopped.");
+    }
+
+    /// Delete acknowledged records from the outbox and note failures.
+    async fn settle(
+        &self,
+        done: Vec<(Class, u64, Result<(), String>)>,
+        per_class: &mut [usize; 3],
+        failed: &mut [Option<u64>; 3],
+    ) {
+        let mut acked: [Vec<u64>; 3] = Default::default();
+        for (class, seq, r) in done {
+            let s = slot(class);
+            per_class[s] = per_class[s].saturating_sub(1);
+            match r {
+                Ok(()) => acked[s].push(seq),
+                Err(msg) => {
+                    warn!(class = class.name(), seq, error = %msg, "Kafka delivery failed; the record stays in the outbox.");
+                    self.metrics.delivery_error(msg);
+                    failed[s] = Some(failed[s].map_or(seq, |f| f.min(seq)));
+                }
+            }
+        }
+        let n: usize = acked.iter().map(Vec::len).sum();
+        if n == 0 {
+            return;
+        }
+        let outbox = self.outbox.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            for class in Class::ALL {
+                outbox.ack(class, &acked[slot(class)])?;
+            }
+            Ok::<_, crate::outbox::OutboxError>(())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => self.metrics.delivered(n as u64, now_ns()),
+            // The records stay and will be sent again: a duplicate, never a loss.
+            Ok(Err(e)) => warn!(error = %e, "Deleting acknowledged records from the outbox failed."),
+            Err(e) => warn!(error = %e, "Outbox ack task failed."),
+        }
+    }
+}

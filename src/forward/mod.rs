@@ -1,0 +1,9 @@
+//! Forwarding: outbox → Kafka.
+//!
+//! One task owns the producer ([`KafkaForwarder`]). It reads the outbox in sequence order,
+//! alerts before status before telemetry, keeps a bounded number of records in flight, and
+//! deletes a record from the outbox only when Kafka acknowledged it.
+
+pub mod kafka;
+
+pub use kafka::{ensure_topics, producer_config, KafkaForwarder, HEADER_GATEWAY, HEADER_SCHEMA, HEADER_SEQ};

@@ -1,0 +1,26 @@
+//! forewarn: a predictive-maintenance agent for factory gateways.
+//!
+//! Modules in data-flow order:
+//! - [`config`]: the provisioning file, raw TOML → validated [`config::Config`];
+//! - [`ingest`]: MQTT, serial and replay sources → [`record::Sample`]s;
+//! - [`process`]: samples → telemetry buckets ([`downsample`]) and alerts ([`alert`]);
+//! - [`outbox`]: the durable LMDB store-and-forward buffer;
+//! - [`forward`]: outbox → Kafka;
+//! - [`monitor`]: counters and the status heartbeat;
+//! - [`app`]: wires the stages together and owns shutdown; [`demo`] runs it on a recording.
+//!
+//! [`record`] holds the shapes that travel, [`codec`] their encodings.
+
+pub mod alert;
+pub mod app;
+pub mod codec;
+pub mod config;
+pub mod demo;
+pub mod downsample;
+pub mod forward;
+pub mod ingest;
+pub mod monitor;
+pub mod outbox;
+pub mod process;
+pub mod record;
+pub mod util;

@@ -1,0 +1,149 @@
+//! Counters shared by every stage, read by the status heartbeat.
+//!
+//! Plain atomics (relaxed): each counter has one writer stage and is read for reporting only,
+//! so no ordering between counters is promised.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::ingest::Reject;
+use crate::record::SourceStatus;
+
+/// Counters of one source.
+#[derive(Debug)]
+pub struct SourceMetrics {
+    pub name: String,
+    connected: AtomicBool,
+    received: AtomicU64,
+    samples: AtomicU64,
+    reconnects: AtomicU64,
+    rejected: [AtomicU64; Reject::ALL.len()],
+}
+
+impl SourceMetrics {
+    pub fn new(name: &str) -> SourceMetrics {
+        SourceMetrics {
+            name: name.to_string(),
+            connected: AtomicBool::new(false),
+            received: AtomicU64::new(0),
+            samples: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            rejected: Default::default(),
+        }
+    }
+
+    pub fn set_connected(&self, up: bool) {
+        self.connected.store(up, Relaxed);
+    }
+    pub fn received(&self, n: u64) {
+        self.received.fetch_add(n, Relaxed);
+    }
+    pub fn accepted(&self, n: u64) {
+        self.samples.fetch_add(n, Relaxed);
+    }
+    pub fn reconnected(&self) {
+        self.reconnects.fetch_add(1, Relaxed);
+    }
+    pub fn reject(&self, reason: Reject, n: u64) {
+        self.rejected[reason.index()].fetch_add(n, Relaxed);
+    }
+    pub fn rejected(&self, reason: Reject) -> u64 {
+        self.rejected[reason.index()].load(Relaxed)
+    }
+    pub fn samples(&self) -> u64 {
+        self.samples.load(Relaxed)
+    }
+
+    pub fn snapshot(&self) -> SourceStatus {
+        SourceStatus {
+            connected: self.connected.load(Relaxed),
+            received: self.received.load(Relaxed),
+            samples: self.samples.load(Relaxed),
+            rejected: Reject::ALL
+                .iter()
+                .map(|r| (r.name().to_string(), self.rejected(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            reconnects: self.reconnects.load(Relaxed),
+        }
+    }
+}
+
+/// Why the processing stage dropped a sample.
+#[derive(Debug, Clone, Copy)]
+pub enum PipelineDrop {
+    /// Older than the open telemetry bucket of its signal (out of order beyond the bucket).
+    Late,
+}
+
+/// Everything the heartbeat reports besides the outbox.
+#[derive(Debug)]
+pub struct Metrics {
+    pub started: Instant,
+    pub sources: Vec<Arc<SourceMetrics>>,
+    late: AtomicU64,
+    delivered: AtomicU64,
+    delivery_errors: AtomicU64,
+    last_delivery_ns: AtomicI64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Metrics {
+    pub fn new(source_names: &[&str]) -> Metrics {
+        Metrics {
+            started: Instant::now(),
+            sources: source_names.iter().map(|n| Arc::new(SourceMetrics::new(n))).collect(),
+            late: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            delivery_errors: AtomicU64::new(0),
+            last_delivery_ns: AtomicI64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub fn source(&self, name: &str) -> Option<Arc<SourceMetrics>> {
+        self.sources.iter().find(|s| s.name == name).cloned()
+    }
+
+    pub fn drop_sample(&self, why: PipelineDrop, n: u64) {
+        match why {
+            PipelineDrop::Late => self.late.fetch_add(n, Relaxed),
+        };
+    }
+
+    pub fn delivered(&self, n: u64, at_ns: i64) {
+        self.delivered.fetch_add(n, Relaxed);
+        self.last_delivery_ns.store(at_ns, Relaxed);
+    }
+
+    pub fn delivery_error(&self, message: String) {
+        self.delivery_errors.fetch_add(1, Relaxed);
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(message);
+        }
+    }
+
+    pub fn delivered_count(&self) -> u64 {
+        self.delivered.load(Relaxed)
+    }
+    pub fn delivery_error_count(&self) -> u64 {
+        self.delivery_errors.load(Relaxed)
+    }
+    pub fn last_delivery_ns(&self) -> Option<i64> {
+        Some(self.last_delivery_ns.load(Relaxed)).filter(|t| *t > 0)
+    }
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    pub fn pipeline_drops(&self) -> BTreeMap<String, u64> {
+        let late = self.late.load(Relaxed);
+        let mut m = BTreeMap::new();
+        if late > 0 {
+            m.insert("late".to_string(), late);
+        }
+        m
+    }
+}

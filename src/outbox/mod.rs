@@ -1,0 +1,460 @@
+//! The outbox: a durable, byte-budgeted store-and-forward buffer in LMDB.
+//!
+//! ## Layout
+//! One LMDB environment in `<data_dir>/outbox/` with named databases:
+//! - `alert`, `status`, `telemetry`: key = sequence number (u64 big-endian, so key order is
+//!   append order), value = format byte `1` + the record in CBOR;
+//! - `meta`: u64 counters: `next_seq`, and per class `<class>.count`, `<class>.bytes`,
+//!   `<class>.evicted`; plus `quarantined`;
+//! - `quarantine`: undecodable entries moved aside (key = sequence number, value = raw bytes).
+//!
+//! ## Invariants
+//! - **Sequence numbers are never reused.** One counter for all classes, persisted in `meta` in
+//!   the same transaction as the append, so `(gateway, seq)` identifies a record forever, also
+//!   after the outbox drained empty and the agent restarted. Consumers drop duplicates by it.
+//! - **Appended means durable.** [`Outbox::append`] returns after its transaction committed.
+//!   With `full` durability LMDB fsyncs every commit: nothing appended is lost to a crash or a
+//!   power cut. With `batched` durability commits are not fsynced; a background task calls
+//!   [`Outbox::sync`] every interval: a process crash loses nothing (the data is in the OS page
+//!   cache), a power cut loses at most one interval of appends.
+//! - **A record leaves only when Kafka acknowledged it** ([`Outbox::ack`]) or when the budget
+//!   evicts it (counted).
+//! - **Counters match content.** Counts and bytes change in the same transaction as the data
+//!   they describe; at open they are checked against the databases and rebuilt if they differ.
+//!
+//! ## Budget and eviction
+//! The budget counts stored value bytes plus 16 bytes per entry. An append that would exceed
+//! it first evicts the oldest telemetry, then (only when no telemetry is left) the oldest
+//! status, and only when neither remains the oldest alert. Every eviction is counted per class
+//! and reported in status. The LMDB map is sized at twice the budget plus 64 MiB, so B-tree
+//! overhead and free pages held by readers do not hit `MDB_MAP_FULL`; if it is hit anyway, the
+//! append evicts more and retries instead of failing.
+//!
+//! ## Concurrency
+//! Methods are blocking (LMDB I/O): call them from a blocking thread. Writers (append, ack,
+//! quarantine) serialise on one mutex; readers never block writers.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use heed::byteorder::BE;
+use heed::types::{Bytes, Str, U64};
+use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RwTxn};
+
+use crate::codec;
+use crate::config::Durability;
+use crate::record::{Class, ClassStatus, Record};
+
+/// Bytes charged per entry on top of its value (key and bookkeeping).
+pub const ENTRY_OVERHEAD: u64 = 16;
+const FORMAT_V1: u8 = 1;
+
+type DataDb = Database<'static, U64<BE>, Bytes>;
+type MetaDb = Database<'static, Str, U64<BE>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("cannot create outbox directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("LMDB: {0}")]
+    Lmdb(#[from] heed::Error),
+    #[error("encoding a record: {0}")]
+    Encode(#[from] codec::CodecError),
+    #[error("a record of {0} bytes does not fit the outbox budget")]
+    TooLarge(u64),
+    #[error("outbox writer lock poisoned")]
+    Poisoned,
+}
+
+/// Per-class counters, mirrored in memory and persisted in `meta`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassCounters {
+    pub count: u64,
+    pub bytes: u64,
+    pub evicted: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub next_seq: u64,
+    pub classes: [ClassCounters; 3],
+    pub quarantined: u64,
+}
+
+impl Counters {
+    pub fn total_bytes(&self) -> u64 {
+        self.classes.iter().map(|c| c.bytes).sum()
+    }
+    pub fn class(&self, c: Class) -> &ClassCounters {
+        &self.classes[idx(c)]
+    }
+}
+
+/// One stored record, read for forwarding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub seq: u64,
+    pub record: Record,
+}
+
+/// The result of reading a range: decodable entries, and sequence numbers that were not.
+#[derive(Debug, Default)]
+pub struct ReadBatch {
+    pub entries: Vec<Entry>,
+    pub undecodable: Vec<u64>,
+}
+
+pub struct Outbox {
+    env: Env,
+    data: [DataDb; 3],
+    meta: MetaDb,
+    quarantine: DataDb,
+    budget: u64,
+    path: PathBuf,
+    /// Serialises writers and holds the committed counters.
+    writer: Mutex<Counters>,
+    /// Copy of the counters for readers (status), updated after each commit.
+    snapshot: Mutex<Counters>,
+}
+
+fn idx(c: Class) -> usize {
+    match c {
+        Class::Alert => 0,
+        Class::Status => 1,
+        Class::Telemetry => 2,
+    }
+}
+
+/// Eviction order: telemetry, then status, then alerts.
+const EVICTION_ORDER: [Class; 3] = [Class::Telemetry, Class::Status, Class::Alert];
+
+impl Outbox {
+    /// Open (or create) the outbox in `dir`.
+    pub fn open(dir: &Path, budget_bytes: u64, durability: Durability) -> Result<Outbox, OutboxError> {
+        std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let map_size = usize::try_from(budget_bytes.saturating_mul(2).saturating_add(64 << 20))
+            .unwrap_or(usize::MAX / 2);
+        let mut options = EnvOpenOptions::new();
+        options.map_size(map_size).max_dbs(8);
+        if matches!(durability, Durability::Batched(_)) {
+            // SAFETY: NO_SYNC only weakens durability to "what the OS has flushed"; our sync task
+            // bounds the window. It does not affect memory safety.
+            unsafe { options.flags(EnvFlags::NO_SYNC) };
+        }
+        // SAFETY: the agent opens this environment once per process (one Outbox per data dir),
+        // and nothing else truncates the files while it is open.
+        let env = unsafe { options.open(dir)? };
+        let wtxn = env.write_txn()?;
+        let (alert, status, telemetry, meta, quarantine) = env
+            .create_databases_and_commit(wtxn, |dbo, wtxn| {
+                let a: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("alert"))?;
+                let s: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("status"))?;
+                let t: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("telemetry"))?;
+                let m: Database<Str, U64<BE>> = dbo.create_database(wtxn, Some("meta"))?;
+                let q: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("quarantine"))?;
+                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q)))
+            })?
+            .unwrap_commit();
+        let outbox = Outbox {
+            env,
+            data: [alert, status, telemetry],
+            meta,
+            quarantine,
+            budget: budget_bytes,
+            path: dir.to_path_buf(),
+            writer: Mutex::new(Counters::default()),
+            snapshot: Mutex::new(Counters::default()),
+        };
+        let counters = outbox.recover()?;
+        *outbox.lock()? = counters;
+        outbox.publish(counters);
+        Ok(outbox)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn budget_bytes(&self) -> u64 {
+        self.budget
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Counters>, OutboxError> {
+        self.writer.lock().map_err(|_| OutboxError::Poisoned)
+    }
+
+    fn publish(&self, c: Counters) {
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = c;
+        }
+    }
+
+    /// Load counters, checking them against the databases; rebuild them if they disagree.
+    fn recover(&self) -> Result<Counters, OutboxError> {
+        let mut wtxn = self.env.write_txn()?;
+        let mut c = self.read_counters(&wtxn)?;
+        let mut fixed = false;
+        for class in Class::ALL {
+            let db = self.data[idx(class)];
+            let len = db.len(&wtxn)?;
+            if let Some((last, _)) = db.last(&wtxn)? {
+                if last >= c.next_seq {
+                    c.next_seq = last + 1;
+                    fixed = true;
+                }
+            }
+            let cc = &mut c.classes[idx(class)];
+            if cc.count != len {
+                let mut bytes = 0;
+                for item in db.iter(&wtxn)? {
+                    let (_, v) = item?;
+                    bytes += v.len() as u64 + ENTRY_OVERHEAD;
+                }
+                tracing::warn!(class = class.name(), stored = len, counted = cc.count, "Outbox counters did not match its content; rebuilt them.");
+                cc.count = len;
+                cc.bytes = bytes;
+                fixed = true;
+            }
+        }
+        if fixed {
+            self.write_counters(&mut wtxn, &c)?;
+            wtxn.commit()?;
+        } else {
+            wtxn.abort();
+        }
+        Ok(c)
+    }
+
+    fn read_counters(&self, txn: &heed::RoTxn) -> Result<Counters, OutboxError> {
+        let get = |k: &str| -> Result<u64, OutboxError> { Ok(self.meta.get(txn, k)?.unwrap_or(0)) };
+        let mut c = Counters {
+            next_seq: get("next_seq")?.max(1),
+            quarantined: get("quarantined")?,
+            ..Counters::default()
+        };
+        for class in Class::ALL {
+            let n = class.name();
+            c.classes[idx(class)] = ClassCounters {
+                count: get(&format!("{n}.count"))?,
+                bytes: get(&format!("{n}.bytes"))?,
+                evicted: get(&format!("{n}.evicted"))?,
+            };
+        }
+        Ok(c)
+    }
+
+    fn write_counters(&self, txn: &mut RwTxn, c: &Counters) -> Result<(), OutboxError> {
+        self.meta.put(txn, "next_seq", &c.next_seq)?;
+        self.meta.put(txn, "quarantined", &c.quarantined)?;
+        for class in Class::ALL {
+            let n = class.name();
+            let cc = c.class(class);
+            self.meta.put(txn, &format!("{n}.count"), &cc.count)?;
+            self.meta.put(txn, &format!("{n}.bytes"), &cc.bytes)?;
+            self.meta.put(txn, &format!("{n}.evicted"), &cc.evicted)?;
+        }
+        Ok(())
+    }
+
+    /// Append records in one transaction; returns their sequence numbers once committed.
+    pub fn append(&self, records: &[Record]) -> Result<Vec<u64>, OutboxError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut encoded = Vec::with_capacity(records.len());
+        for r in records {
+            let mut v = Vec::with_capacity(256);
+            v.push(FORMAT_V1);
+            v.extend_from_slice(&codec::to_cbor(r)?);
+            let size = v.len() as u64 + ENTRY_OVERHEAD;
+            if size > self.budget {
+                return Err(OutboxError::TooLarge(size));
+            }
+            encoded.push((r.class(), v));
+        }
+        let mut guard = self.lock()?;
+        let mut extra_eviction = 0u64;
+        loop {
+            match self.try_append(&guard, &encoded, extra_eviction) {
+                Ok((c, seqs)) => {
+                    *guard = c;
+                    self.publish(c);
+                    return Ok(seqs);
+                }
+                Err(OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)))
+                    if extra_eviction < self.budget =>
+                {
+                    // The map is full before the budget is: free a tenth of the budget more.
+                    extra_eviction = (extra_eviction + self.budget / 10).min(self.budget);
+                    tracing::warn!(extra_eviction, "Outbox map full before its budget; evicting more.");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_append(
+        &self,
+        committed: &Counters,
+        encoded: &[(Class, Vec<u8>)],
+        extra_eviction: u64,
+    ) -> Result<(Counters, Vec<u64>), OutboxError> {
+        let mut c = *committed;
+        let mut wtxn = self.env.write_txn()?;
+        let mut seqs = Vec::with_capacity(encoded.len());
+        for (i, (class, v)) in encoded.iter().enumerate() {
+            let size = v.len() as u64 + ENTRY_OVERHEAD;
+            let headroom = if i == 0 { extra_eviction } else { 0 };
+            self.evict_for(&mut wtxn, &mut c, size.saturating_add(headroom))?;
+            let seq = c.next_seq;
+            c.next_seq += 1;
+            self.data[idx(*class)].put(&mut wtxn, &seq, v)?;
+            let cc = &mut c.classes[idx(*class)];
+            cc.count += 1;
+            cc.bytes += size;
+            seqs.push(seq);
+        }
+        self.write_counters(&mut wtxn, &c)?;
+        wtxn.commit()?;
+        Ok((c, seqs))
+    }
+
+    /// Evict oldest entries (telemetry first) until `size` more bytes fit the budget.
+    fn evict_for(&self, wtxn: &mut RwTxn, c: &mut Counters, size: u64) -> Result<(), OutboxError> {
+        while c.total_bytes() + size > self.budget {
+            let mut evicted = false;
+            for class in EVICTION_ORDER {
+                let db = self.data[idx(class)];
+                let first = db.first(wtxn)?.map(|(k, v)| (k, v.len() as u64));
+                if let Some((seq, len)) = first {
+                    db.delete(wtxn, &seq)?;
+                    let cc = &mut c.classes[idx(class)];
+                    cc.count = cc.count.saturating_sub(1);
+                    cc.bytes = cc.bytes.saturating_sub(len + ENTRY_OVERHEAD);
+                    cc.evicted += 1;
+                    evicted = true;
+                    break;
+                }
+            }
+            if !evicted {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read up to `limit` entries of a class with sequence numbers greater than `after`.
+    pub fn read_after(&self, class: Class, after: u64, limit: usize) -> Result<ReadBatch, OutboxError> {
+        let rtxn = self.env.read_txn()?;
+        let mut batch = ReadBatch::default();
+        let start = after.saturating_add(1);
+        for item in self.data[idx(class)].range(&rtxn, &(start..))?.take(limit) {
+            let (seq, bytes) = item?;
+            match decode(bytes) {
+                Some(record) => batch.entries.push(Entry { seq, record }),
+                None => batch.undecodable.push(seq),
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Delete acknowledged entries (already-evicted ones are skipped).
+    pub fn ack(&self, class: Class, seqs: &[u64]) -> Result<(), OutboxError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.lock()?;
+        let mut c = *guard;
+        let mut wtxn = self.env.write_txn()?;
+        let db = self.data[idx(class)];
+        for seq in seqs {
+            let len = db.get(&wtxn, seq)?.map(|v| v.len() as u64);
+            if let Some(len) = len {
+                db.delete(&mut wtxn, seq)?;
+                let cc = &mut c.classes[idx(class)];
+                cc.count = cc.count.saturating_sub(1);
+                cc.bytes = cc.bytes.saturating_sub(len + ENTRY_OVERHEAD);
+            }
+        }
+        self.write_counters(&mut wtxn, &c)?;
+        wtxn.commit()?;
+        *guard = c;
+        self.publish(c);
+        Ok(())
+    }
+
+    /// Move undecodable entries aside so they neither block forwarding nor vanish unseen.
+    pub fn quarantine(&self, class: Class, seqs: &[u64]) -> Result<(), OutboxError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.lock()?;
+        let mut c = *guard;
+        let mut wtxn = self.env.write_txn()?;
+        let db = self.data[idx(class)];
+        for seq in seqs {
+            let value = db.get(&wtxn, seq)?.map(<[u8]>::to_vec);
+            if let Some(v) = value {
+                self.quarantine.put(&mut wtxn, seq, &v)?;
+                db.delete(&mut wtxn, seq)?;
+                let cc = &mut c.classes[idx(class)];
+                cc.count = cc.count.saturating_sub(1);
+                cc.bytes = cc.bytes.saturating_sub(v.len() as u64 + ENTRY_OVERHEAD);
+                c.quarantined += 1;
+            }
+        }
+        self.write_counters(&mut wtxn, &c)?;
+        wtxn.commit()?;
+        *guard = c;
+        self.publish(c);
+        tracing::error!(class = class.name(), count = seqs.len(), "Undecodable outbox entries quarantined.");
+        Ok(())
+    }
+
+    /// Flush to disk (for `batched` durability).
+    pub fn sync(&self) -> Result<(), OutboxError> {
+        Ok(self.env.force_sync()?)
+    }
+
+    /// The committed counters.
+    pub fn counters(&self) -> Counters {
+        self.snapshot.lock().map(|c| *c).unwrap_or_default()
+    }
+
+    /// Per-class status, with the event time of each class's oldest record.
+    pub fn class_status(&self, now_ns: i64) -> Vec<(Class, ClassStatus)> {
+        let c = self.counters();
+        let oldest = |class: Class| -> Option<f64> {
+            let rtxn = self.env.read_txn().ok()?;
+            let (_, bytes) = self.data[idx(class)].first(&rtxn).ok()??;
+            let ts = decode(bytes)?.ts_ns();
+            Some((now_ns.saturating_sub(ts)) as f64 / 1e9)
+        };
+        Class::ALL
+            .iter()
+            .map(|&class| {
+                let cc = c.class(class);
+                let status = ClassStatus {
+                    depth: cc.count,
+                    bytes: cc.bytes,
+                    oldest_age_secs: if cc.count > 0 { oldest(class) } else { None },
+                    evicted: cc.evicted,
+                };
+                (class, status)
+            })
+            .collect()
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Record> {
+    match bytes.split_first() {
+        Some((&FORMAT_V1, body)) => codec::from_cbor(body).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

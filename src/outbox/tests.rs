@@ -1,0 +1,170 @@
+use super::*;
+use crate::record::*;
+
+fn telemetry(i: i64) -> Record {
+    Record::Telemetry(Telemetry {
+        schema: TELEMETRY_SCHEMA.into(),
+        gateway: "gw".into(),
+        site: "s".into(),
+        asset: "a".into(),
+        signal: "x".into(),
+        unit: None,
+        start_ns: i,
+        end_ns: i + 1,
+        count: 1,
+        min: 0.0,
+        max: 0.0,
+        mean: 0.0,
+        last: 0.0,
+        meta: AssetMeta::default(),
+    })
+}
+
+fn alert(i: i64) -> Record {
+    Record::Alert(Alert {
+        schema: ALERT_SCHEMA.into(),
+        id: format!("gw/a/r/{i}"),
+        event: AlertEvent::Raised,
+        gateway: "gw".into(),
+        site: "s".into(),
+        asset: "a".into(),
+        rule: "r".into(),
+        severity: Severity::Warning,
+        signal: "x".into(),
+        value: 1.0,
+        limit: 0.5,
+        ts_ns: i,
+        since_ns: i,
+        meta: AssetMeta::default(),
+    })
+}
+
+const MIB: u64 = 1024 * 1024;
+
+fn seqs(o: &Outbox, class: Class) -> Vec<u64> {
+    o.read_after(class, 0, usize::MAX).unwrap().entries.iter().map(|e| e.seq).collect()
+}
+
+#[test]
+fn appended_records_survive_reopen_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+        assert_eq!(o.append(&[telemetry(1), alert(2), telemetry(3)]).unwrap(), vec![1, 2, 3]);
+    }
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let t = o.read_after(Class::Telemetry, 0, 10).unwrap();
+    assert_eq!(t.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(t.entries[1].record, telemetry(3));
+    assert_eq!(seqs(&o, Class::Alert), vec![2]);
+    assert_eq!(o.counters().class(Class::Telemetry).count, 2);
+}
+
+#[test]
+fn sequence_numbers_are_never_reused_after_the_outbox_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let o = Outbox::open(dir.path(), MIB, Durability::Batched(std::time::Duration::from_millis(10))).unwrap();
+        o.append(&[telemetry(1), telemetry(2)]).unwrap();
+        o.ack(Class::Telemetry, &[1, 2]).unwrap();
+        o.sync().unwrap();
+        assert_eq!(o.counters().class(Class::Telemetry).count, 0);
+    }
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    assert_eq!(o.append(&[telemetry(3)]).unwrap(), vec![3]);
+}
+
+#[test]
+fn read_after_resumes_from_a_cursor_and_ack_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let recs: Vec<Record> = (0..10).map(telemetry).collect();
+    o.append(&recs).unwrap();
+    let b = o.read_after(Class::Telemetry, 4, 3).unwrap();
+    assert_eq!(b.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5, 6, 7]);
+    o.ack(Class::Telemetry, &[5, 6, 7, 99]).unwrap();
+    assert_eq!(seqs(&o, Class::Telemetry), vec![1, 2, 3, 4, 8, 9, 10]);
+    let c = o.counters();
+    assert_eq!(c.class(Class::Telemetry).count, 7);
+    assert_eq!(c.class(Class::Telemetry).evicted, 0);
+}
+
+#[test]
+fn full_budget_evicts_oldest_telemetry_and_keeps_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    o.append(&[alert(0)]).unwrap();
+    let mut appended = 1u64;
+    // Fill well past the budget with telemetry, in batches.
+    while appended < 20_000 {
+        let batch: Vec<Record> = (0..500).map(|i| telemetry(appended as i64 + i)).collect();
+        o.append(&batch).unwrap();
+        appended += 500;
+    }
+    o.append(&[alert(1)]).unwrap();
+    let c = o.counters();
+    assert!(c.total_bytes() <= MIB, "budget respected: {}", c.total_bytes());
+    assert_eq!(c.class(Class::Alert).count, 2, "alerts stay while telemetry remains");
+    assert_eq!(c.class(Class::Alert).evicted, 0);
+    let t = c.class(Class::Telemetry);
+    assert!(t.evicted > 0);
+    assert_eq!(t.evicted + t.count, 20_000, "every telemetry record is either kept or counted as evicted");
+    // The oldest went first: what remains is one contiguous, newest range.
+    let kept = seqs(&o, Class::Telemetry);
+    assert_eq!(kept.len() as u64, t.count);
+    assert!(kept.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(*kept.last().unwrap(), 20_001);
+}
+
+#[test]
+fn alerts_are_evicted_only_when_nothing_else_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    o.append(&[telemetry(0)]).unwrap();
+    let mut n = 0;
+    while n < 8_000 {
+        let batch: Vec<Record> = (0..500).map(|i| alert(n + i)).collect();
+        o.append(&batch).unwrap();
+        n += 500;
+    }
+    let c = o.counters();
+    assert_eq!(c.class(Class::Telemetry).count, 0);
+    assert_eq!(c.class(Class::Telemetry).evicted, 1, "telemetry went first");
+    assert!(c.class(Class::Alert).evicted > 0);
+    assert_eq!(c.class(Class::Alert).evicted + c.class(Class::Alert).count, 8_000);
+}
+
+#[test]
+fn undecodable_entries_are_quarantined_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    o.append(&[telemetry(1)]).unwrap();
+    {
+        // Corrupt one entry behind the outbox's back.
+        let mut w = o.env.write_txn().unwrap();
+        o.data[idx(Class::Telemetry)].put(&mut w, &2, b"\x01garbage").unwrap();
+        w.commit().unwrap();
+    }
+    let b = o.read_after(Class::Telemetry, 0, 10).unwrap();
+    assert_eq!(b.entries.len(), 1);
+    assert_eq!(b.undecodable, vec![2]);
+    o.quarantine(Class::Telemetry, &b.undecodable).unwrap();
+    assert_eq!(o.counters().quarantined, 1);
+    assert_eq!(seqs(&o, Class::Telemetry), vec![1]);
+}
+
+#[test]
+fn counters_are_rebuilt_when_they_disagree_with_content() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+        o.append(&[telemetry(1), telemetry(2)]).unwrap();
+        let mut w = o.env.write_txn().unwrap();
+        o.meta.put(&mut w, "telemetry.count", &7).unwrap();
+        o.meta.put(&mut w, "next_seq", &1).unwrap();
+        w.commit().unwrap();
+    }
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    assert_eq!(o.counters().class(Class::Telemetry).count, 2);
+    assert_eq!(o.append(&[telemetry(3)]).unwrap(), vec![3], "sequence continues after the last key");
+}

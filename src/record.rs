@@ -1,0 +1,226 @@
+//! The shapes that travel through the pipeline: [`Sample`] in, [`Record`] out.
+//!
+//! A `Sample` is one value of one signal of one asset at one event time; ingest produces them,
+//! the processing stage consumes them. A [`Record`] is what leaves the gateway: a downsampled
+//! [`Telemetry`] bucket, an [`Alert`] lifecycle event or a [`Status`] heartbeat. Records are what
+//! the outbox stores and the forwarder sends.
+//!
+//! ## Wire schemas (versioned)
+//! Every record carries a `schema` field (`forewarn.telemetry.v1`, `forewarn.alert.v1`,
+//! `forewarn.status.v1`) and the same string travels in the Kafka header `forewarn-schema`. The
+//! field names below are the contract; a breaking change bumps the version suffix. JSON and CBOR
+//! encodings carry the same fields (CBOR: a map with the same text keys). Times are integers in
+//! nanoseconds since the Unix epoch (`*_ns`), durations in seconds (`*_secs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// One measured value. Asset and signal names are shared with the validated config (cheap clone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub asset: Arc<str>,
+    pub signal: Arc<str>,
+    /// Event time, nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    pub value: f64,
+}
+
+/// Asset metadata from the provisioning file, attached to every alert and telemetry record so a
+/// central consumer needs no lookup.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssetMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
+    pub asset_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+pub const TELEMETRY_SCHEMA: &str = "forewarn.telemetry.v1";
+pub const ALERT_SCHEMA: &str = "forewarn.alert.v1";
+pub const STATUS_SCHEMA: &str = "forewarn.status.v1";
+
+/// One closed downsampling bucket of one signal: `[start_ns, end_ns)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Telemetry {
+    pub schema: String,
+    pub gateway: String,
+    pub site: String,
+    pub asset: String,
+    pub signal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub last: f64,
+    pub meta: AssetMeta,
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertEvent {
+    Raised,
+    Cleared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// An alert lifecycle event. `id` is the same for the `raised` and `cleared` events of one alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub schema: String,
+    pub id: String,
+    pub event: AlertEvent,
+    pub gateway: String,
+    pub site: String,
+    pub asset: String,
+    /// Name of the rule (or, later, model) that produced it.
+    pub rule: String,
+    pub severity: Severity,
+    pub signal: String,
+    /// The value that triggered the event.
+    pub value: f64,
+    /// The limit it was compared with (`on` limit when raised, `clear` limit when cleared).
+    pub limit: f64,
+    /// Event time of the triggering sample.
+    pub ts_ns: i64,
+    /// Event time at which the condition started to hold.
+    pub since_ns: i64,
+    pub meta: AssetMeta,
+}
+
+/// Per-source ingest counters as reported in status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub connected: bool,
+    /// Messages (MQTT) or frames (serial, replay lines) received.
+    pub received: u64,
+    /// Samples accepted into the pipeline.
+    pub samples: u64,
+    /// Rejected messages/frames/values by reason.
+    pub rejected: BTreeMap<String, u64>,
+    pub reconnects: u64,
+}
+
+/// One outbox class in status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassStatus {
+    pub depth: u64,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_age_secs: Option<f64>,
+    pub evicted: u64,
+}
+
+/// The gateway's heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub schema: String,
+    pub gateway: String,
+    pub site: String,
+    pub version: String,
+    pub ts_ns: i64,
+    pub uptime_secs: f64,
+    pub sources: BTreeMap<String, SourceStatus>,
+    /// Keys: `alert`, `status`, `telemetry`.
+    pub outbox: BTreeMap<String, ClassStatus>,
+    pub outbox_budget_bytes: u64,
+    /// Samples dropped inside the pipeline (late for their bucket, overload), by reason.
+    pub pipeline_drops: BTreeMap<String, u64>,
+    pub delivered: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_ns: Option<i64>,
+    pub delivery_errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_error: Option<String>,
+}
+
+/// The outbox classes, in forwarding priority order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    Alert,
+    Status,
+    Telemetry,
+}
+
+impl Class {
+    /// Forwarding priority: alerts first, then status, then telemetry.
+    pub const ALL: [Class; 3] = [Class::Alert, Class::Status, Class::Telemetry];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Alert => "alert",
+            Class::Status => "status",
+            Class::Telemetry => "telemetry",
+        }
+    }
+}
+
+/// What leaves the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Record {
+    Telemetry(Telemetry),
+    Alert(Alert),
+    Status(Status),
+}
+
+impl Record {
+    pub fn class(&self) -> Class {
+        match self {
+            Record::Telemetry(_) => Class::Telemetry,
+            Record::Alert(_) => Class::Alert,
+            Record::Status(_) => Class::Status,
+        }
+    }
+
+    pub fn schema(&self) -> &str {
+        match self {
+            Record::Telemetry(t) => &t.schema,
+            Record::Alert(a) => &a.schema,
+            Record::Status(s) => &s.schema,
+        }
+    }
+
+    /// The Kafka key: `gateway/asset` (status: `gateway`), so that every record of one asset
+    /// lands on one partition, in order.
+    pub fn kafka_key(&self) -> String {
+        match self {
+            Record::Telemetry(t) => format!("{}/{}", t.gateway, t.asset),
+            Record::Alert(a) => format!("{}/{}", a.gateway, a.asset),
+            Record::Status(s) => s.gateway.clone(),
+        }
+    }
+
+    /// Event time of the record, used for "oldest record age".
+    pub fn ts_ns(&self) -> i64 {
+        match self {
+            Record::Telemetry(t) => t.end_ns,
+            Record::Alert(a) => a.ts_ns,
+            Record::Status(s) => s.ts_ns,
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch, now (wall clock).
+pub fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}

@@ -74,7 +74,11 @@ impl RunReport {
     }
 }
 
-pub async fn run(config: Config, mut opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<RunReport> {
+pub async fn run(
+    config: Config,
+    mut opts: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunReport> {
     let dir = config.gateway.data_dir.join("outbox");
     let (budget, durability) = (config.outbox.budget_bytes, config.outbox.durability);
     let outbox = {
@@ -104,14 +108,29 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: CancellationTok
         match sc.clone() {
             SourceConfig::Mqtt(c) => {
                 let name = c.name.clone();
-                let s = MqttSource::new(c, index.clone(), m).with_context(|| format!("source {name}"))?;
+                let s = MqttSource::new(c, index.clone(), m)
+                    .with_context(|| format!("source {name}"))?;
                 sources.spawn(s.run(tx, token));
             }
             SourceConfig::Serial(c) => {
-                sources.spawn(SerialSource { config: c, index: index.clone(), metrics: m }.run(tx, token));
+                sources.spawn(
+                    SerialSource {
+                        config: c,
+                        index: index.clone(),
+                        metrics: m,
+                    }
+                    .run(tx, token),
+                );
             }
             SourceConfig::Replay(c) => {
-                sources.spawn(ReplaySource { config: c, index: index.clone(), metrics: m }.run(tx, token));
+                sources.spawn(
+                    ReplaySource {
+                        config: c,
+                        index: index.clone(),
+                        metrics: m,
+                    }
+                    .run(tx, token),
+                );
             }
         }
     }
@@ -119,10 +138,19 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: CancellationTok
 
     // Processing.
     let processor = Processor::new(&config);
-    let process = tokio::spawn(process_stage(processor, samples_rx, records_tx.clone(), metrics.clone()));
+    let process = tokio::spawn(process_stage(
+        processor,
+        samples_rx,
+        records_tx.clone(),
+        metrics.clone(),
+    ));
 
     // Heartbeat: ends at shutdown, or when the pipeline ended in exit_when_sources_end mode.
-    let heartbeat_stop = if opts.exit_when_sources_end { CancellationToken::new() } else { shutdown.clone() };
+    let heartbeat_stop = if opts.exit_when_sources_end {
+        CancellationToken::new()
+    } else {
+        shutdown.clone()
+    };
     let heartbeat = tokio::spawn(heartbeat_stage(
         config.gateway.clone(),
         metrics.clone(),
@@ -190,7 +218,9 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: CancellationTok
         .map_err(|_| anyhow::anyhow!("the outbox writer thread panicked"))?;
     if opts.exit_when_sources_end && opts.forward {
         let deadline = tokio::time::Instant::now() + opts.drain;
-        while outbox.counters().classes.iter().any(|c| c.count > 0) && tokio::time::Instant::now() < deadline {
+        while outbox.counters().classes.iter().any(|c| c.count > 0)
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -203,7 +233,9 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: CancellationTok
         tokio::task::spawn_blocking(move || o.sync()).await??;
     }
     sync_stop.cancel();
-    let report = RunReport { outbox: outbox.counters() };
+    let report = RunReport {
+        outbox: outbox.counters(),
+    };
     info!(backlog = report.backlog(), "Stopped.");
     Ok(report)
 }

@@ -53,9 +53,45 @@ pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 }
 
 /// Decode a CBOR document into a JSON value tree (used by the MQTT payload decoder, so that JSON
-/// and CBOR payloads share one interpretation).
+/// and CBOR payloads share one interpretation). CBOR can carry NaN and infinities, which JSON
+/// cannot: they become the strings `"NaN"`, `"inf"`, `"-inf"`, which the decoder rejects as
+/// non-finite (rather than as "not a number"). Byte strings and non-text map keys are errors.
 pub fn cbor_to_json(bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
-    Ok(serde_cbor::from_slice(bytes)?)
+    let v: serde_cbor::Value = serde_cbor::from_slice(bytes)?;
+    cbor_value_to_json(v)
+        .ok_or_else(|| CodecError::Cbor(serde::de::Error::custom("CBOR value has no JSON form")))
+}
+
+fn cbor_value_to_json(v: serde_cbor::Value) -> Option<serde_json::Value> {
+    use serde_cbor::Value as C;
+    use serde_json::Value as J;
+    Some(match v {
+        C::Null => J::Null,
+        C::Bool(b) => J::Bool(b),
+        C::Integer(i) => match i64::try_from(i) {
+            Ok(x) => J::from(x),
+            Err(_) => J::from(i as f64),
+        },
+        C::Float(f) if f.is_finite() => J::from(f),
+        C::Float(f) => J::String(f.to_string()),
+        C::Text(t) => J::String(t),
+        C::Array(items) => J::Array(
+            items
+                .into_iter()
+                .map(cbor_value_to_json)
+                .collect::<Option<_>>()?,
+        ),
+        C::Map(m) => J::Object(
+            m.into_iter()
+                .map(|(k, v)| match k {
+                    C::Text(k) => Some((k, cbor_value_to_json(v)?)),
+                    _ => None,
+                })
+                .collect::<Option<_>>()?,
+        ),
+        C::Tag(_, inner) => cbor_value_to_json(*inner)?,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -92,7 +128,8 @@ mod tests {
     #[test]
     fn json_and_cbor_payloads_carry_the_same_fields() {
         let r = telemetry();
-        let j: serde_json::Value = serde_json::from_slice(&encode_payload(&r, Encoding::Json).unwrap()).unwrap();
+        let j: serde_json::Value =
+            serde_json::from_slice(&encode_payload(&r, Encoding::Json).unwrap()).unwrap();
         let c = cbor_to_json(&encode_payload(&r, Encoding::Cbor).unwrap()).unwrap();
         assert_eq!(j, c);
         assert_eq!(j["schema"], "forewarn.telemetry.v1");

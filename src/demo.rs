@@ -36,13 +36,16 @@ pub struct DemoSummary {
 }
 
 fn time(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d %H:%M").to_string()
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// One human line per record.
 pub fn describe(r: &Record) -> String {
     match r {
-        Record::Telemetry(t) => format!(
+        Record::Telemetry(t) => {
+            format!(
             "TELEMETRY {}/{:<5} {} +{}m  n={:<3} min={:<9.3} mean={:<9.3} max={:<9.3} last={:.3}{}",
             t.asset,
             t.signal,
@@ -54,7 +57,8 @@ pub fn describe(r: &Record) -> String {
             t.max,
             t.last,
             t.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default()
-        ),
+        )
+        }
         Record::Alert(a) => format!(
             "ALERT     {} {:<7} {}/{} {}={:.2} (limit {}, since {}, {:?}) id={}",
             time(a.ts_ns),
@@ -75,7 +79,12 @@ pub fn describe(r: &Record) -> String {
             let sources: Vec<String> = s
                 .sources
                 .iter()
-                .map(|(n, st)| format!("{n}: received={} samples={} rejected={:?}", st.received, st.samples, st.rejected))
+                .map(|(n, st)| {
+                    format!(
+                        "{n}: received={} samples={} rejected={:?}",
+                        st.received, st.samples, st.rejected
+                    )
+                })
                 .collect();
             let outbox: Vec<String> = s
                 .outbox
@@ -119,10 +128,21 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
         "forewarn demo: replaying NASA C-MAPSS FD001 units 1-2 ({} rows, 7 sensors each) through the pipeline",
         RECORDING.lines().count() - 1
     )?;
-    writeln!(out, "  outbox: {}", config.gateway.data_dir.join("outbox").display())?;
+    writeln!(
+        out,
+        "  outbox: {}",
+        config.gateway.data_dir.join("outbox").display()
+    )?;
     match &opts.kafka {
-        Some(k) => writeln!(out, "  forwarding to Kafka at {k} (topics {}, {}, {})", config.kafka.alerts_topic, config.kafka.telemetry_topic, config.kafka.status_topic)?,
-        None => writeln!(out, "  no Kafka (--kafka HOST:PORT forwards too): records stay in the outbox")?,
+        Some(k) => writeln!(
+            out,
+            "  forwarding to Kafka at {k} (topics {}, {}, {})",
+            config.kafka.alerts_topic, config.kafka.telemetry_topic, config.kafka.status_topic
+        )?,
+        None => writeln!(
+            out,
+            "  no Kafka (--kafka HOST:PORT forwards too): records stay in the outbox"
+        )?,
     }
     let summary = Arc::new(Mutex::new(DemoSummary::default()));
     let hook_summary = summary.clone();

@@ -12,7 +12,11 @@ use forewarn::codec::Encoding;
 use forewarn::config::{self, Durability};
 
 #[derive(Parser)]
-#[command(name = "forewarn", version, about = "Predictive-maintenance agent for factory gateways")]
+#[command(
+    name = "forewarn",
+    version,
+    about = "Predictive-maintenance agent for factory gateways"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,10 +66,14 @@ fn parse_encoding(s: &str) -> Result<Encoding, String> {
 }
 
 fn init_logging(default: &str) {
-    let filter = EnvFilter::try_from_env("FOREWARN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("FOREWARN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .init();
 }
 
@@ -75,7 +83,10 @@ fn shutdown_on_signals(token: CancellationToken) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 tracing::error!("Cannot install signal handlers.");
                 return;
             };
@@ -120,7 +131,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            runtime_main(|token| async move { forewarn::app::run(config, Default::default(), token).await.map(|_| ()) })
+            runtime_main(|token| async move {
+                forewarn::app::run(config, Default::default(), token)
+                    .await
+                    .map(|_| ())
+            })
         }
         Command::Demo { kafka, encoding } => {
             init_logging("warn");
@@ -138,7 +153,8 @@ fn main() -> ExitCode {
                 eprintln!("error: no outbox at {}", dir.display());
                 return ExitCode::from(1);
             }
-            match forewarn::outbox::Outbox::open(&dir, u64::MAX / 4, Durability::Full) {
+            // Budget 0: this only reads; LMDB sizes the map to the file's committed data.
+            match forewarn::outbox::Outbox::open(&dir, 0, Durability::Full) {
                 Ok(o) => {
                     let c = o.counters();
                     println!("outbox {}", dir.display());
@@ -150,7 +166,9 @@ fn main() -> ExitCode {
                             s.depth,
                             s.bytes,
                             s.evicted,
-                            s.oldest_age_secs.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into())
+                            s.oldest_age_secs
+                                .map(|a| format!("{a:.0}"))
+                                .unwrap_or_else(|| "-".into())
                         );
                     }
                     println!("  quarantined: {}", c.quarantined);
@@ -170,7 +188,10 @@ where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -48,12 +48,20 @@ impl Processor {
                     .map(|s| {
                         let info = SignalInfo {
                             unit: s.unit.clone(),
-                            width_ns: s.interval.map(|d| d.as_nanos().min(i64::MAX as u128) as i64),
+                            width_ns: s
+                                .interval
+                                .map(|d| d.as_nanos().min(i64::MAX as u128) as i64),
                         };
                         (s.name.clone(), info)
                     })
                     .collect();
-                (a.id.clone(), AssetInfo { meta: a.meta.clone(), signals })
+                (
+                    a.id.clone(),
+                    AssetInfo {
+                        meta: a.meta.clone(),
+                        signals,
+                    },
+                )
             })
             .collect();
         Processor {
@@ -70,7 +78,8 @@ impl Processor {
     /// Feed one sample; records it completes go to `out`.
     pub fn push(&mut self, s: &Sample, now_ns: i64, out: &mut Vec<Record>) {
         if !self.rules.is_empty() {
-            self.rules.push(&s.asset, &s.signal, s.ts_ns, s.value, &mut self.transitions);
+            self.rules
+                .push(&s.asset, &s.signal, s.ts_ns, s.value, &mut self.transitions);
             for t in std::mem::take(&mut self.transitions) {
                 out.push(self.alert(t));
             }
@@ -81,7 +90,10 @@ impl Processor {
             .and_then(|a| a.signals.get(&s.signal))
             .and_then(|i| i.width_ns);
         if let Some(w) = width {
-            match self.buckets.push(&s.asset, &s.signal, w, s.ts_ns, s.value, now_ns) {
+            match self
+                .buckets
+                .push(&s.asset, &s.signal, w, s.ts_ns, s.value, now_ns)
+            {
                 PushOutcome::Added => {}
                 PushOutcome::Closed(b) => out.push(self.telemetry(&s.asset, &s.signal, b)),
                 PushOutcome::Late => self.late += 1,
@@ -92,17 +104,27 @@ impl Processor {
     /// Close buckets of signals that went quiet.
     pub fn close_idle(&mut self, now_ns: i64, out: &mut Vec<Record>) {
         let mut closed = Vec::new();
-        self.buckets
-            .close_idle(now_ns, IDLE_GRACE_NS, |a, s, b| closed.push((a.clone(), s.clone(), b)));
-        out.extend(closed.into_iter().map(|(a, s, b)| self.telemetry(&a, &s, b)));
+        self.buckets.close_idle(now_ns, IDLE_GRACE_NS, |a, s, b| {
+            closed.push((a.clone(), s.clone(), b))
+        });
+        out.extend(
+            closed
+                .into_iter()
+                .map(|(a, s, b)| self.telemetry(&a, &s, b)),
+        );
     }
 
     /// Close every open bucket (end of input, shutdown).
     pub fn close_all(&mut self, out: &mut Vec<Record>) {
         let mut closed = Vec::new();
-        self.buckets.close_all(|a, s, b| closed.push((a.clone(), s.clone(), b)));
+        self.buckets
+            .close_all(|a, s, b| closed.push((a.clone(), s.clone(), b)));
         closed.sort_by_key(|(a, s, b)| (a.clone(), s.clone(), b.start_ns));
-        out.extend(closed.into_iter().map(|(a, s, b)| self.telemetry(&a, &s, b)));
+        out.extend(
+            closed
+                .into_iter()
+                .map(|(a, s, b)| self.telemetry(&a, &s, b)),
+        );
     }
 
     /// Samples dropped as late since the last call.
@@ -111,7 +133,10 @@ impl Processor {
     }
 
     fn meta(&self, asset: &str) -> AssetMeta {
-        self.assets.get(asset).map(|a| a.meta.clone()).unwrap_or_default()
+        self.assets
+            .get(asset)
+            .map(|a| a.meta.clone())
+            .unwrap_or_default()
     }
 
     fn telemetry(&self, asset: &Arc<str>, signal: &Arc<str>, b: Bucket) -> Record {

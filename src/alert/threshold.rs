@@ -63,9 +63,18 @@ impl ThresholdRules {
     }
 
     /// Feed one sample; transitions go to `out`.
-    pub fn push(&mut self, asset: &Arc<str>, signal: &Arc<str>, ts: i64, v: f64, out: &mut Vec<Transition>) {
+    pub fn push(
+        &mut self,
+        asset: &Arc<str>,
+        signal: &Arc<str>,
+        ts: i64,
+        v: f64,
+        out: &mut Vec<Transition>,
+    ) {
         for (i, rule) in self.rules.iter().enumerate() {
-            if rule.signal.as_str() != &**signal || rule.asset.as_deref().is_some_and(|a| a != &**asset) {
+            if rule.signal.as_str() != &**signal
+                || rule.asset.as_deref().is_some_and(|a| a != &**asset)
+            {
                 continue;
             }
             let st = self.state.entry((i, asset.clone())).or_default();
@@ -95,7 +104,10 @@ impl ThresholdRules {
                 };
                 if cleared {
                     out.push(mk(AlertEvent::Cleared, rule.clear, st.since.unwrap_or(ts)));
-                    *st = State { last_ts: ts, ..State::default() };
+                    *st = State {
+                        last_ts: ts,
+                        ..State::default()
+                    };
                 }
                 continue;
             }
@@ -135,20 +147,38 @@ mod tests {
         for (t, v) in points {
             r.push(&a, &s, t * 1_000_000_000, *v, &mut out);
         }
-        out.iter().map(|t| (t.event, t.ts_ns / 1_000_000_000)).collect()
+        out.iter()
+            .map(|t| (t.event, t.ts_ns / 1_000_000_000))
+            .collect()
     }
 
     #[test]
     fn raises_after_the_hold_time_and_clears_below_the_clear_level() {
         let mut r = rules(10);
-        let ev = feed(&mut r, &[(0, 11.0), (5, 12.0), (10, 11.0), (11, 9.0), (12, 7.9), (13, 11.0)]);
-        assert_eq!(ev, vec![(AlertEvent::Raised, 10), (AlertEvent::Cleared, 12)]);
+        let ev = feed(
+            &mut r,
+            &[
+                (0, 11.0),
+                (5, 12.0),
+                (10, 11.0),
+                (11, 9.0),
+                (12, 7.9),
+                (13, 11.0),
+            ],
+        );
+        assert_eq!(
+            ev,
+            vec![(AlertEvent::Raised, 10), (AlertEvent::Cleared, 12)]
+        );
     }
 
     #[test]
     fn a_dip_below_the_limit_restarts_the_hold_timer() {
         let mut r = rules(10);
-        let ev = feed(&mut r, &[(0, 11.0), (5, 9.0), (9, 11.0), (15, 11.0), (19, 11.0)]);
+        let ev = feed(
+            &mut r,
+            &[(0, 11.0), (5, 9.0), (9, 11.0), (15, 11.0), (19, 11.0)],
+        );
         assert_eq!(ev, vec![(AlertEvent::Raised, 19)]);
     }
 

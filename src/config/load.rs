@@ -8,7 +8,9 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::raw::{RawAsset, RawGateway, RawKafka, RawMqtt, RawOutbox, RawReplay, RawRule, RawSerial};
+use super::raw::{
+    RawAsset, RawGateway, RawKafka, RawMqtt, RawOutbox, RawReplay, RawRule, RawSerial,
+};
 use super::validate::{validate, RawConfig, RawSource};
 use super::Config;
 
@@ -71,6 +73,7 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Co
     let mut sink = Sink {
         text,
         problems: Vec::new(),
+        located: DeTable::parse(text).ok(),
     };
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
@@ -82,23 +85,27 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Co
     let mut raw = RawConfig::default();
     for (key, value) in doc.into_inner() {
         let name = key.get_ref().to_string();
+        raw.present.insert(name.clone());
         match name.as_str() {
             "gateway" => raw.gateway = sink.de::<RawGateway>(value, "gateway"),
             "kafka" => raw.kafka = sink.de::<RawKafka>(value, "kafka"),
             "outbox" => raw.outbox = sink.de::<RawOutbox>(value, "outbox"),
             "sources" => {
                 for (i, item) in sink.array(value, "sources").into_iter().enumerate() {
-                    raw.sources.push(sink.source(item, &format!("sources[{i}]")));
+                    raw.sources
+                        .push(sink.source(item, &format!("sources[{i}]")));
                 }
             }
             "assets" => {
                 for (i, item) in sink.array(value, "assets").into_iter().enumerate() {
-                    raw.assets.push(sink.de::<RawAsset>(item, &format!("assets[{i}]")));
+                    raw.assets
+                        .push(sink.de::<RawAsset>(item, &format!("assets[{i}]")));
                 }
             }
             "rules" => {
                 for (i, item) in sink.array(value, "rules").into_iter().enumerate() {
-                    raw.rules.push(sink.de::<RawRule>(item, &format!("rules[{i}]")));
+                    raw.rules
+                        .push(sink.de::<RawRule>(item, &format!("rules[{i}]")));
                 }
             }
             _ => sink.push_span(
@@ -108,11 +115,10 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Co
             ),
         }
     }
-    let located = DeTable::parse(text).ok();
     let mut semantic = Vec::new();
     let config = validate(raw, base_dir, &mut semantic);
     for (field, message) in semantic {
-        let span = located.as_ref().and_then(|t| locate(t, &field));
+        let span = sink.located.as_ref().and_then(|t| locate(t, &field));
         sink.push_span(&field, span, &message);
     }
     match config {
@@ -124,6 +130,8 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Co
 struct Sink<'t> {
     text: &'t str,
     problems: Vec<Problem>,
+    /// The document with spans, to locate fields by path.
+    located: Option<Spanned<DeTable<'t>>>,
 }
 
 impl Sink<'_> {
@@ -144,30 +152,80 @@ impl Sink<'_> {
     }
 
     fn into_errors(mut self, origin: &str) -> ConfigErrors {
-        self.problems.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column));
+        self.problems
+            .sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column));
         ConfigErrors {
             origin: origin.to_string(),
             problems: self.problems,
         }
     }
 
-    fn de<T: DeserializeOwned>(&mut self, value: Spanned<DeValue<'_>>, path: &str) -> Option<T> {
-        let whole = value.span();
-        match serde_path_to_error::deserialize::<_, T>(value.into_deserializer()) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let sub = e.path().to_string();
-                let field = if sub == "." || sub.is_empty() {
-                    path.to_string()
-                } else {
-                    format!("{path}.{sub}")
+    /// Deserialize one section. On an error at one of its keys, report it, drop that key and
+    /// try again, so that one bad key does not hide the problems after it (and the rest of the
+    /// section still reaches validation).
+    fn de<T: DeserializeOwned>(
+        &mut self,
+        mut value: Spanned<DeValue<'_>>,
+        path: &str,
+    ) -> Option<T> {
+        let mut removed: Vec<String> = Vec::new();
+        for _ in 0..64 {
+            let whole = value.span();
+            let err =
+                match serde_path_to_error::deserialize::<_, T>(value.clone().into_deserializer()) {
+                    Ok(v) => return Some(v),
+                    Err(e) => e,
                 };
-                let inner = e.into_inner();
-                let span = inner.span().or(Some(whole));
-                self.push_span(&field, span, inner.message().trim());
-                None
+            let sub = err.path().to_string();
+            let inner = err.into_inner();
+            let message = inner.message().trim().to_string();
+            if removed
+                .iter()
+                .any(|k| message.contains(&format!("missing field `{k}`")))
+            {
+                return None;
+            }
+            let unknown = message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_string);
+            // The key of this section to drop: the first level of the error's path, or the
+            // unknown field itself when the error is at the section's own level.
+            let key = sub
+                .split(['.', '['])
+                .next()
+                .filter(|k| !k.is_empty() && *k != "?")
+                .map(str::to_string)
+                .or_else(|| unknown.clone());
+            let key_span = key.as_deref().and_then(|k| match value.get_ref() {
+                DeValue::Table(t) => t
+                    .iter()
+                    .find(|(kk, _)| kk.get_ref() == k)
+                    .map(|(kk, _)| kk.span()),
+                _ => None,
+            });
+            let field = match (&unknown, sub.as_str()) {
+                (Some(k), "." | "") => format!("{path}.{k}"),
+                (Some(k), s) if !s.ends_with(k.as_str()) => format!("{path}.{s}.{k}"),
+                (_, "." | "") => path.to_string(),
+                (_, s) => format!("{path}.{s}"),
+            };
+            let exact = self
+                .located
+                .as_ref()
+                .and_then(|t| locate(t, &field))
+                .filter(|_| unknown.is_some());
+            let span = exact.or(inner.span()).or(key_span);
+            self.push_span(&field, span.or(Some(whole)), &message);
+            match (key, value.get_mut()) {
+                (Some(k), DeValue::Table(t)) if t.iter().any(|(kk, _)| kk.get_ref() == &k) => {
+                    t.remove(k.as_str());
+                    removed.push(k);
+                }
+                _ => return None,
             }
         }
+        None
     }
 
     fn array<'i>(&mut self, value: Spanned<DeValue<'i>>, path: &str) -> Vec<Spanned<DeValue<'i>>> {
@@ -184,13 +242,14 @@ impl Sink<'_> {
     /// A `[[sources]]` element: its `type` picks the struct it is read as.
     fn source(&mut self, value: Spanned<DeValue<'_>>, path: &str) -> Option<RawSource> {
         let kind = match value.get_ref() {
-            DeValue::Table(t) => t
-                .iter()
-                .find(|(k, _)| k.get_ref() == "type")
-                .map(|(_, v)| match v.get_ref() {
-                    DeValue::String(s) => s.to_string(),
-                    _ => String::new(),
-                }),
+            DeValue::Table(t) => {
+                t.iter()
+                    .find(|(k, _)| k.get_ref() == "type")
+                    .map(|(_, v)| match v.get_ref() {
+                        DeValue::String(s) => s.to_string(),
+                        _ => String::new(),
+                    })
+            }
             _ => None,
         };
         match kind.as_deref() {
@@ -232,7 +291,10 @@ fn locate(doc: &Spanned<DeTable<'_>>, path: &str) -> Option<Range<usize>> {
     let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
     for part in path.split('.') {
         let (key, index) = match part.find('[') {
-            Some(i) => (&part[..i], part[i + 1..].trim_end_matches(']').parse::<usize>().ok()),
+            Some(i) => (
+                &part[..i],
+                part[i + 1..].trim_end_matches(']').parse::<usize>().ok(),
+            ),
             None => (part, None),
         };
         let t = match (table, current) {

@@ -19,6 +19,8 @@ pub(super) struct RawConfig {
     pub sources: Vec<Option<RawSource>>,
     pub assets: Vec<Option<RawAsset>>,
     pub rules: Vec<Option<RawRule>>,
+    /// Top-level keys the file has (a missing section is reported only if it is absent).
+    pub present: HashSet<String>,
 }
 
 pub(super) enum RawSource {
@@ -37,7 +39,8 @@ fn problem(p: &mut Problems, field: impl Into<String>, msg: impl Into<String>) {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 249
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// `${NAME}` → the environment variable NAME.
@@ -54,7 +57,11 @@ fn expand_env(value: &str, field: &str, p: &mut Problems) -> String {
         let name = &after[..end];
         match std::env::var(name) {
             Ok(v) => out.push_str(&v),
-            Err(_) => problem(p, field, format!("environment variable `{name}` is not set")),
+            Err(_) => problem(
+                p,
+                field,
+                format!("environment variable `{name}` is not set"),
+            ),
         }
         rest = &after[end + 1..];
     }
@@ -64,11 +71,11 @@ fn expand_env(value: &str, field: &str, p: &mut Problems) -> String {
 
 pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
     let gateway = raw.gateway.as_ref().and_then(|g| gateway(g, p));
-    if raw.gateway.is_none() && !p.iter().any(|(f, _)| f.starts_with("gateway")) {
+    if !raw.present.contains("gateway") {
         problem(p, "gateway", "missing table [gateway]");
     }
     let kafka = raw.kafka.as_ref().and_then(|k| kafka(k, p));
-    if raw.kafka.is_none() && !p.iter().any(|(f, _)| f.starts_with("kafka")) {
+    if !raw.present.contains("kafka") {
         problem(p, "kafka", "missing table [kafka]");
     }
     let outbox = outbox(raw.outbox.as_ref().unwrap_or(&RawOutbox::default()), p);
@@ -79,10 +86,18 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
         let Some(a) = a else { continue };
         let f = format!("assets[{i}]");
         if !is_name(&a.id) {
-            problem(p, format!("{f}.id"), "must be letters, digits, `.`, `_` or `-`");
+            problem(
+                p,
+                format!("{f}.id"),
+                "must be letters, digits, `.`, `_` or `-`",
+            );
         }
         if !seen.insert(a.id.clone()) {
-            problem(p, format!("{f}.id"), format!("duplicate asset id `{}`", a.id));
+            problem(
+                p,
+                format!("{f}.id"),
+                format!("duplicate asset id `{}`", a.id),
+            );
         }
         if let Some(asset) = asset(a, &f, p) {
             assets.push(asset);
@@ -106,15 +121,27 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
             RawSource::Replay(r) => &r.name,
         };
         if !is_name(name) {
-            problem(p, format!("{f}.name"), "must be letters, digits, `.`, `_` or `-`");
+            problem(
+                p,
+                format!("{f}.name"),
+                "must be letters, digits, `.`, `_` or `-`",
+            );
         }
         if !names.insert(name.clone()) {
-            problem(p, format!("{f}.name"), format!("duplicate source name `{name}`"));
+            problem(
+                p,
+                format!("{f}.name"),
+                format!("duplicate source name `{name}`"),
+            );
         }
         sources.extend(source);
     }
     if raw.sources.is_empty() {
-        problem(p, "sources", "no [[sources]]: the agent would have nothing to read");
+        problem(
+            p,
+            "sources",
+            "no [[sources]]: the agent would have nothing to read",
+        );
     }
 
     let mut rules = Vec::new();
@@ -123,7 +150,11 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
         let Some(r) = r else { continue };
         let f = format!("rules[{i}]");
         if !rule_names.insert(r.name.clone()) {
-            problem(p, format!("{f}.name"), format!("duplicate rule name `{}`", r.name));
+            problem(
+                p,
+                format!("{f}.name"),
+                format!("duplicate rule name `{}`", r.name),
+            );
         }
         rules.extend(rule(r, &assets, &f, p));
     }
@@ -144,7 +175,11 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
 fn gateway(g: &RawGateway, p: &mut Problems) -> Option<GatewayConfig> {
     let n = p.len();
     if !is_name(&g.id) {
-        problem(p, "gateway.id", "must be non-empty letters, digits, `.`, `_` or `-`");
+        problem(
+            p,
+            "gateway.id",
+            "must be non-empty letters, digits, `.`, `_` or `-`",
+        );
     }
     if g.site.trim().is_empty() {
         problem(p, "gateway.site", "must not be empty");
@@ -187,20 +222,32 @@ fn kafka(k: &RawKafka, p: &mut Problems) -> Option<KafkaConfig> {
     ];
     for (f, t) in topics {
         if !is_name(t) {
-            problem(p, f, "a Kafka topic name: letters, digits, `.`, `_` or `-`, at most 249");
+            problem(
+                p,
+                f,
+                "a Kafka topic name: letters, digits, `.`, `_` or `-`, at most 249",
+            );
         }
     }
     if k.topics.alerts == k.topics.telemetry
         || k.topics.alerts == k.topics.status
         || k.topics.telemetry == k.topics.status
     {
-        problem(p, "kafka.topics", "alerts, telemetry and status need distinct topics");
+        problem(
+            p,
+            "kafka.topics",
+            "alerts, telemetry and status need distinct topics",
+        );
     }
     let encoding = match k.encoding.as_deref() {
         None | Some("json") => Encoding::Json,
         Some("cbor") => Encoding::Cbor,
         Some(other) => {
-            problem(p, "kafka.encoding", format!("`{other}`: expected json or cbor"));
+            problem(
+                p,
+                "kafka.encoding",
+                format!("`{other}`: expected json or cbor"),
+            );
             Encoding::Json
         }
     };
@@ -225,7 +272,11 @@ fn kafka(k: &RawKafka, p: &mut Problems) -> Option<KafkaConfig> {
     for (key, value) in &k.properties {
         let f = format!("kafka.properties.{key}");
         if MANAGED_PROPERTIES.contains(&key.as_str()) {
-            problem(p, &f, "set by forewarn (its delivery guarantees depend on it); remove it");
+            problem(
+                p,
+                &f,
+                "set by forewarn (its delivery guarantees depend on it); remove it",
+            );
             continue;
         }
         properties.insert(key.clone(), expand_env(value, &f, p));
@@ -259,7 +310,11 @@ fn outbox(o: &RawOutbox, p: &mut Problems) -> Option<OutboxConfig> {
             Durability::Batched(Duration::from_millis(o.sync_interval_ms))
         }
         Some(other) => {
-            problem(p, "outbox.durability", format!("`{other}`: expected full or batched"));
+            problem(
+                p,
+                "outbox.durability",
+                format!("`{other}`: expected full or batched"),
+            );
             Durability::Full
         }
     };
@@ -271,7 +326,11 @@ fn outbox(o: &RawOutbox, p: &mut Problems) -> Option<OutboxConfig> {
 
 fn interval(secs: f64, field: &str, p: &mut Problems) -> Option<Duration> {
     if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
-        problem(p, field, "must be between 0 (no telemetry) and 86400 seconds");
+        problem(
+            p,
+            field,
+            "must be between 0 (no telemetry) and 86400 seconds",
+        );
         return None;
     }
     (secs > 0.0).then(|| Duration::from_secs_f64(secs))
@@ -292,7 +351,11 @@ fn asset(a: &RawAsset, f: &str, p: &mut Problems) -> Option<AssetConfig> {
             );
         }
         if !seen.insert(s.name.clone()) {
-            problem(p, format!("{sf}.name"), format!("duplicate signal `{}`", s.name));
+            problem(
+                p,
+                format!("{sf}.name"),
+                format!("duplicate signal `{}`", s.name),
+            );
         }
         let iv = match s.interval_secs {
             Some(secs) => interval(secs, &format!("{sf}.interval_secs"), p),
@@ -305,7 +368,11 @@ fn asset(a: &RawAsset, f: &str, p: &mut Problems) -> Option<AssetConfig> {
         });
     }
     if a.signals.is_empty() {
-        problem(p, format!("{f}.signals"), "an asset needs at least one [[assets.signals]]");
+        problem(
+            p,
+            format!("{f}.signals"),
+            "an asset needs at least one [[assets.signals]]",
+        );
     }
     (p.len() == n).then(|| AssetConfig {
         id: Arc::from(a.id.as_str()),
@@ -359,10 +426,18 @@ fn pattern(s: &str, f: &str, p: &mut Problems) -> Vec<TopicLevel> {
         .collect();
     let count = |want: &TopicLevel| levels.iter().filter(|l| *l == want).count();
     if count(&TopicLevel::Asset) != 1 {
-        problem(p, format!("{f}.topic_pattern"), "needs exactly one `{asset}` level");
+        problem(
+            p,
+            format!("{f}.topic_pattern"),
+            "needs exactly one `{asset}` level",
+        );
     }
     if count(&TopicLevel::Signal) > 1 {
-        problem(p, format!("{f}.topic_pattern"), "at most one `{signal}` level");
+        problem(
+            p,
+            format!("{f}.topic_pattern"),
+            "at most one `{signal}` level",
+        );
     }
     if levels
         .iter()
@@ -386,20 +461,36 @@ fn mqtt(m: &RawMqtt, gateway: &str, f: &str, p: &mut Problems) -> Option<MqttCon
         problem(p, format!("{f}.port"), "must not be 0");
     }
     if m.topics.is_empty() {
-        problem(p, format!("{f}.topics"), "subscribe to at least one topic filter");
+        problem(
+            p,
+            format!("{f}.topics"),
+            "subscribe to at least one topic filter",
+        );
     }
     for (i, t) in m.topics.iter().enumerate() {
         if t.is_empty() || (t.contains('#') && !t.ends_with('#')) {
-            problem(p, format!("{f}.topics[{i}]"), format!("`{t}` is not a valid topic filter"));
+            problem(
+                p,
+                format!("{f}.topics[{i}]"),
+                format!("`{t}` is not a valid topic filter"),
+            );
         }
     }
     let levels = pattern(&m.topic_pattern, f, p);
     let timestamp = timestamp(&m.timestamp, f, p);
     if !(5..=3600).contains(&m.keep_alive_secs) {
-        problem(p, format!("{f}.keep_alive_secs"), "must be between 5 and 3600");
+        problem(
+            p,
+            format!("{f}.keep_alive_secs"),
+            "must be between 5 and 3600",
+        );
     }
     if m.max_payload_bytes < 16 || m.max_payload_bytes > 256 * 1024 * 1024 {
-        problem(p, format!("{f}.max_payload_bytes"), "must be between 16 and 268435456");
+        problem(
+            p,
+            format!("{f}.max_payload_bytes"),
+            "must be between 16 and 268435456",
+        );
     }
     let credentials = match (&m.username, &m.password) {
         (Some(u), Some(pw)) => Some((u.clone(), expand_env(pw, &format!("{f}.password"), p))),
@@ -439,7 +530,12 @@ fn known_asset(assets: &[AssetConfig], id: &str, field: String, p: &mut Problems
     }
 }
 
-fn serial(s: &RawSerial, assets: &[AssetConfig], f: &str, p: &mut Problems) -> Option<SerialConfig> {
+fn serial(
+    s: &RawSerial,
+    assets: &[AssetConfig],
+    f: &str,
+    p: &mut Problems,
+) -> Option<SerialConfig> {
     let n = p.len();
     if s.device.trim().is_empty() {
         problem(p, format!("{f}.device"), "must not be empty");
@@ -458,7 +554,11 @@ fn serial(s: &RawSerial, assets: &[AssetConfig], f: &str, p: &mut Problems) -> O
         Some("odd") => Parity::Odd,
         Some("even") => Parity::Even,
         Some(other) => {
-            problem(p, format!("{f}.parity"), format!("`{other}`: expected none, odd or even"));
+            problem(
+                p,
+                format!("{f}.parity"),
+                format!("`{other}`: expected none, odd or even"),
+            );
             Parity::None
         }
     };
@@ -467,23 +567,36 @@ fn serial(s: &RawSerial, assets: &[AssetConfig], f: &str, p: &mut Problems) -> O
         "json" => LineFormat::Json,
         "kv" => LineFormat::KeyValue,
         other => {
-            problem(p, format!("{f}.format"), format!("`{other}`: expected csv, json or kv"));
+            problem(
+                p,
+                format!("{f}.format"),
+                format!("`{other}`: expected csv, json or kv"),
+            );
             LineFormat::Csv
         }
     };
     if format == LineFormat::Csv && s.fields.is_empty() {
-        problem(p, format!("{f}.fields"), "csv needs the list of column names");
+        problem(
+            p,
+            format!("{f}.fields"),
+            "csv needs the list of column names",
+        );
     }
     if format != LineFormat::Csv && !s.fields.is_empty() {
         problem(p, format!("{f}.fields"), "only used with format = \"csv\"");
     }
     known_asset(assets, &s.asset, format!("{f}.asset"), p);
     if !(16..=1024 * 1024).contains(&s.max_frame_bytes) {
-        problem(p, format!("{f}.max_frame_bytes"), "must be between 16 and 1048576");
+        problem(
+            p,
+            format!("{f}.max_frame_bytes"),
+            "must be between 16 and 1048576",
+        );
     }
     let timestamp = timestamp(&s.timestamp, f, p);
     let mut timestamp = timestamp;
-    if format == LineFormat::Csv && timestamp.field.is_none() && s.fields.iter().any(|c| c == "ts") {
+    if format == LineFormat::Csv && timestamp.field.is_none() && s.fields.iter().any(|c| c == "ts")
+    {
         timestamp.field = Some("ts".into());
     }
     (p.len() == n).then(|| SerialConfig {
@@ -511,13 +624,21 @@ fn replay(
     let n = p.len();
     let path = base.join(&r.path);
     if !path.is_file() {
-        problem(p, format!("{f}.path"), format!("no such file: {}", path.display()));
+        problem(
+            p,
+            format!("{f}.path"),
+            format!("no such file: {}", path.display()),
+        );
     }
     if let Some(a) = &r.asset {
         known_asset(assets, a, format!("{f}.asset"), p);
     }
     if !r.rows_per_sec.is_finite() || r.rows_per_sec < 0.0 {
-        problem(p, format!("{f}.rows_per_sec"), "must be 0 (as fast as possible) or more");
+        problem(
+            p,
+            format!("{f}.rows_per_sec"),
+            "must be 0 (as fast as possible) or more",
+        );
     }
     let mut timestamp = timestamp(&r.timestamp, f, p);
     if timestamp.field.is_none() {
@@ -536,12 +657,20 @@ fn rule(r: &RawRule, assets: &[AssetConfig], f: &str, p: &mut Problems) -> Optio
     let n = p.len();
     let asset = if r.asset == "*" {
         if !assets.iter().any(|a| a.signal(&r.signal).is_some()) {
-            problem(p, format!("{f}.signal"), format!("no asset has signal `{}`", r.signal));
+            problem(
+                p,
+                format!("{f}.signal"),
+                format!("no asset has signal `{}`", r.signal),
+            );
         }
         None
     } else {
-        match assets.iter().find(|a| &*a.id == r.asset) {
-            None => problem(p, format!("{f}.asset"), format!("no asset `{}` in [[assets]]", r.asset)),
+        match assets.iter().find(|a| *a.id == r.asset) {
+            None => problem(
+                p,
+                format!("{f}.asset"),
+                format!("no asset `{}` in [[assets]]", r.asset),
+            ),
             Some(a) if a.signal(&r.signal).is_none() => problem(
                 p,
                 format!("{f}.signal"),
@@ -555,7 +684,11 @@ fn rule(r: &RawRule, assets: &[AssetConfig], f: &str, p: &mut Problems) -> Optio
         (Some(a), None) if a.is_finite() => Condition::Above(a),
         (None, Some(b)) if b.is_finite() => Condition::Below(b),
         _ => {
-            problem(p, format!("{f}.above"), "set exactly one of `above` or `below` (finite)");
+            problem(
+                p,
+                format!("{f}.above"),
+                "set exactly one of `above` or `below` (finite)",
+            );
             Condition::Above(0.0)
         }
     };

@@ -84,7 +84,15 @@ pub struct IntervalBuckets {
 }
 
 impl IntervalBuckets {
-    pub fn push(&mut self, asset: &Arc<str>, signal: &Arc<str>, width_ns: i64, ts: i64, v: f64, now_ns: i64) -> PushOutcome {
+    pub fn push(
+        &mut self,
+        asset: &Arc<str>,
+        signal: &Arc<str>,
+        width_ns: i64,
+        ts: i64,
+        v: f64,
+        now_ns: i64,
+    ) -> PushOutcome {
         let width_ns = width_ns.max(1);
         let start = ts.div_euclid(width_ns) * width_ns;
         let slot = self
@@ -114,7 +122,12 @@ impl IntervalBuckets {
     }
 
     /// Close buckets that have not been touched for `width + grace` of wall-clock time.
-    pub fn close_idle(&mut self, now_ns: i64, grace_ns: i64, mut emit: impl FnMut(&Arc<str>, &Arc<str>, Bucket)) {
+    pub fn close_idle(
+        &mut self,
+        now_ns: i64,
+        grace_ns: i64,
+        mut emit: impl FnMut(&Arc<str>, &Arc<str>, Bucket),
+    ) {
         for ((asset, signal), slot) in self.slots.iter_mut() {
             if now_ns.saturating_sub(slot.touched_ns) >= slot.width_ns.saturating_add(grace_ns) {
                 if let Some(b) = slot.open.take() {

@@ -30,8 +30,8 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -64,14 +64,17 @@ pub fn producer_config(cfg: &KafkaConfig, gateway: &str) -> ClientConfig {
         .set("message.timeout.ms", "0")
         .set("compression.type", &cfg.compression)
         .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", (cfg.max_in_flight * 2 + 1000).to_string());
+        .set(
+            "queue.buffering.max.messages",
+            (cfg.max_in_flight * 2 + 1000).to_string(),
+        );
     c
 }
 
 /// Create the three topics if missing (`create_topics = true`). Retries until it succeeds or
 /// shutdown: forwarding to a topic that does not exist would only fail.
 pub async fn ensure_topics(cfg: &KafkaConfig, gateway: &str, shutdown: &CancellationToken) -> bool {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
     loop {
         match try_create_topics(cfg, gateway).await {
             Ok(()) => return true,
@@ -93,10 +96,16 @@ async fn try_create_topics(cfg: &KafkaConfig, gateway: &str) -> Result<(), Kafka
     }
     c.set("bootstrap.servers", &cfg.bootstrap_servers)
         .set("client.id", format!("forewarn-{gateway}-admin"));
-    let admin: AdminClient<DefaultClientContext> = c.create()?;
+    let admin: AdminClient<QuietContext> = c.create_with_context(QuietContext)?;
     let topics: Vec<NewTopic> = [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic]
         .into_iter()
-        .map(|t| NewTopic::new(t, cfg.topic_partitions, TopicReplication::Fixed(cfg.topic_replication)))
+        .map(|t| {
+            NewTopic::new(
+                t,
+                cfg.topic_partitions,
+                TopicReplication::Fixed(cfg.topic_replication),
+            )
+        })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin.create_topics(&topics, &opts).await?;
@@ -105,17 +114,44 @@ async fn try_create_topics(cfg: &KafkaConfig, gateway: &str) -> Result<(), Kafka
             Ok(name) => info!(topic = %name, "Created Kafka topic."),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(|_| warn!(topic = %name, "Topic creation failed."))
+                return Err(KafkaError::AdminOp(code))
+                    .inspect_err(|_| warn!(topic = %name, "Topic creation failed."))
             }
         }
     }
     Ok(())
 }
 
+/// Routes librdkafka's own logs and global errors into tracing at levels that match our
+/// logging rules: a broker that cannot be reached is expected during an outage (records wait
+/// in the outbox), so it is a WARN, not an ERROR.
+pub struct QuietContext;
+
+impl ClientContext for QuietContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                warn!(facility = fac, "librdkafka: {log_message}")
+            }
+            RDKafkaLogLevel::Warning | RDKafkaLogLevel::Notice => {
+                info!(facility = fac, "librdkafka: {log_message}")
+            }
+            _ => debug!(facility = fac, "librdkafka: {log_message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        warn!(error = %error, "Kafka client: {reason}");
+    }
+}
+
 type Delivery = Pin<Box<dyn Future<Output = (Class, u64, Result<(), String>)> + Send>>;
 
 pub struct KafkaForwarder {
-    producer: FutureProducer,
+    producer: FutureProducer<QuietContext>,
     config: KafkaConfig,
     gateway: String,
     outbox: Arc<Outbox>,
@@ -139,7 +175,7 @@ impl KafkaForwarder {
         metrics: Arc<Metrics>,
         appended: Arc<Notify>,
     ) -> Result<KafkaForwarder, KafkaError> {
-        let producer = producer_config(&config, &gateway).create()?;
+        let producer = producer_config(&config, &gateway).create_with_context(QuietContext)?;
         Ok(KafkaForwarder {
             producer,
             config,
@@ -163,18 +199,34 @@ impl KafkaForwarder {
         let payload = match encode_payload(&e.record, self.config.encoding) {
             Ok(p) => p,
             Err(err) => {
-                self.metrics.delivery_error(format!("encoding seq {}: {err}", e.seq));
+                self.metrics
+                    .delivery_error(format!("encoding seq {}: {err}", e.seq));
                 return Err(false);
             }
         };
         let key = e.record.kafka_key();
         let seq = e.seq.to_string();
         let headers = OwnedHeaders::new()
-            .insert(Header { key: HEADER_GATEWAY, value: Some(self.gateway.as_bytes()) })
-            .insert(Header { key: HEADER_SEQ, value: Some(seq.as_bytes()) })
-            .insert(Header { key: HEADER_SCHEMA, value: Some(e.record.schema().as_bytes()) })
-            .insert(Header { key: "content-type", value: Some(self.config.encoding.content_type().as_bytes()) });
-        let record = FutureRecord::to(self.topic(class)).key(&key).payload(&payload).headers(headers);
+            .insert(Header {
+                key: HEADER_GATEWAY,
+                value: Some(self.gateway.as_bytes()),
+            })
+            .insert(Header {
+                key: HEADER_SEQ,
+                value: Some(seq.as_bytes()),
+            })
+            .insert(Header {
+                key: HEADER_SCHEMA,
+                value: Some(e.record.schema().as_bytes()),
+            })
+            .insert(Header {
+                key: "content-type",
+                value: Some(self.config.encoding.content_type().as_bytes()),
+            });
+        let record = FutureRecord::to(self.topic(class))
+            .key(&key)
+            .payload(&payload)
+            .headers(headers);
         match self.producer.send_result(record) {
             Ok(fut) => {
                 let seq = e.seq;
@@ -189,7 +241,8 @@ impl KafkaForwarder {
             }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(true),
             Err((err, _)) => {
-                self.metrics.delivery_error(format!("producing seq {}: {err}", e.seq));
+                self.metrics
+                    .delivery_error(format!("producing seq {}: {err}", e.seq));
                 Err(false)
             }
         }
@@ -197,7 +250,8 @@ impl KafkaForwarder {
 
     /// Forward until `shutdown`; then wait up to `drain` for in-flight deliveries.
     pub async fn run(self, shutdown: CancellationToken, drain: Duration) {
-        if self.config.create_topics && !ensure_topics(&self.config, &self.gateway, &shutdown).await {
+        if self.config.create_topics && !ensure_topics(&self.config, &self.gateway, &shutdown).await
+        {
             return;
         }
         let max = self.config.max_in_flight;
@@ -230,7 +284,8 @@ impl KafkaForwarder {
                             Ok(Ok(e)) => e,
                             Ok(Err(e)) => {
                                 warn!(error = %e, "Reading the outbox failed.");
-                                pause_until = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                                pause_until =
+                                    Some(tokio::time::Instant::now() + Duration::from_secs(1));
                                 break 'fill;
                             }
                             Err(e) => {
@@ -252,7 +307,9 @@ impl KafkaForwarder {
                                     if !queue_full {
                                         failed[slot(class)] = Some(e.seq);
                                     }
-                                    pause_until = Some(tokio::time::Instant::now() + Duration::from_millis(50));
+                                    pause_until = Some(
+                                        tokio::time::Instant::now() + Duration::from_millis(50),
+                                    );
                                     break 'fill;
                                 }
                             }
@@ -283,7 +340,12 @@ impl KafkaForwarder {
                     cursor[s] = seq.saturating_sub(1);
                     failed[s] = None;
                     let delay = backoff.next_delay();
-                    debug!(class = class.name(), seq, ?delay, "Retrying after a failed delivery.");
+                    debug!(
+                        class = class.name(),
+                        seq,
+                        ?delay,
+                        "Retrying after a failed delivery."
+                    );
                     pause_until = Some(tokio::time::Instant::now() + delay);
                 }
             }
@@ -334,7 +396,9 @@ impl KafkaForwarder {
         match result {
             Ok(Ok(())) => self.metrics.delivered(n as u64, now_ns()),
             // The records stay and will be sent again: a duplicate, never a loss.
-            Ok(Err(e)) => warn!(error = %e, "Deleting acknowledged records from the outbox failed."),
+            Ok(Err(e)) => {
+                warn!(error = %e, "Deleting acknowledged records from the outbox failed.")
+            }
             Err(e) => warn!(error = %e, "Outbox ack task failed."),
         }
     }

@@ -6,4 +6,6 @@
 
 pub mod kafka;
 
-pub use kafka::{ensure_topics, producer_config, KafkaForwarder, HEADER_GATEWAY, HEADER_SCHEMA, HEADER_SEQ};
+pub use kafka::{
+    ensure_topics, producer_config, KafkaForwarder, HEADER_GATEWAY, HEADER_SCHEMA, HEADER_SEQ,
+};

@@ -107,14 +107,22 @@ impl AssetIndex {
         AssetIndex {
             assets: assets
                 .iter()
-                .map(|a| (a.id.clone(), a.signals.iter().map(|s| (s.name.clone(), ())).collect()))
+                .map(|a| {
+                    (
+                        a.id.clone(),
+                        a.signals.iter().map(|s| (s.name.clone(), ())).collect(),
+                    )
+                })
                 .collect(),
         }
     }
 
     /// The shared names of `asset`/`signal`, or why they are not known.
     pub fn resolve(&self, asset: &str, signal: &str) -> Result<(Arc<str>, Arc<str>), Reject> {
-        let (a, signals) = self.assets.get_key_value(asset).ok_or(Reject::UnknownAsset)?;
+        let (a, signals) = self
+            .assets
+            .get_key_value(asset)
+            .ok_or(Reject::UnknownAsset)?;
         let (s, _) = signals.get_key_value(signal).ok_or(Reject::UnknownSignal)?;
         Ok((a.clone(), s.clone()))
     }

@@ -106,7 +106,9 @@ impl MqttSource {
                     let n = decoded.samples.len() as u64;
                     match out.try_send(decoded.samples) {
                         Ok(()) => self.metrics.accepted(n),
-                        Err(mpsc::error::TrySendError::Full(_)) => self.metrics.reject(Reject::Overload, n),
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            self.metrics.reject(Reject::Overload, n)
+                        }
                         Err(mpsc::error::TrySendError::Closed(_)) => return,
                     }
                 }

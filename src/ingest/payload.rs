@@ -28,7 +28,10 @@ pub fn parse_document(payload: &[u8]) -> Result<Value, Reject> {
 }
 
 /// Match an MQTT topic against a pattern; returns the asset and (if the pattern has one) signal.
-pub fn match_topic<'t>(pattern: &[TopicLevel], topic: &'t str) -> Option<(&'t str, Option<&'t str>)> {
+pub fn match_topic<'t>(
+    pattern: &[TopicLevel],
+    topic: &'t str,
+) -> Option<(&'t str, Option<&'t str>)> {
     let mut asset = None;
     let mut signal = None;
     let mut levels = topic.split('/');
@@ -90,7 +93,13 @@ impl SampleBuilder<'_> {
         }
     }
 
-    pub fn object(&self, asset: &str, signal: Option<&str>, map: &Map<String, Value>, out: &mut Decoded) {
+    pub fn object(
+        &self,
+        asset: &str,
+        signal: Option<&str>,
+        map: &Map<String, Value>,
+        out: &mut Decoded,
+    ) {
         let ts = match self.event_time(map) {
             Ok(ts) => ts,
             Err(r) => return out.rejects.push(r),
@@ -232,15 +241,25 @@ mod tests {
     }
 
     fn values(d: &Decoded) -> Vec<(String, i64, f64)> {
-        d.samples.iter().map(|s| (s.signal.to_string(), s.ts_ns, s.value)).collect()
+        d.samples
+            .iter()
+            .map(|s| (s.signal.to_string(), s.ts_ns, s.value))
+            .collect()
     }
 
     #[test]
     fn object_payload_yields_one_sample_per_signal() {
-        let d = decoder("plant/{asset}").decode("plant/pump-1", br#"{"ts":1767600000,"temp":41.5,"vib":"0.25"}"#, 7);
+        let d = decoder("plant/{asset}").decode(
+            "plant/pump-1",
+            br#"{"ts":1767600000,"temp":41.5,"vib":"0.25"}"#,
+            7,
+        );
         assert_eq!(
             values(&d),
-            vec![("temp".into(), 1_767_600_000_000_000_000, 41.5), ("vib".into(), 1_767_600_000_000_000_000, 0.25)]
+            vec![
+                ("temp".into(), 1_767_600_000_000_000_000, 41.5),
+                ("vib".into(), 1_767_600_000_000_000_000, 0.25)
+            ]
         );
         assert!(d.rejects.is_empty());
     }
@@ -259,7 +278,14 @@ mod tests {
             0,
         );
         assert_eq!(values(&d), vec![("temp".into(), 1_000_000_000, 1.0)]);
-        assert_eq!(d.rejects, vec![Reject::BadTimestamp, Reject::NotNumeric, Reject::UnknownSignal]);
+        assert_eq!(
+            d.rejects,
+            vec![
+                Reject::BadTimestamp,
+                Reject::NotNumeric,
+                Reject::UnknownSignal
+            ]
+        );
     }
 
     #[test]
@@ -284,11 +310,29 @@ mod tests {
     #[test]
     fn garbage_unknown_topics_assets_and_oversize_are_rejected() {
         let dec = decoder("plant/{asset}/{signal}");
-        assert_eq!(dec.decode("plant/pump-1/temp", b"\xff\xfe{{", 0).rejects, vec![Reject::Malformed]);
-        assert_eq!(dec.decode("other/pump-1/temp", b"1", 0).rejects, vec![Reject::UnknownTopic]);
-        assert_eq!(dec.decode("plant/pump-1/temp/x", b"1", 0).rejects, vec![Reject::UnknownTopic]);
-        assert_eq!(dec.decode("plant/pump-9/temp", b"1", 0).rejects, vec![Reject::UnknownAsset]);
-        assert_eq!(dec.decode("plant/pump-1/temp", &[b'1'; 2000], 0).rejects, vec![Reject::Oversize]);
-        assert_eq!(dec.decode("plant/pump-1/temp", b"null", 0).rejects, vec![Reject::NotNumeric]);
+        assert_eq!(
+            dec.decode("plant/pump-1/temp", b"\xff\xfe{{", 0).rejects,
+            vec![Reject::Malformed]
+        );
+        assert_eq!(
+            dec.decode("other/pump-1/temp", b"1", 0).rejects,
+            vec![Reject::UnknownTopic]
+        );
+        assert_eq!(
+            dec.decode("plant/pump-1/temp/x", b"1", 0).rejects,
+            vec![Reject::UnknownTopic]
+        );
+        assert_eq!(
+            dec.decode("plant/pump-9/temp", b"1", 0).rejects,
+            vec![Reject::UnknownAsset]
+        );
+        assert_eq!(
+            dec.decode("plant/pump-1/temp", &[b'1'; 2000], 0).rejects,
+            vec![Reject::Oversize]
+        );
+        assert_eq!(
+            dec.decode("plant/pump-1/temp", b"null", 0).rejects,
+            vec![Reject::NotNumeric]
+        );
     }
 }

@@ -37,7 +37,11 @@ struct Header {
 
 impl Header {
     fn parse(line: &str, ts_field: &str) -> Header {
-        let names: Vec<String> = line.trim().split(',').map(|c| c.trim().to_string()).collect();
+        let names: Vec<String> = line
+            .trim()
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .collect();
         Header {
             ts: names.iter().position(|n| n == ts_field),
             asset: names.iter().position(|n| n == "asset"),
@@ -47,7 +51,12 @@ impl Header {
 }
 
 /// One data row → samples.
-fn parse_row(header: &Header, default_asset: Option<&str>, b: &SampleBuilder<'_>, line: &str) -> Decoded {
+fn parse_row(
+    header: &Header,
+    default_asset: Option<&str>,
+    b: &SampleBuilder<'_>,
+    line: &str,
+) -> Decoded {
     let mut out = Decoded::default();
     let cols: Vec<&str> = line.split(',').map(str::trim).collect();
     if cols.len() != header.names.len() {
@@ -134,10 +143,8 @@ impl ReplaySource {
                 self.metrics.reject(r, 1);
             }
             batch.extend(decoded.samples);
-            if pace.is_some() || batch.len() >= 512 {
-                if !self.send(&out, &mut batch).await {
-                    return;
-                }
+            if (pace.is_some() || batch.len() >= 512) && !self.send(&out, &mut batch).await {
+                return;
             }
             if let Some(p) = pace {
                 tokio::select! {
@@ -172,18 +179,42 @@ mod tests {
             id: Arc::from("e1"),
             meta: Default::default(),
             signals: vec![
-                SignalConfig { name: Arc::from("a"), unit: None, interval: None },
-                SignalConfig { name: Arc::from("b"), unit: None, interval: None },
+                SignalConfig {
+                    name: Arc::from("a"),
+                    unit: None,
+                    interval: None,
+                },
+                SignalConfig {
+                    name: Arc::from("b"),
+                    unit: None,
+                    interval: None,
+                },
             ],
         }]);
-        let ts = TimestampConfig { field: Some("ts".into()), unit: TimeUnit::Auto };
-        let b = SampleBuilder { index: &idx, timestamp: &ts, arrival_ns: 0 };
+        let ts = TimestampConfig {
+            field: Some("ts".into()),
+            unit: TimeUnit::Auto,
+        };
+        let b = SampleBuilder {
+            index: &idx,
+            timestamp: &ts,
+            arrival_ns: 0,
+        };
         let h = Header::parse("ts,asset,a,b", "ts");
         let d = parse_row(&h, None, &b, "2026-01-05T06:01:00Z,e1,1.5,");
         assert_eq!(d.samples.len(), 1);
         assert_eq!(d.samples[0].value, 1.5);
-        assert_eq!(parse_row(&h, None, &b, "x,e1,1,2").rejects, vec![Reject::BadTimestamp]);
-        assert_eq!(parse_row(&h, None, &b, "1,e1,1").rejects, vec![Reject::Malformed]);
-        assert_eq!(parse_row(&h, None, &b, "1,e9,1,2").rejects, vec![Reject::UnknownAsset, Reject::UnknownAsset]);
+        assert_eq!(
+            parse_row(&h, None, &b, "x,e1,1,2").rejects,
+            vec![Reject::BadTimestamp]
+        );
+        assert_eq!(
+            parse_row(&h, None, &b, "1,e1,1").rejects,
+            vec![Reject::Malformed]
+        );
+        assert_eq!(
+            parse_row(&h, None, &b, "1,e9,1,2").rejects,
+            vec![Reject::UnknownAsset, Reject::UnknownAsset]
+        );
     }
 }

@@ -56,7 +56,10 @@ pub fn from_text(s: &str, unit: TimeUnit) -> Result<i64, Reject> {
     let s = s.trim();
     if matches!(unit, TimeUnit::Auto | TimeUnit::Rfc3339) {
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-            return t.timestamp_nanos_opt().filter(|n| *n >= 0).ok_or(Reject::BadTimestamp);
+            return t
+                .timestamp_nanos_opt()
+                .filter(|n| *n >= 0)
+                .ok_or(Reject::BadTimestamp);
         }
         if unit == TimeUnit::Rfc3339 {
             return Err(Reject::BadTimestamp);
@@ -95,21 +98,42 @@ mod tests {
         assert_eq!(from_text("1767600000000", TimeUnit::Auto), Ok(T));
         assert_eq!(from_text("1767600000000000", TimeUnit::Auto), Ok(T));
         assert_eq!(from_text("1767600000000000000", TimeUnit::Auto), Ok(T));
-        assert_eq!(from_text("1767600000.5", TimeUnit::Auto), Ok(T + 500_000_000));
+        assert_eq!(
+            from_text("1767600000.5", TimeUnit::Auto),
+            Ok(T + 500_000_000)
+        );
     }
 
     #[test]
     fn rfc3339_with_offsets_is_read() {
         assert_eq!(from_text("2026-01-05T08:00:00Z", TimeUnit::Auto), Ok(T));
-        assert_eq!(from_text("2026-01-05T09:00:00+01:00", TimeUnit::Rfc3339), Ok(T));
+        assert_eq!(
+            from_text("2026-01-05T09:00:00+01:00", TimeUnit::Rfc3339),
+            Ok(T)
+        );
     }
 
     #[test]
     fn garbage_and_out_of_range_times_are_rejected() {
-        assert_eq!(from_text("yesterday", TimeUnit::Auto), Err(Reject::BadTimestamp));
-        assert_eq!(from_text("-5", TimeUnit::Seconds), Err(Reject::BadTimestamp));
-        assert_eq!(from_text("1e300", TimeUnit::Seconds), Err(Reject::BadTimestamp));
-        assert_eq!(from_text("9223372036854775807", TimeUnit::Seconds), Err(Reject::BadTimestamp));
-        assert_eq!(from_value(&Value::Bool(true), TimeUnit::Auto), Err(Reject::BadTimestamp));
+        assert_eq!(
+            from_text("yesterday", TimeUnit::Auto),
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            from_text("-5", TimeUnit::Seconds),
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            from_text("1e300", TimeUnit::Seconds),
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            from_text("9223372036854775807", TimeUnit::Seconds),
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            from_value(&Value::Bool(true), TimeUnit::Auto),
+            Err(Reject::BadTimestamp)
+        );
     }
 }

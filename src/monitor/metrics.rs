@@ -94,7 +94,10 @@ impl Metrics {
     pub fn new(source_names: &[&str]) -> Metrics {
         Metrics {
             started: Instant::now(),
-            sources: source_names.iter().map(|n| Arc::new(SourceMetrics::new(n))).collect(),
+            sources: source_names
+                .iter()
+                .map(|n| Arc::new(SourceMetrics::new(n)))
+                .collect(),
             late: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             delivery_errors: AtomicU64::new(0),

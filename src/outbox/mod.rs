@@ -55,7 +55,10 @@ type MetaDb = Database<'static, Str, U64<BE>>;
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("cannot create outbox directory {path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("LMDB: {0}")]
     Lmdb(#[from] heed::Error),
     #[error("encoding a record: {0}")]
@@ -130,7 +133,11 @@ const EVICTION_ORDER: [Class; 3] = [Class::Telemetry, Class::Status, Class::Aler
 
 impl Outbox {
     /// Open (or create) the outbox in `dir`.
-    pub fn open(dir: &Path, budget_bytes: u64, durability: Durability) -> Result<Outbox, OutboxError> {
+    pub fn open(
+        dir: &Path,
+        budget_bytes: u64,
+        durability: Durability,
+    ) -> Result<Outbox, OutboxError> {
         std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir {
             path: dir.to_path_buf(),
             source,
@@ -213,7 +220,12 @@ impl Outbox {
                     let (_, v) = item?;
                     bytes += v.len() as u64 + ENTRY_OVERHEAD;
                 }
-                tracing::warn!(class = class.name(), stored = len, counted = cc.count, "Outbox counters did not match its content; rebuilt them.");
+                tracing::warn!(
+                    class = class.name(),
+                    stored = len,
+                    counted = cc.count,
+                    "Outbox counters did not match its content; rebuilt them."
+                );
                 cc.count = len;
                 cc.bytes = bytes;
                 fixed = true;
@@ -289,7 +301,10 @@ impl Outbox {
                 {
                     // The map is full before the budget is: free a tenth of the budget more.
                     extra_eviction = (extra_eviction + self.budget / 10).min(self.budget);
-                    tracing::warn!(extra_eviction, "Outbox map full before its budget; evicting more.");
+                    tracing::warn!(
+                        extra_eviction,
+                        "Outbox map full before its budget; evicting more."
+                    );
                 }
                 Err(e) => return Err(e),
             }
@@ -347,7 +362,12 @@ impl Outbox {
     }
 
     /// Read up to `limit` entries of a class with sequence numbers greater than `after`.
-    pub fn read_after(&self, class: Class, after: u64, limit: usize) -> Result<ReadBatch, OutboxError> {
+    pub fn read_after(
+        &self,
+        class: Class,
+        after: u64,
+        limit: usize,
+    ) -> Result<ReadBatch, OutboxError> {
         let rtxn = self.env.read_txn()?;
         let mut batch = ReadBatch::default();
         let start = after.saturating_add(1);
@@ -410,7 +430,11 @@ impl Outbox {
         wtxn.commit()?;
         *guard = c;
         self.publish(c);
-        tracing::error!(class = class.name(), count = seqs.len(), "Undecodable outbox entries quarantined.");
+        tracing::error!(
+            class = class.name(),
+            count = seqs.len(),
+            "Undecodable outbox entries quarantined."
+        );
         Ok(())
     }
 

@@ -42,7 +42,12 @@ fn alert(i: i64) -> Record {
 const MIB: u64 = 1024 * 1024;
 
 fn seqs(o: &Outbox, class: Class) -> Vec<u64> {
-    o.read_after(class, 0, usize::MAX).unwrap().entries.iter().map(|e| e.seq).collect()
+    o.read_after(class, 0, usize::MAX)
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| e.seq)
+        .collect()
 }
 
 #[test]
@@ -50,11 +55,17 @@ fn appended_records_survive_reopen_in_order() {
     let dir = tempfile::tempdir().unwrap();
     {
         let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
-        assert_eq!(o.append(&[telemetry(1), alert(2), telemetry(3)]).unwrap(), vec![1, 2, 3]);
+        assert_eq!(
+            o.append(&[telemetry(1), alert(2), telemetry(3)]).unwrap(),
+            vec![1, 2, 3]
+        );
     }
     let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
     let t = o.read_after(Class::Telemetry, 0, 10).unwrap();
-    assert_eq!(t.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(
+        t.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
     assert_eq!(t.entries[1].record, telemetry(3));
     assert_eq!(seqs(&o, Class::Alert), vec![2]);
     assert_eq!(o.counters().class(Class::Telemetry).count, 2);
@@ -64,7 +75,12 @@ fn appended_records_survive_reopen_in_order() {
 fn sequence_numbers_are_never_reused_after_the_outbox_drains() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let o = Outbox::open(dir.path(), MIB, Durability::Batched(std::time::Duration::from_millis(10))).unwrap();
+        let o = Outbox::open(
+            dir.path(),
+            MIB,
+            Durability::Batched(std::time::Duration::from_millis(10)),
+        )
+        .unwrap();
         o.append(&[telemetry(1), telemetry(2)]).unwrap();
         o.ack(Class::Telemetry, &[1, 2]).unwrap();
         o.sync().unwrap();
@@ -81,7 +97,10 @@ fn read_after_resumes_from_a_cursor_and_ack_deletes() {
     let recs: Vec<Record> = (0..10).map(telemetry).collect();
     o.append(&recs).unwrap();
     let b = o.read_after(Class::Telemetry, 4, 3).unwrap();
-    assert_eq!(b.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5, 6, 7]);
+    assert_eq!(
+        b.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![5, 6, 7]
+    );
     o.ack(Class::Telemetry, &[5, 6, 7, 99]).unwrap();
     assert_eq!(seqs(&o, Class::Telemetry), vec![1, 2, 3, 4, 8, 9, 10]);
     let c = o.counters();
@@ -103,12 +122,24 @@ fn full_budget_evicts_oldest_telemetry_and_keeps_alerts() {
     }
     o.append(&[alert(1)]).unwrap();
     let c = o.counters();
-    assert!(c.total_bytes() <= MIB, "budget respected: {}", c.total_bytes());
-    assert_eq!(c.class(Class::Alert).count, 2, "alerts stay while telemetry remains");
+    assert!(
+        c.total_bytes() <= MIB,
+        "budget respected: {}",
+        c.total_bytes()
+    );
+    assert_eq!(
+        c.class(Class::Alert).count,
+        2,
+        "alerts stay while telemetry remains"
+    );
     assert_eq!(c.class(Class::Alert).evicted, 0);
     let t = c.class(Class::Telemetry);
     assert!(t.evicted > 0);
-    assert_eq!(t.evicted + t.count, 20_000, "every telemetry record is either kept or counted as evicted");
+    assert_eq!(
+        t.evicted + t.count,
+        20_000,
+        "every telemetry record is either kept or counted as evicted"
+    );
     // The oldest went first: what remains is one contiguous, newest range.
     let kept = seqs(&o, Class::Telemetry);
     assert_eq!(kept.len() as u64, t.count);
@@ -131,7 +162,10 @@ fn alerts_are_evicted_only_when_nothing_else_is_left() {
     assert_eq!(c.class(Class::Telemetry).count, 0);
     assert_eq!(c.class(Class::Telemetry).evicted, 1, "telemetry went first");
     assert!(c.class(Class::Alert).evicted > 0);
-    assert_eq!(c.class(Class::Alert).evicted + c.class(Class::Alert).count, 8_000);
+    assert_eq!(
+        c.class(Class::Alert).evicted + c.class(Class::Alert).count,
+        8_000
+    );
 }
 
 #[test]
@@ -142,7 +176,9 @@ fn undecodable_entries_are_quarantined_and_counted() {
     {
         // Corrupt one entry behind the outbox's back.
         let mut w = o.env.write_txn().unwrap();
-        o.data[idx(Class::Telemetry)].put(&mut w, &2, b"\x01garbage").unwrap();
+        o.data[idx(Class::Telemetry)]
+            .put(&mut w, &2, b"\x01garbage")
+            .unwrap();
         w.commit().unwrap();
     }
     let b = o.read_after(Class::Telemetry, 0, 10).unwrap();
@@ -166,5 +202,9 @@ fn counters_are_rebuilt_when_they_disagree_with_content() {
     }
     let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
     assert_eq!(o.counters().class(Class::Telemetry).count, 2);
-    assert_eq!(o.append(&[telemetry(3)]).unwrap(), vec![3], "sequence continues after the last key");
+    assert_eq!(
+        o.append(&[telemetry(3)]).unwrap(),
+        vec![3],
+        "sequence continues after the last key"
+    );
 }

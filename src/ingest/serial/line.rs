@@ -143,15 +143,25 @@ mod tests {
 
     #[test]
     fn csv_line_maps_columns_to_signals() {
-        let d = run(LineFormat::Csv, &["ts", "temp", "_", "vib"], "1767600000, 41.5, xx, 0.5");
+        let d = run(
+            LineFormat::Csv,
+            &["ts", "temp", "_", "vib"],
+            "1767600000, 41.5, xx, 0.5",
+        );
         assert_eq!(d.samples.len(), 2);
         assert_eq!(d.samples[0].ts_ns, 1_767_600_000_000_000_000);
-        assert_eq!((d.samples[1].signal.as_ref(), d.samples[1].value), ("vib", 0.5));
+        assert_eq!(
+            (d.samples[1].signal.as_ref(), d.samples[1].value),
+            ("vib", 0.5)
+        );
     }
 
     #[test]
     fn csv_with_wrong_column_count_or_bad_values_is_rejected() {
-        assert_eq!(run(LineFormat::Csv, &["ts", "temp"], "1,2,3").rejects, vec![Reject::Malformed]);
+        assert_eq!(
+            run(LineFormat::Csv, &["ts", "temp"], "1,2,3").rejects,
+            vec![Reject::Malformed]
+        );
         let d = run(LineFormat::Csv, &["temp", "vib"], "NaN,abc");
         assert!(d.samples.is_empty());
         assert_eq!(d.rejects, vec![Reject::NonFinite, Reject::NotNumeric]);
@@ -164,7 +174,13 @@ mod tests {
         let d = run(LineFormat::Json, &[], r#"{"temp": 40, "vib": 1}"#);
         assert_eq!(d.samples.len(), 2);
         assert_eq!(d.samples[0].ts_ns, 5);
-        assert_eq!(run(LineFormat::KeyValue, &[], "temp 41").rejects, vec![Reject::Malformed]);
-        assert_eq!(run(LineFormat::Json, &[], "[1,2]").rejects, vec![Reject::Malformed]);
+        assert_eq!(
+            run(LineFormat::KeyValue, &[], "temp 41").rejects,
+            vec![Reject::Malformed]
+        );
+        assert_eq!(
+            run(LineFormat::Json, &[], "[1,2]").rejects,
+            vec![Reject::Malformed]
+        );
     }
 }

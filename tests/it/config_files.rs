@@ -1,0 +1,107 @@
+use std::process::Command;
+
+use crate::harness::forewarn_bin;
+
+#[test]
+fn shipped_provisioning_files_validate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("firmware-config/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = forewarn::config::load_file(&path) {
+                panic!("{e}");
+            }
+            let out = Command::new(forewarn_bin())
+                .arg("check-config")
+                .arg(&path)
+                .output()
+                .expect("run");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "expected the demo and the example files, found {checked}"
+    );
+}
+
+#[test]
+fn check_config_lists_every_problem_with_line_and_field() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        r#"[gateway]
+id = "gw 1"
+site = "x"
+data_dir = "/tmp/x"
+colour = "blue"
+
+[kafka]
+bootstrap_servers = "k:9092"
+encoding = "xml"
+properties = { "acks" = "1" }
+
+[[sources]]
+type = "serial"
+name = "rs485"
+device = "/dev/ttyUSB0"
+baud = "fast"
+asset = "pump-1"
+format = "csv"
+fields = ["ts", "temp"]
+
+[[sources]]
+type = "modbus"
+name = "m"
+
+[[assets]]
+id = "pump-1"
+signals = [{ name = "temp" }]
+
+[[rules]]
+name = "hot"
+asset = "pump-2"
+signal = "temp"
+above = 80.0
+
+[kafka.topics]
+alerts = "a"
+extra = 1
+"#,
+    )
+    .expect("write");
+    let out = Command::new(forewarn_bin())
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "invalid files exit with 3");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expect = [
+        (":2:", "gateway.id"),
+        (":5:", "unknown field `colour`"),
+        (":9:", "kafka.encoding"),
+        (":10:", "kafka.properties.acks"),
+        (":16:", "sources[0].baud"),
+        (":21:", "unknown source type `modbus`"),
+        (":31:", "rules[0].asset"),
+        (":37:", "kafka.topics.extra"),
+    ];
+    for (line, text) in expect {
+        assert!(
+            err.lines().any(|l| l.contains(line) && l.contains(text)),
+            "missing {text:?} at line {line} in:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("8 problem(s)"),
+        "exactly the eight problems:\n{err}"
+    );
+}

@@ -1,0 +1,492 @@
+//! Real services for integration tests: Mosquitto, the tansu Kafka-protocol broker, socat pty
+//! pairs and the agent itself, each started per test on free loopback ports in a temp dir, and
+//! stopped on drop. A missing binary fails the test with the install hint (never a skip).
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_port(port: u16, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Find a service binary: an explicit env var, then PATH, then the CI cache.
+pub fn find_binary(name: &str, env: &str, fallbacks: &[&str]) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return PathBuf::from(p);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    for f in fallbacks {
+        if Path::new(f).is_file() {
+            return PathBuf::from(f);
+        }
+    }
+    panic!("`{name}` not found (set {env}, or run tests/run which installs it)");
+}
+
+fn kill(child: &mut Child, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(signal)
+        .arg(child.id().to_string())
+        .status();
+}
+
+/// A Mosquitto broker on a free port.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .expect("write mosquitto.conf");
+        let bin = find_binary("mosquitto", "FOREWARN_MOSQUITTO", &["/usr/sbin/mosquitto"]);
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        assert!(
+            wait_port(port, Duration::from_secs(10)),
+            "mosquitto did not listen"
+        );
+        Mosquitto {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Publish one message with QoS 1 through the real client tool.
+    pub fn publish(&self, topic: &str, payload: &[u8]) {
+        let mut child = Command::new(find_binary("mosquitto_pub", "FOREWARN_MOSQUITTO_PUB", &[]))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-s",
+            ])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start mosquitto_pub");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(payload)
+            .expect("write payload");
+        assert!(
+            child.wait().expect("mosquitto_pub").success(),
+            "mosquitto_pub failed"
+        );
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tansu broker (in-memory storage) that can be stopped and started on the same port.
+pub struct Tansu {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        Tansu::on_port(free_port())
+    }
+
+    /// A broker that is not running yet (`start_again` starts it).
+    pub fn not_started() -> Tansu {
+        Tansu {
+            port: free_port(),
+            child: None,
+        }
+    }
+
+    pub fn on_port(port: u16) -> Tansu {
+        let mut t = Tansu { port, child: None };
+        t.start_again();
+        t
+    }
+
+    pub fn start_again(&mut self) {
+        let bin = find_binary(
+            "tansu",
+            "FOREWARN_TANSU",
+            &["/var/cache/forewarn-ci/tansu-0.6.0/bin/tansu"],
+        );
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        assert!(
+            wait_port(self.port, Duration::from_secs(20)),
+            "tansu did not listen"
+        );
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A socat pty pair: the agent opens `device`, the test writes to `peer`.
+pub struct PtyPair {
+    pub device: PathBuf,
+    pub peer: PathBuf,
+    child: Option<Child>,
+}
+
+impl PtyPair {
+    pub fn start(dir: &Path) -> PtyPair {
+        let mut p = PtyPair {
+            device: dir.join("ttyAGENT"),
+            peer: dir.join("ttyTEST"),
+            child: None,
+        };
+        p.reopen();
+        p
+    }
+
+    /// (Re)create the pair at the same paths, as when a USB adapter is plugged back in.
+    pub fn reopen(&mut self) {
+        let bin = find_binary("socat", "FOREWARN_SOCAT", &[]);
+        let child = Command::new(bin)
+            .arg(format!("pty,raw,echo=0,link={}", self.device.display()))
+            .arg(format!("pty,raw,echo=0,link={}", self.peer.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat");
+        self.child = Some(child);
+        let end = Instant::now() + Duration::from_secs(10);
+        while !(self.device.exists() && self.peer.exists()) {
+            assert!(Instant::now() < end, "socat did not create the ptys");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Close both ends, as when the adapter is unplugged.
+    pub fn close(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let end = Instant::now() + Duration::from_secs(5);
+        while self.device.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn write(&self, bytes: &[u8]) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.peer)
+            .expect("open pty peer");
+        f.write_all(bytes).expect("write to pty");
+        f.flush().expect("flush pty");
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The agent binary running a provisioning file.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+pub fn forewarn_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_forewarn")
+}
+
+impl Agent {
+    /// Write `config` (with `{data_dir}` replaced) into a temp dir and start `forewarn run`.
+    pub fn start(config: &str) -> Agent {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Agent::start_in(dir, config)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Agent {
+        let path = dir.path().join("forewarn.toml");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &path,
+            config.replace("{data_dir}", &data.display().to_string()),
+        )
+        .expect("write config");
+        let mut a = Agent {
+            dir,
+            config: path,
+            child: None,
+        };
+        a.restart();
+        a
+    }
+
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.log"))
+            .expect("agent log");
+        let child = Command::new(forewarn_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("FOREWARN_LOG", "info,forewarn=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start forewarn");
+        self.child = Some(child);
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Wait until the agent's log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < end,
+                "agent log never showed {needle:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("agent running");
+        kill(&mut c, "-TERM");
+        c.wait().expect("wait for agent")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `forewarn outbox stats` → per-class depth.
+pub fn outbox_depths(data_dir: &Path) -> HashMap<String, u64> {
+    let out = Command::new(forewarn_bin())
+        .args(["outbox", "stats", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run outbox stats");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let class = parts.next()?;
+            let depth = parts.next()?.strip_prefix("depth=")?.parse().ok()?;
+            Some((class.to_string(), depth))
+        })
+        .collect()
+}
+
+/// One consumed Kafka message, decoded.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub key: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub headers: HashMap<String, String>,
+    pub json: serde_json::Value,
+}
+
+impl Msg {
+    pub fn seq(&self) -> u64 {
+        self.headers
+            .get("forewarn-seq")
+            .and_then(|s| s.parse().ok())
+            .expect("forewarn-seq header")
+    }
+}
+
+/// Read a topic from the beginning (all partitions) until `done` holds or `timeout` passes.
+pub fn consume(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Msg]) -> bool,
+) -> Vec<Msg> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("test-{}", free_port()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let end = Instant::now() + timeout;
+    // Wait for the topic to exist, then assign every partition from the beginning.
+    let partitions = loop {
+        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(2)) {
+            let n = md
+                .topics()
+                .first()
+                .map(|t| t.partitions().len())
+                .unwrap_or(0);
+            if n > 0 {
+                break n;
+            }
+        }
+        if Instant::now() > end {
+            return Vec::new();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p as i32, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut msgs = Vec::new();
+    while Instant::now() < end && !done(&msgs) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| {
+                                (
+                                    x.key.to_string(),
+                                    String::from_utf8_lossy(x.value.unwrap_or_default())
+                                        .to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let payload = m.payload().unwrap_or_default();
+                let json = serde_json::from_slice(payload)
+                    .or_else(|_| forewarn::codec::cbor_to_json(payload).map_err(|_| ()))
+                    .unwrap_or(serde_json::Value::Null);
+                msgs.push(Msg {
+                    key: String::from_utf8_lossy(m.key().unwrap_or_default()).to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    headers,
+                    json,
+                });
+            }
+            Some(Err(e)) => eprintln!("consumer: {e}"),
+            None => {}
+        }
+    }
+    msgs
+}
+
+/// A provisioning file for tests: gateway `gw-test`, Kafka at `bootstrap` (topics created by
+/// the agent, 3 partitions), heartbeat every second, plus the given sources/assets/rules.
+pub fn agent_config(bootstrap: &str, rest: &str) -> String {
+    format!(
+        r#"
+[gateway]
+id = "gw-test"
+site = "test-site"
+data_dir = "{{data_dir}}"
+heartbeat_secs = 1
+
+[kafka]
+bootstrap_servers = "{bootstrap}"
+create_topics = true
+topic_partitions = 3
+
+[outbox]
+budget_bytes = 16777216
+durability = "full"
+{rest}
+"#
+    )
+}

@@ -1,0 +1,11 @@
+//! Integration tests against real parts: Mosquitto, the tansu Kafka-protocol broker, socat
+//! ptys, and the `forewarn` binary as a child process. Each test starts its own services on
+//! free loopback ports in its own temp dir. Assertions are on what arrives in Kafka, decoded.
+
+mod harness;
+
+mod config_files;
+mod demo;
+mod mqtt;
+mod outage;
+mod serial;

@@ -1,0 +1,220 @@
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use crate::harness::{agent_config, consume, Agent, Mosquitto, Msg, Tansu};
+
+/// 2026-01-05T08:00:00Z
+const T0: i64 = 1_767_600_000;
+const NS: i64 = 1_000_000_000;
+
+fn mqtt_agent(mqtt: &Mosquitto, kafka: &Tansu) -> Agent {
+    let rest = format!(
+        r#"
+[[sources]]
+type = "mqtt"
+name = "plant"
+host = "127.0.0.1"
+port = {port}
+topics = ["plant/#"]
+topic_pattern = "plant/{{asset}}"
+timestamp = {{ field = "ts" }}
+
+[[sources]]
+type = "mqtt"
+name = "tags"
+host = "127.0.0.1"
+port = {port}
+topics = ["tags/+/+"]
+topic_pattern = "tags/{{asset}}/{{signal}}"
+
+[[assets]]
+id = "pump-1"
+line = "line-3"
+type = "centrifugal-pump"
+tags = {{ area = "north" }}
+interval_secs = 1
+signals = [{{ name = "temp", unit = "degC" }}, {{ name = "vib" }}]
+
+[[rules]]
+name = "temp-high"
+asset = "pump-1"
+signal = "temp"
+above = 80.0
+clear = 75.0
+severity = "critical"
+"#,
+        port = mqtt.port
+    );
+    let agent = Agent::start(&agent_config(&kafka.bootstrap(), &rest));
+    // Both sources subscribed before anything is published.
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while agent.log().matches("MQTT subscribed.").count() < 2 {
+        assert!(
+            std::time::Instant::now() < end,
+            "not subscribed:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    agent
+}
+
+fn cbor(pairs: &[(&str, f64)]) -> Vec<u8> {
+    let m: BTreeMap<&str, f64> = pairs.iter().copied().collect();
+    serde_cbor::to_vec(&m).expect("cbor")
+}
+
+fn bucket<'a>(msgs: &'a [Msg], signal: &str, start_s: i64) -> Option<&'a Msg> {
+    msgs.iter()
+        .find(|m| m.json["signal"] == signal && m.json["start_ns"].as_i64() == Some(start_s * NS))
+}
+
+#[test]
+fn mqtt_payloads_become_telemetry_and_alerts_in_kafka() {
+    let mqtt = Mosquitto::start();
+    let kafka = Tansu::start();
+    let mut agent = mqtt_agent(&mqtt, &kafka);
+
+    // Bucket [T0, T0+1): temp 20, 22, 24, 26 in four payload shapes; vib 0.5.
+    mqtt.publish(
+        "plant/pump-1",
+        format!(r#"{{"ts": {}, "temp": 20.0, "vib": 0.5}}"#, T0 * 1000).as_bytes(),
+    );
+    mqtt.publish(
+        "plant/pump-1",
+        format!(
+            r#"[{{"ts": {}.25, "temp": 22}}, {{"ts": "2026-01-05T08:00:00.5Z", "temp": "24"}}]"#,
+            T0
+        )
+        .as_bytes(),
+    );
+    let mut m = BTreeMap::new();
+    m.insert("ts", serde_cbor::Value::Integer((T0 * 1000 + 750) as i128));
+    m.insert("temp", serde_cbor::Value::Float(26.0));
+    mqtt.publish("plant/pump-1", &serde_cbor::to_vec(&m).expect("cbor"));
+    // Next second: 95 raises the alert and closes the first bucket; 70 clears it.
+    mqtt.publish(
+        "plant/pump-1",
+        format!(r#"{{"ts": {}, "temp": 95}}"#, T0 + 1).as_bytes(),
+    );
+    mqtt.publish(
+        "plant/pump-1",
+        format!(r#"{{"ts": {}, "temp": 70}}"#, T0 + 2).as_bytes(),
+    );
+    // A bare number on a signal topic (arrival time).
+    mqtt.publish("tags/pump-1/vib", b"0.7");
+    // Bad input, one of each kind.
+    mqtt.publish("plant/pump-1", b"not json at all");
+    mqtt.publish(
+        "plant/pump-1",
+        format!(r#"{{"ts": {}, "temp": "hot"}}"#, T0 + 2).as_bytes(),
+    );
+    mqtt.publish("plant/pump-9", br#"{"temp": 1}"#);
+    mqtt.publish("plant/pump-1", &cbor(&[("temp", f64::NAN)]));
+    mqtt.publish("plant/pump-1/extra", b"{}");
+    mqtt.publish("plant/pump-1", br#"{"ts": "yesterday", "temp": 1}"#);
+    mqtt.publish("tags/pump-1/pressure", b"3");
+    // Late: older than the open bucket.
+    mqtt.publish(
+        "plant/pump-1",
+        format!(r#"{{"ts": {}, "temp": 30}}"#, T0).as_bytes(),
+    );
+
+    let wait = Duration::from_secs(60);
+    let telemetry = consume(&kafka.bootstrap(), "forewarn.telemetry", wait, |m| {
+        bucket(m, "temp", T0).is_some()
+            && bucket(m, "temp", T0 + 1).is_some()
+            && bucket(m, "vib", T0).is_some()
+    });
+    let t0 = bucket(&telemetry, "temp", T0)
+        .unwrap_or_else(|| panic!("no temp bucket at T0: {telemetry:#?}\n{}", agent.log()));
+    assert_eq!(t0.json["count"], 4);
+    assert_eq!(
+        (t0.json["min"].as_f64(), t0.json["max"].as_f64()),
+        (Some(20.0), Some(26.0))
+    );
+    assert_eq!(
+        (t0.json["mean"].as_f64(), t0.json["last"].as_f64()),
+        (Some(23.0), Some(26.0))
+    );
+    assert_eq!(t0.json["end_ns"].as_i64(), Some((T0 + 1) * NS));
+    assert_eq!(t0.json["unit"], "degC");
+    assert_eq!(t0.json["meta"]["line"], "line-3");
+    assert_eq!(t0.json["meta"]["tags"]["area"], "north");
+    assert_eq!(t0.json["schema"], "forewarn.telemetry.v1");
+    assert_eq!(t0.key, "gw-test/pump-1");
+    assert_eq!(
+        t0.headers.get("forewarn-gateway").map(String::as_str),
+        Some("gw-test")
+    );
+    assert_eq!(
+        t0.headers.get("forewarn-schema").map(String::as_str),
+        Some("forewarn.telemetry.v1")
+    );
+    assert_eq!(
+        bucket(&telemetry, "temp", T0 + 1).map(|m| m.json["count"].clone()),
+        Some(1.into())
+    );
+    assert_eq!(
+        bucket(&telemetry, "vib", T0).map(|m| m.json["last"].clone()),
+        Some(0.5.into())
+    );
+
+    let alerts = consume(&kafka.bootstrap(), "forewarn.alerts", wait, |m| {
+        m.len() >= 2
+    });
+    let events: Vec<(&str, f64)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a.json["event"].as_str().unwrap_or("?"),
+                a.json["value"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+    assert_eq!(events, vec![("raised", 95.0), ("cleared", 70.0)]);
+    assert_eq!(
+        alerts[0].json["id"], alerts[1].json["id"],
+        "one alert id across its lifecycle"
+    );
+    assert_eq!(alerts[0].json["severity"], "critical");
+    assert_eq!(alerts[0].json["ts_ns"].as_i64(), Some((T0 + 1) * NS));
+    assert_eq!(alerts[0].key, "gw-test/pump-1");
+
+    // Status eventually shows every rejection, counted by reason, and the late sample.
+    let status = consume(&kafka.bootstrap(), "forewarn.status", wait, |msgs| {
+        msgs.iter().any(|m| {
+            let r = &m.json["sources"]["plant"]["rejected"];
+            r["malformed"] == 1
+                && r["not_numeric"] == 1
+                && r["unknown_asset"] == 1
+                && r["non_finite"] == 1
+                && r["unknown_topic"] == 1
+                && r["bad_timestamp"] == 1
+                && m.json["sources"]["tags"]["rejected"]["unknown_signal"] == 1
+                && m.json["pipeline_drops"]["late"] == 1
+        })
+    });
+    let last = status
+        .last()
+        .unwrap_or_else(|| panic!("no status\n{}", agent.log()));
+    assert!(
+        last.json["sources"]["plant"]["rejected"]["malformed"] == 1
+            && last.json["pipeline_drops"]["late"] == 1,
+        "status never showed the rejections: {:#}",
+        last.json
+    );
+    assert_eq!(last.json["sources"]["plant"]["connected"], true);
+    assert_eq!(last.key, "gw-test");
+
+    // Every record has a distinct (gateway, seq).
+    let all: Vec<&Msg> = telemetry.iter().chain(&alerts).chain(&status).collect();
+    let seqs: HashSet<u64> = all.iter().map(|m| m.seq()).collect();
+    assert_eq!(seqs.len(), all.len(), "sequence numbers are unique");
+
+    assert!(
+        agent.stop().success(),
+        "clean shutdown on SIGTERM:\n{}",
+        agent.log()
+    );
+}

@@ -73,7 +73,10 @@ impl Mosquitto {
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 max_queued_messages 1000000\nmax_inflight_messages 100\n"
+            ),
         )
         .expect("write mosquitto.conf");
         let bin = find_binary("mosquitto", "FOREWARN_MOSQUITTO", &["/usr/sbin/mosquitto"]);
@@ -93,6 +96,36 @@ impl Mosquitto {
             child,
             _dir: dir,
         }
+    }
+
+    /// Publish every line of `lines` as one QoS 1 message, as fast as mosquitto_pub goes.
+    pub fn publish_lines(&self, topic: &str, lines: &str) {
+        let mut child = Command::new(find_binary("mosquitto_pub", "FOREWARN_MOSQUITTO_PUB", &[]))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-l",
+            ])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start mosquitto_pub");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(lines.as_bytes())
+            .expect("write lines");
+        assert!(
+            child.wait().expect("mosquitto_pub").success(),
+            "mosquitto_pub failed"
+        );
     }
 
     /// Publish one message with QoS 1 through the real client tool.
@@ -305,7 +338,16 @@ impl Agent {
             .append(true)
             .open(self.dir.path().join("agent.log"))
             .expect("agent log");
-        let child = Command::new(forewarn_bin())
+        // FOREWARN_AGENT_WRAPPER runs the agent under a tool (heaptrack, valgrind, ...).
+        let mut cmd = match std::env::var("FOREWARN_AGENT_WRAPPER") {
+            Ok(w) if !w.is_empty() => {
+                let mut c = Command::new(w);
+                c.arg(forewarn_bin());
+                c
+            }
+            _ => Command::new(forewarn_bin()),
+        };
+        let child = cmd
             .arg("run")
             .arg("--config")
             .arg(&self.config)
@@ -316,6 +358,10 @@ impl Agent {
             .spawn()
             .expect("start forewarn");
         self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn data_dir(&self) -> PathBuf {

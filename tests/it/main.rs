@@ -2,6 +2,7 @@
 //! ptys, and the `forewarn` binary as a child process. Each test starts its own services on
 //! free loopback ports in its own temp dir. Assertions are on what arrives in Kafka, decoded.
 
+#[allow(dead_code)] // shared with benches/, which uses other parts of it
 mod harness;
 
 mod config_files;

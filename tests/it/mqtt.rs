@@ -8,6 +8,10 @@ const T0: i64 = 1_767_600_000;
 const NS: i64 = 1_000_000_000;
 
 fn mqtt_agent(mqtt: &Mosquitto, kafka: &Tansu) -> Agent {
+    mqtt_agent_with_interval(mqtt, kafka, 1.0)
+}
+
+fn mqtt_agent_with_interval(mqtt: &Mosquitto, kafka: &Tansu, interval_secs: f64) -> Agent {
     let rest = format!(
         r#"
 [[sources]]
@@ -32,7 +36,7 @@ id = "pump-1"
 line = "line-3"
 type = "centrifugal-pump"
 tags = {{ area = "north" }}
-interval_secs = 1
+interval_secs = {interval_secs}
 signals = [{{ name = "temp", unit = "degC" }}, {{ name = "vib" }}]
 
 [[rules]]
@@ -43,7 +47,7 @@ above = 80.0
 clear = 75.0
 severity = "critical"
 "#,
-        port = mqtt.port
+        port = mqtt.port,
     );
     let agent = Agent::start(&agent_config(&kafka.bootstrap(), &rest));
     // Both sources subscribed before anything is published.
@@ -216,5 +220,61 @@ fn mqtt_payloads_become_telemetry_and_alerts_in_kafka() {
         agent.stop().success(),
         "clean shutdown on SIGTERM:\n{}",
         agent.log()
+    );
+}
+
+#[test]
+fn a_burst_faster_than_the_pipeline_waits_on_the_broker_instead_of_being_dropped() {
+    let mqtt = Mosquitto::start();
+    let kafka = Tansu::start();
+    // 1 ms telemetry buckets: every sample closes a bucket, so each one becomes an outbox
+    // record and the pipeline is far slower than the broker can deliver.
+    let agent = mqtt_agent_with_interval(&mqtt, &kafka, 0.001);
+    // 4000 messages of 50 samples each, published back to back.
+    const MESSAGES: usize = 4000;
+    let mut lines = String::new();
+    for m in 0..MESSAGES {
+        let items: Vec<String> = (0..25)
+            .map(|i| {
+                format!(
+                    r#"{{"ts":{},"temp":{i},"vib":0.{i}}}"#,
+                    T0 * 1000 + (m * 25 + i) as i64
+                )
+            })
+            .collect();
+        lines.push_str(&format!("[{}]\n", items.join(",")));
+    }
+    mqtt.publish_lines("plant/pump-1", &lines);
+    let total = (MESSAGES * 50) as u64;
+    let status = consume(
+        &kafka.bootstrap(),
+        "forewarn.status",
+        Duration::from_secs(120),
+        |msgs| {
+            msgs.iter()
+                .any(|m| m.json["sources"]["plant"]["samples"].as_u64() == Some(total))
+        },
+    );
+    let last = status
+        .last()
+        .unwrap_or_else(|| panic!("no status\n{}", agent.log()));
+    let plant = &status
+        .iter()
+        .find(|m| m.json["sources"]["plant"]["samples"].as_u64() == Some(total))
+        .unwrap_or(last)
+        .json["sources"]["plant"];
+    assert_eq!(
+        plant["received"].as_u64(),
+        Some(MESSAGES as u64),
+        "{plant:#}"
+    );
+    assert_eq!(
+        plant["samples"].as_u64(),
+        Some(total),
+        "every sample taken: {plant:#}"
+    );
+    assert!(
+        plant["rejected"].get("overload").is_none(),
+        "nothing dropped: {plant:#}"
     );
 }

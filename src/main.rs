@@ -105,23 +105,29 @@ fn shutdown_on_signals(token: CancellationToken) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { file } => match config::load_file(&file) {
-            Ok(c) => {
-                println!(
-                    "{}: ok (gateway {}, {} sources, {} assets, {} rules)",
-                    file.display(),
-                    c.gateway.id,
-                    c.sources.len(),
-                    c.assets.len(),
-                    c.rules.len()
-                );
-                ExitCode::SUCCESS
+        Command::CheckConfig { file } => {
+            match config::load_file(&file) {
+                Ok(c) => {
+                    if let Err(e) = forewarn::forward::check_properties(&c.kafka, &c.gateway.id) {
+                        eprintln!("{}: 1 problem(s)\n  {}: kafka.properties: librdkafka refuses them: {e}", file.display(), file.display());
+                        return ExitCode::from(3);
+                    }
+                    println!(
+                        "{}: ok (gateway {}, {} sources, {} assets, {} rules)",
+                        file.display(),
+                        c.gateway.id,
+                        c.sources.len(),
+                        c.assets.len(),
+                        c.rules.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprint!("{e}");
+                    ExitCode::from(3)
+                }
             }
-            Err(e) => {
-                eprint!("{e}");
-                ExitCode::from(3)
-            }
-        },
+        }
         Command::Run { config: path } => {
             init_logging("info");
             let config = match config::load_file(&path) {

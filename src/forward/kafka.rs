@@ -71,6 +71,15 @@ pub fn producer_config(cfg: &KafkaConfig, gateway: &str) -> ClientConfig {
     c
 }
 
+/// Check that librdkafka accepts the configuration (property names and values), without
+/// connecting anywhere. Used by `check-config`.
+pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), String> {
+    producer_config(cfg, gateway)
+        .create_with_context::<_, FutureProducer<QuietContext>>(QuietContext)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Create the three topics if missing (`create_topics = true`). Retries until it succeeds or
 /// shutdown: forwarding to a topic that does not exist would only fail.
 pub async fn ensure_topics(cfg: &KafkaConfig, gateway: &str, shutdown: &CancellationToken) -> bool {

@@ -105,3 +105,44 @@ extra = 1
         "exactly the eight problems:\n{err}"
     );
 }
+
+#[test]
+fn check_config_asks_librdkafka_about_pass_through_properties() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("props.toml");
+    std::fs::write(
+        &file,
+        r#"[gateway]
+id = "gw"
+site = "s"
+data_dir = "/tmp/x"
+
+[kafka]
+bootstrap_servers = "k:9092"
+properties = { "security.protocol" = "carrier-pigeon" }
+
+[[sources]]
+type = "mqtt"
+name = "m"
+host = "127.0.0.1"
+topics = ["a/+"]
+topic_pattern = "a/{asset}"
+
+[[assets]]
+id = "pump-1"
+signals = [{ name = "temp" }]
+"#,
+    )
+    .expect("write");
+    let out = Command::new(forewarn_bin())
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kafka.properties") && err.contains("security.protocol"),
+        "{err}"
+    );
+}

@@ -85,3 +85,33 @@ fn demo_forwards_to_kafka_and_drains_the_outbox() {
     assert_eq!(first.json["min"], 1394.75);
     assert_eq!(first.json["max"], 1406.22);
 }
+
+#[test]
+fn demo_can_forward_cbor_payloads() {
+    let broker = Tansu::start();
+    let out = Command::new(forewarn_bin())
+        .args(["demo", "--kafka", &broker.bootstrap(), "--encoding", "cbor"])
+        .output()
+        .expect("run demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts = consume(
+        &broker.bootstrap(),
+        "forewarn.alerts",
+        Duration::from_secs(30),
+        |m| m.len() >= 4,
+    );
+    assert_eq!(alerts.len(), 4);
+    for a in &alerts {
+        assert_eq!(
+            a.headers.get("content-type").map(String::as_str),
+            Some("application/cbor")
+        );
+        // The harness decodes CBOR when the payload is not JSON: same fields as JSON.
+        assert_eq!(a.json["schema"], "forewarn.alert.v1");
+        assert_eq!(a.json["event"], "raised");
+    }
+}

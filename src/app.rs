@@ -8,8 +8,8 @@
 //! Shutdown (SIGINT/SIGTERM cancels the root token): only the sources watch it. When they end,
 //! the samples channel closes; the processor closes its open buckets and ends; the heartbeat
 //! sends a last status and ends; the writer commits what it holds and ends when the records
-//! channel closes. Then the forwarder stops and gets `drain` to collect acknowledgements for
-//! what is in flight. Anything not acknowledged stays in the outbox for the next start.
+//! channel closes. Then the forwarder gets `drain` to send what the outbox holds and collect
+//! the acknowledgements. Anything not acknowledged stays in the outbox for the next start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,10 +162,10 @@ pub async fn run(
     // Writer.
     let on_commit = opts.on_commit.take();
     let writer = {
-        let (outbox, appended) = (outbox.clone(), appended.clone());
+        let (outbox, appended, metrics) = (outbox.clone(), appended.clone(), metrics.clone());
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || writer_stage(outbox, records_rx, appended, on_commit))
+            .spawn(move || writer_stage(outbox, records_rx, appended, metrics, on_commit))
             .context("starting the outbox writer thread")?
     };
 
@@ -304,9 +304,9 @@ fn writer_stage(
     outbox: Arc<Outbox>,
     mut rx: mpsc::Receiver<Vec<Record>>,
     appended: Arc<Notify>,
+    metrics: Arc<Metrics>,
     mut on_commit: Option<CommitHook>,
 ) {
-    let mut lost = 0u64;
     while let Some(mut group) = rx.blocking_recv() {
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -330,8 +330,8 @@ fn writer_stage(
                     std::thread::sleep(Duration::from_millis(200 << attempt));
                 }
                 Err(e) => {
-                    lost += group.len() as u64;
-                    error!(error = %e, records = group.len(), lost_total = lost, "Outbox append failed; records lost.");
+                    metrics.write_lost(group.len() as u64);
+                    error!(error = %e, records = group.len(), lost_total = metrics.write_lost_count(), "Outbox append failed; records lost.");
                     break;
                 }
             }

@@ -139,6 +139,9 @@ pub struct Status {
     /// Keys: `alert`, `status`, `telemetry`.
     pub outbox: BTreeMap<String, ClassStatus>,
     pub outbox_budget_bytes: u64,
+    /// Records lost because the outbox could not store them (disk failure). Should stay 0.
+    #[serde(default)]
+    pub outbox_write_lost: u64,
     /// Samples dropped inside the pipeline (late for their bucket, overload), by reason.
     pub pipeline_drops: BTreeMap<String, u64>,
     pub delivered: u64,

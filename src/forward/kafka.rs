@@ -257,7 +257,8 @@ impl KafkaForwarder {
         }
     }
 
-    /// Forward until `shutdown`; then wait up to `drain` for in-flight deliveries.
+    /// Forward until `shutdown`; then keep forwarding until the outbox is empty or `drain` has
+    /// passed, whichever comes first. What is left stays in the outbox for the next start.
     pub async fn run(self, shutdown: CancellationToken, drain: Duration) {
         if self.config.create_topics && !ensure_topics(&self.config, &self.gateway, &shutdown).await
         {
@@ -271,7 +272,14 @@ impl KafkaForwarder {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         let mut pause_until: Option<tokio::time::Instant> = None;
         info!(brokers = %self.config.bootstrap_servers, "Kafka forwarder started.");
+        let mut drain_until: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(deadline) = drain_until {
+                let empty = self.outbox.counters().classes.iter().all(|c| c.count == 0);
+                if (empty && in_flight.is_empty()) || tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+            }
             let paused = pause_until.is_some_and(|t| tokio::time::Instant::now() < t);
             if !paused {
                 pause_until = None;
@@ -331,7 +339,9 @@ impl KafkaForwarder {
                 .unwrap_or(Duration::from_secs(1));
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled(), if drain_until.is_none() => {
+                    drain_until = Some(tokio::time::Instant::now() + drain);
+                }
                 Some(first) = in_flight.next(), if !in_flight.is_empty() => {
                     let mut done = vec![first];
                     while let Some(Some(d)) = in_flight.next().now_or_never() {
@@ -340,7 +350,7 @@ impl KafkaForwarder {
                     self.settle(done, &mut per_class, &mut failed).await;
                 }
                 _ = self.appended.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(if drain_until.is_some() { wait.min(Duration::from_millis(50)) } else { wait }) => {}
             }
             // A class whose failed record's peers have all settled rewinds to it and retries.
             for class in Class::ALL {
@@ -359,8 +369,9 @@ impl KafkaForwarder {
                 }
             }
         }
-        // Shutdown: what is in flight may still be acknowledged; the rest stays in the outbox.
-        let deadline = tokio::time::Instant::now() + drain;
+        // Past the deadline: what is in flight may still be acknowledged while librdkafka
+        // flushes; the rest stays in the outbox.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         while !in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, in_flight.next()).await {
                 Ok(Some(d)) => self.settle(vec![d], &mut per_class, &mut failed).await,

@@ -84,6 +84,7 @@ pub struct Metrics {
     pub started: Instant,
     pub sources: Vec<Arc<SourceMetrics>>,
     late: AtomicU64,
+    write_lost: AtomicU64,
     delivered: AtomicU64,
     delivery_errors: AtomicU64,
     last_delivery_ns: AtomicI64,
@@ -99,6 +100,7 @@ impl Metrics {
                 .map(|n| Arc::new(SourceMetrics::new(n)))
                 .collect(),
             late: AtomicU64::new(0),
+            write_lost: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             delivery_errors: AtomicU64::new(0),
             last_delivery_ns: AtomicI64::new(0),
@@ -114,6 +116,15 @@ impl Metrics {
         match why {
             PipelineDrop::Late => self.late.fetch_add(n, Relaxed),
         };
+    }
+
+    /// Records the outbox could not store even after retries (disk failure): lost.
+    pub fn write_lost(&self, n: u64) {
+        self.write_lost.fetch_add(n, Relaxed);
+    }
+
+    pub fn write_lost_count(&self) -> u64 {
+        self.write_lost.load(Relaxed)
     }
 
     pub fn delivered(&self, n: u64, at_ns: i64) {

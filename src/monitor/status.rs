@@ -27,6 +27,7 @@ pub fn build_status(gateway: &GatewayConfig, metrics: &Metrics, outbox: &Outbox)
             .map(|(c, s)| (c.name().to_string(), s))
             .collect(),
         outbox_budget_bytes: outbox.budget_bytes(),
+        outbox_write_lost: metrics.write_lost_count(),
         pipeline_drops: metrics.pipeline_drops(),
         delivered: metrics.delivered_count(),
         last_delivery_ns: metrics.last_delivery_ns(),

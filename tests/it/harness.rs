@@ -385,6 +385,14 @@ impl Agent {
         }
     }
 
+    /// SIGKILL: no shutdown at all, as in a crash or power cut of the process.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill(&mut c, "-KILL");
+            let _ = c.wait();
+        }
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("agent running");
@@ -420,9 +428,28 @@ pub fn outbox_depths(data_dir: &Path) -> HashMap<String, u64> {
         .collect()
 }
 
+/// `forewarn outbox stats` → the next sequence number the outbox would assign.
+pub fn outbox_next_seq(data_dir: &Path) -> u64 {
+    let out = Command::new(forewarn_bin())
+        .args(["outbox", "stats", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run outbox stats");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("next sequence number: ")?
+                .parse()
+                .ok()
+        })
+        .expect("next sequence number in outbox stats")
+}
+
 /// One consumed Kafka message, decoded.
 #[derive(Debug, Clone)]
 pub struct Msg {
+    pub topic: String,
     pub key: String,
     pub partition: i32,
     pub offset: i64,
@@ -446,6 +473,16 @@ pub fn consume(
     timeout: Duration,
     done: impl Fn(&[Msg]) -> bool,
 ) -> Vec<Msg> {
+    consume_topics(bootstrap, &[topic], timeout, done)
+}
+
+/// Read several topics from the beginning until `done` holds or `timeout` passes.
+pub fn consume_topics(
+    bootstrap: &str,
+    topics: &[&str],
+    timeout: Duration,
+    done: impl Fn(&[Msg]) -> bool,
+) -> Vec<Msg> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("test-{}", free_port()))
@@ -453,27 +490,29 @@ pub fn consume(
         .create()
         .expect("consumer");
     let end = Instant::now() + timeout;
-    // Wait for the topic to exist, then assign every partition from the beginning.
-    let partitions = loop {
-        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(2)) {
-            let n = md
-                .topics()
-                .first()
-                .map(|t| t.partitions().len())
-                .unwrap_or(0);
-            if n > 0 {
-                break n;
-            }
-        }
-        if Instant::now() > end {
-            return Vec::new();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    // Wait for each topic to exist, then assign every partition from the beginning.
     let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p as i32, Offset::Beginning)
-            .expect("partition");
+    for topic in topics {
+        let partitions = loop {
+            if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(2)) {
+                let n = md
+                    .topics()
+                    .first()
+                    .map(|t| t.partitions().len())
+                    .unwrap_or(0);
+                if n > 0 {
+                    break n;
+                }
+            }
+            if Instant::now() > end {
+                return Vec::new();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p as i32, Offset::Beginning)
+                .expect("partition");
+        }
     }
     consumer.assign(&tpl).expect("assign");
     let mut msgs = Vec::new();
@@ -499,6 +538,7 @@ pub fn consume(
                     .or_else(|_| forewarn::codec::cbor_to_json(payload).map_err(|_| ()))
                     .unwrap_or(serde_json::Value::Null);
                 msgs.push(Msg {
+                    topic: m.topic().to_string(),
                     key: String::from_utf8_lossy(m.key().unwrap_or_default()).to_string(),
                     partition: m.partition(),
                     offset: m.offset(),

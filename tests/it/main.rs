@@ -6,6 +6,7 @@
 mod harness;
 
 mod config_files;
+mod crash;
 mod demo;
 mod mqtt;
 mod outage;

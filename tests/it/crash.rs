@@ -139,13 +139,20 @@ clear = 10.0
         "the final status went out before the clean stop: {d:?}"
     );
 
+    // Reading back from the test broker is slow (small batches); allow time per record.
+    let read_started = Instant::now();
     let all = consume_topics(
         &kafka.bootstrap(),
         &["forewarn.alerts", "forewarn.telemetry", "forewarn.status"],
-        Duration::from_secs(90),
+        Duration::from_secs(60) + Duration::from_millis(20) * committed as u32,
         |m| m.iter().map(Msg::seq).collect::<HashSet<_>>().len() as u64 >= committed,
     );
 
+    println!(
+        "crash test: read {} messages back in {:.1} s",
+        all.len(),
+        read_started.elapsed().as_secs_f64()
+    );
     let mut first: HashMap<u64, &Msg> = HashMap::new();
     let mut duplicates = 0u64;
     let mut mismatched = 0u64;

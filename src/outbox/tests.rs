@@ -208,3 +208,96 @@ fn counters_are_rebuilt_when_they_disagree_with_content() {
         "sequence continues after the last key"
     );
 }
+
+mod model {
+    //! Model-based property test: random append / ack / reopen sequences against a simple
+    //! in-memory model (a map per class from sequence number to record, plus the eviction rule).
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append(Vec<(bool, i64)>),
+        AckOldest(Class, usize),
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => proptest::collection::vec((any::<bool>(), 0i64..1_000_000), 1..400).prop_map(Op::Append),
+            3 => (prop_oneof![Just(Class::Alert), Just(Class::Telemetry)], 0usize..300)
+                .prop_map(|(c, n)| Op::AckOldest(c, n)),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    fn size(r: &Record) -> u64 {
+        (1 + crate::codec::to_cbor(r).map(|v| v.len()).unwrap_or(0)) as u64 + ENTRY_OVERHEAD
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn outbox_matches_a_simple_model(ops in proptest::collection::vec(op(), 1..40)) {
+            let dir = tempfile::tempdir().unwrap();
+            let budget = 64 * 1024; // small, so that eviction happens in most sequences
+            let mut o = Some(Outbox::open(dir.path(), budget, Durability::Full).unwrap());
+            let mut model: BTreeMap<Class, BTreeMap<u64, Record>> = BTreeMap::new();
+            let mut next = 1u64;
+            let mut evicted: BTreeMap<Class, u64> = BTreeMap::new();
+            let mut total = 0u64;
+            for op in ops {
+                let ob = o.as_ref().unwrap();
+                match op {
+                    Op::Append(items) => {
+                        let recs: Vec<Record> = items.iter().map(|(a, i)| if *a { alert(*i) } else { telemetry(*i) }).collect();
+                        let seqs = ob.append(&recs).unwrap();
+                        for r in recs {
+                            // The model's eviction: oldest telemetry, then status, then alerts.
+                            let need = size(&r);
+                            loop {
+                                if total + need <= budget { break; }
+                                let victim = [Class::Telemetry, Class::Status, Class::Alert]
+                                    .into_iter()
+                                    .find(|c| model.get(c).is_some_and(|m| !m.is_empty()));
+                                let Some(c) = victim else { break };
+                                let m = model.get_mut(&c).unwrap();
+                                let first = *m.keys().next().unwrap();
+                                if let Some(gone) = m.remove(&first) { total -= size(&gone); }
+                                *evicted.entry(c).or_default() += 1;
+                            }
+                            total += need;
+                            model.entry(r.class()).or_default().insert(next, r);
+                            next += 1;
+                        }
+                        prop_assert_eq!(seqs.last().copied(), Some(next - 1));
+                    }
+                    Op::AckOldest(c, n) => {
+                        let seqs: Vec<u64> = model.get(&c).map(|m| m.keys().take(n).copied().collect()).unwrap_or_default();
+                        ob.ack(c, &seqs).unwrap();
+                        if let Some(m) = model.get_mut(&c) {
+                            for s in &seqs {
+                                if let Some(gone) = m.remove(s) { total -= size(&gone); }
+                            }
+                        }
+                    }
+                    Op::Reopen => {
+                        drop(o.take());
+                        o = Some(Outbox::open(dir.path(), budget, Durability::Full).unwrap());
+                    }
+                }
+                let ob = o.as_ref().unwrap();
+                let counters = ob.counters();
+                for c in Class::ALL {
+                    let got: Vec<(u64, Record)> = ob.read_after(c, 0, usize::MAX).unwrap().entries.into_iter().map(|e| (e.seq, e.record)).collect();
+                    let want: Vec<(u64, Record)> = model.get(&c).map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect()).unwrap_or_default();
+                    prop_assert_eq!(&got, &want, "class {:?}", c);
+                    prop_assert_eq!(counters.class(c).count, want.len() as u64);
+                    prop_assert_eq!(counters.class(c).evicted, evicted.get(&c).copied().unwrap_or(0));
+                }
+                prop_assert_eq!(counters.next_seq, next);
+            }
+        }
+    }
+}

@@ -204,9 +204,3 @@ pub struct RuleConfig {
     pub hold: Duration,
     pub severity: Severity,
 }
-
-impl Config {
-    pub fn asset(&self, id: &str) -> Option<&AssetConfig> {
-        self.assets.iter().find(|a| &*a.id == id)
-    }
-}

@@ -11,7 +11,7 @@ pub mod replay;
 pub mod serial;
 pub mod time;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::AssetConfig;
@@ -99,7 +99,7 @@ impl Decoded {
 /// names are rejected at the edge.
 #[derive(Debug, Default)]
 pub struct AssetIndex {
-    assets: HashMap<Arc<str>, HashMap<Arc<str>, ()>>,
+    assets: HashMap<Arc<str>, HashSet<Arc<str>>>,
 }
 
 impl AssetIndex {
@@ -110,7 +110,7 @@ impl AssetIndex {
                 .map(|a| {
                     (
                         a.id.clone(),
-                        a.signals.iter().map(|s| (s.name.clone(), ())).collect(),
+                        a.signals.iter().map(|s| s.name.clone()).collect(),
                     )
                 })
                 .collect(),
@@ -123,7 +123,7 @@ impl AssetIndex {
             .assets
             .get_key_value(asset)
             .ok_or(Reject::UnknownAsset)?;
-        let (s, _) = signals.get_key_value(signal).ok_or(Reject::UnknownSignal)?;
+        let s = signals.get(signal).ok_or(Reject::UnknownSignal)?;
         Ok((a.clone(), s.clone()))
     }
 }

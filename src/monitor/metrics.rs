@@ -52,9 +52,6 @@ impl SourceMetrics {
     pub fn rejected(&self, reason: Reject) -> u64 {
         self.rejected[reason.index()].load(Relaxed)
     }
-    pub fn samples(&self) -> u64 {
-        self.samples.load(Relaxed)
-    }
 
     pub fn snapshot(&self) -> SourceStatus {
         SourceStatus {

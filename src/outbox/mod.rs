@@ -113,7 +113,6 @@ pub struct Outbox {
     meta: MetaDb,
     quarantine: DataDb,
     budget: u64,
-    path: PathBuf,
     /// Serialises writers and holds the committed counters.
     writer: Mutex<Counters>,
     /// Copy of the counters for readers (status), updated after each commit.
@@ -171,7 +170,6 @@ impl Outbox {
             meta,
             quarantine,
             budget: budget_bytes,
-            path: dir.to_path_buf(),
             writer: Mutex::new(Counters::default()),
             snapshot: Mutex::new(Counters::default()),
         };
@@ -179,10 +177,6 @@ impl Outbox {
         *outbox.lock()? = counters;
         outbox.publish(counters);
         Ok(outbox)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn budget_bytes(&self) -> u64 {

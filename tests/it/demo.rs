@@ -44,10 +44,7 @@ fn demo_forwards_to_kafka_and_drains_the_outbox() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("left in the outbox") && text.contains("; 0 left in the outbox"),
-        "{text}"
-    );
+    assert!(text.contains("; 0 left in the outbox"), "{text}");
 
     let alerts = consume(
         &broker.bootstrap(),

@@ -100,36 +100,16 @@ impl Mosquitto {
 
     /// Publish every line of `lines` as one QoS 1 message, as fast as mosquitto_pub goes.
     pub fn publish_lines(&self, topic: &str, lines: &str) {
-        let mut child = Command::new(find_binary("mosquitto_pub", "FOREWARN_MOSQUITTO_PUB", &[]))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-l",
-            ])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start mosquitto_pub");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(lines.as_bytes())
-            .expect("write lines");
-        assert!(
-            child.wait().expect("mosquitto_pub").success(),
-            "mosquitto_pub failed"
-        );
+        self.mosquitto_pub(topic, "-l", lines.as_bytes());
     }
 
     /// Publish one message with QoS 1 through the real client tool.
     pub fn publish(&self, topic: &str, payload: &[u8]) {
+        self.mosquitto_pub(topic, "-s", payload);
+    }
+
+    /// `mosquitto_pub` with stdin as the message (`-s`) or as one message per line (`-l`).
+    fn mosquitto_pub(&self, topic: &str, stdin_mode: &str, input: &[u8]) {
         let mut child = Command::new(find_binary("mosquitto_pub", "FOREWARN_MOSQUITTO_PUB", &[]))
             .args([
                 "-h",
@@ -140,7 +120,7 @@ impl Mosquitto {
                 "1",
                 "-t",
                 topic,
-                "-s",
+                stdin_mode,
             ])
             .stdin(Stdio::piped())
             .spawn()
@@ -150,8 +130,8 @@ impl Mosquitto {
             .stdin
             .take()
             .expect("stdin")
-            .write_all(payload)
-            .expect("write payload");
+            .write_all(input)
+            .expect("write to mosquitto_pub");
         assert!(
             child.wait().expect("mosquitto_pub").success(),
             "mosquitto_pub failed"

@@ -26,7 +26,7 @@ use crate::ingest::mqtt::MqttSource;
 use crate::ingest::replay::ReplaySource;
 use crate::ingest::serial::SerialSource;
 use crate::ingest::{AssetIndex, Batch};
-use crate::monitor::{build_status, Metrics, PipelineDrop};
+use crate::monitor::{build_status, FillEstimator, Metrics, PipelineDrop};
 use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
 use crate::record::{now_ns, Record};
@@ -286,12 +286,13 @@ async fn heartbeat_stage(
 ) {
     let mut tick = tokio::time::interval(gateway.heartbeat);
     tick.tick().await;
+    let mut fill = FillEstimator::default();
     loop {
         let last = tokio::select! {
             _ = stop.cancelled() => true,
             _ = tick.tick() => false,
         };
-        let status = build_status(&gateway, &metrics, &outbox);
+        let status = build_status(&gateway, &metrics, &outbox, &mut fill);
         if tx.send(vec![Record::Status(status)]).await.is_err() || last {
             return;
         }

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use forewarn::codec::Encoding;
-use forewarn::config::{self, Durability};
+use forewarn::config;
+use forewarn::outbox::inspect::DumpWhat;
 
 #[derive(Parser)]
 #[command(
@@ -40,7 +41,7 @@ enum Command {
         #[arg(long, value_parser = parse_encoding)]
         encoding: Option<Encoding>,
     },
-    /// Inspect an outbox offline (the agent must not be running on it).
+    /// Inspect an outbox (read-only: safe beside a running agent).
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
@@ -55,6 +56,47 @@ enum OutboxCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Check every entry and counter; list the problems (exit 4 if there are any).
+    Verify {
+        /// The gateway's data_dir, or an outbox folder itself (e.g. a set-aside copy).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Print entries as JSON lines (undecodable ones as hex).
+    Dump {
+        /// The gateway's data_dir, or an outbox folder itself (e.g. a set-aside copy).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// alert, status, telemetry or quarantine; repeat for several (default: all classes).
+        #[arg(long = "class", value_parser = parse_dump_class)]
+        classes: Vec<DumpWhat>,
+        /// First sequence number to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most entries to print.
+        #[arg(long, default_value_t = usize::MAX)]
+        limit: usize,
+    },
+}
+
+fn parse_dump_class(s: &str) -> Result<DumpWhat, String> {
+    match s {
+        "quarantine" => Ok(DumpWhat::Quarantine),
+        _ => forewarn::record::Class::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .map(DumpWhat::Class)
+            .ok_or_else(|| "expected alert, status, telemetry or quarantine".into()),
+    }
+}
+
+/// `--data-dir` may name the gateway's data_dir or an outbox folder itself.
+fn outbox_dir(data_dir: PathBuf) -> PathBuf {
+    if data_dir.join("data.mdb").exists() {
+        data_dir
+    } else {
+        data_dir.join("outbox")
+    }
 }
 
 fn parse_encoding(s: &str) -> Result<Encoding, String> {
@@ -151,40 +193,101 @@ fn main() -> ExitCode {
                     .map(|_| ())
             })
         }
-        Command::Outbox {
-            command: OutboxCommand::Stats { data_dir },
+        Command::Outbox { command } => outbox_command(command),
+    }
+}
+
+fn outbox_command(command: OutboxCommand) -> ExitCode {
+    use forewarn::outbox::inspect;
+    let (dir, verbose) = match &command {
+        OutboxCommand::Stats { data_dir } => (outbox_dir(data_dir.clone()), false),
+        OutboxCommand::Verify { data_dir } => (outbox_dir(data_dir.clone()), true),
+        OutboxCommand::Dump {
+            data_dir,
+            classes,
+            from,
+            limit,
         } => {
-            let dir = data_dir.join("outbox");
-            if !dir.join("data.mdb").exists() {
-                eprintln!("error: no outbox at {}", dir.display());
-                return ExitCode::from(1);
-            }
-            // Budget 0: this only reads; LMDB sizes the map to the file's committed data.
-            match forewarn::outbox::Outbox::open(&dir, 0, Durability::Full) {
-                Ok(o) => {
-                    let c = o.counters();
-                    println!("outbox {}", dir.display());
-                    println!("  next sequence number: {}", c.next_seq);
-                    for (class, s) in o.class_status(forewarn::record::now_ns()) {
-                        println!(
-                            "  {:<9} depth={:<8} bytes={:<10} evicted={:<8} oldest_age_secs={}",
-                            class.name(),
-                            s.depth,
-                            s.bytes,
-                            s.evicted,
-                            s.oldest_age_secs
-                                .map(|a| format!("{a:.0}"))
-                                .unwrap_or_else(|| "-".into())
-                        );
-                    }
-                    println!("  quarantined: {}", c.quarantined);
-                    ExitCode::SUCCESS
-                }
+            let dir = outbox_dir(data_dir.clone());
+            let what = if classes.is_empty() {
+                forewarn::record::Class::ALL
+                    .into_iter()
+                    .map(DumpWhat::Class)
+                    .collect()
+            } else {
+                classes.clone()
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            return match inspect::dump(&dir, &what, *from, *limit, &mut out) {
+                Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}: {e}", dir.display());
                     ExitCode::from(1)
                 }
+            };
+        }
+    };
+    let report = match inspect::verify(&dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            return ExitCode::from(1);
+        }
+    };
+    let now = forewarn::record::now_ns();
+    println!("outbox {}", dir.display());
+    println!("  next sequence number: {}", report.next_seq);
+    if verbose {
+        println!(
+            "  data file: {} bytes, last transaction {}",
+            report.file_bytes, report.last_txn
+        );
+        match report.reserved {
+            Some(r) => println!("  sequence numbers reserved below: {r}"),
+            None => println!("  sequence numbers reserved below: (no reservation file)"),
+        }
+    }
+    for class in forewarn::record::Class::ALL {
+        let w = report.walked(class);
+        let stored = report.stored(class);
+        println!(
+            "  {:<9} depth={:<8} bytes={:<10} evicted={:<8} oldest_age_secs={}",
+            class.name(),
+            w.entries,
+            w.bytes,
+            stored.evicted,
+            w.oldest_ts_ns
+                .map(|t| format!("{:.0}", now.saturating_sub(t) as f64 / 1e9))
+                .unwrap_or_else(|| "-".into())
+        );
+        if verbose {
+            if let (Some(a), Some(b)) = (w.first_seq, w.last_seq) {
+                println!("            seq {a}..={b}, undecodable {}", w.undecodable);
             }
+        }
+    }
+    println!(
+        "  quarantined: {} (entries held: {})",
+        report.quarantined, report.quarantine_entries
+    );
+    println!(
+        "  recovered from previous snapshot: {}, set aside: {}",
+        report.recovered, report.set_aside
+    );
+    if report.ok() {
+        if verbose {
+            println!("ok");
+        }
+        ExitCode::SUCCESS
+    } else {
+        for p in &report.problems {
+            println!("problem: {p}");
+        }
+        if verbose {
+            ExitCode::from(4)
+        } else {
+            ExitCode::SUCCESS
         }
     }
 }

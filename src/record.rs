@@ -150,6 +150,25 @@ pub struct Status {
     pub delivery_errors: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery_error: Option<String>,
+    /// Outbox entries set aside as undecodable (see `forewarn outbox dump --class quarantine`).
+    #[serde(default)]
+    pub outbox_quarantined: u64,
+    /// Opens that found the latest outbox transaction damaged and used the previous snapshot.
+    #[serde(default)]
+    pub outbox_recovered: u64,
+    /// Times a damaged outbox was set aside for a fresh one.
+    #[serde(default)]
+    pub outbox_set_aside: u64,
+    /// What opening the outbox had to do at this start, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_recovery: Option<String>,
+    /// Net growth of the outbox (appended minus acknowledged), smoothed over heartbeats.
+    #[serde(default)]
+    pub outbox_fill_bytes_per_sec: f64,
+    /// At the current growth, seconds until the budget is full and eviction starts
+    /// (0: evicting now; absent: not growing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_full_in_secs: Option<f64>,
 }
 
 /// The outbox classes, in forwarding priority order.

@@ -5,4 +5,4 @@ pub mod metrics;
 pub mod status;
 
 pub use metrics::{Metrics, PipelineDrop, SourceMetrics};
-pub use status::build_status;
+pub use status::{build_status, FillEstimator};

@@ -6,9 +6,49 @@ use crate::record::{now_ns, Status, STATUS_SCHEMA};
 
 use super::Metrics;
 
+/// Predicts when the outbox budget fills from its net growth between heartbeats.
+///
+/// The rate is an exponentially weighted mean of per-interval growth (weight [`Self::ALPHA`]
+/// for the newest interval), so one burst does not swing the estimate, and a change in trend
+/// shows within a few heartbeats.
+#[derive(Debug, Default)]
+pub struct FillEstimator {
+    last: Option<(i64, u64)>,
+    rate: f64,
+}
+
+impl FillEstimator {
+    pub const ALPHA: f64 = 0.3;
+
+    /// Observe the bytes used at `now_ns`; returns (bytes per second, seconds until full).
+    pub fn observe(&mut self, now_ns: i64, used: u64, budget: u64) -> (f64, Option<f64>) {
+        if let Some((t, u)) = self.last {
+            let dt = (now_ns - t) as f64 / 1e9;
+            if dt > 0.0 {
+                let r = (used as f64 - u as f64) / dt;
+                self.rate = Self::ALPHA * r + (1.0 - Self::ALPHA) * self.rate;
+            }
+        }
+        self.last = Some((now_ns, used));
+        let eta = if self.rate > 0.0 {
+            Some((budget.saturating_sub(used) as f64 / self.rate).max(0.0))
+        } else {
+            None
+        };
+        (self.rate, eta)
+    }
+}
+
 /// Snapshot the gateway's health.
-pub fn build_status(gateway: &GatewayConfig, metrics: &Metrics, outbox: &Outbox) -> Status {
+pub fn build_status(
+    gateway: &GatewayConfig,
+    metrics: &Metrics,
+    outbox: &Outbox,
+    fill: &mut FillEstimator,
+) -> Status {
     let now = now_ns();
+    let counters = outbox.counters();
+    let (fill_rate, full_in) = fill.observe(now, counters.total_bytes(), outbox.budget_bytes());
     Status {
         schema: STATUS_SCHEMA.into(),
         gateway: gateway.id.clone(),
@@ -33,5 +73,42 @@ pub fn build_status(gateway: &GatewayConfig, metrics: &Metrics, outbox: &Outbox)
         last_delivery_ns: metrics.last_delivery_ns(),
         delivery_errors: metrics.delivery_error_count(),
         last_delivery_error: metrics.last_error(),
+        outbox_quarantined: counters.quarantined,
+        outbox_recovered: counters.recovered,
+        outbox_set_aside: counters.set_aside,
+        outbox_recovery: outbox.recovery().map(ToString::to_string),
+        outbox_fill_bytes_per_sec: fill_rate,
+        outbox_full_in_secs: full_in,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FillEstimator;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn steady_growth_predicts_the_time_until_the_budget_is_full() {
+        let mut f = FillEstimator::default();
+        assert_eq!(f.observe(0, 0, 10_000), (0.0, None));
+        let mut out = (0.0, None);
+        for i in 1..=40 {
+            out = f.observe(i * S, i as u64 * 100, 10_000);
+        }
+        let (rate, eta) = out;
+        assert!((rate - 100.0).abs() < 0.1, "{rate}");
+        // 4000 used, 6000 left at 100 B/s.
+        assert!((eta.unwrap() - 60.0).abs() < 0.1, "{eta:?}");
+    }
+
+    #[test]
+    fn a_draining_or_flat_outbox_has_no_prediction_and_a_full_one_says_zero() {
+        let mut f = FillEstimator::default();
+        f.observe(0, 5_000, 10_000);
+        assert_eq!(f.observe(S, 4_000, 10_000).1, None);
+        let mut f = FillEstimator::default();
+        f.observe(0, 9_000, 10_000);
+        assert_eq!(f.observe(S, 11_000, 10_000).1, Some(0.0));
     }
 }

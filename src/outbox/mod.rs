@@ -41,6 +41,13 @@ use heed::byteorder::BE;
 use heed::types::{Bytes, Str, U64};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RwTxn};
 
+pub mod inspect;
+mod integrity;
+mod seq;
+
+pub use integrity::Recovery;
+use integrity::{OpenFailure, OpenMarker};
+
 use crate::codec;
 use crate::config::Durability;
 use crate::record::{Class, ClassStatus, Record};
@@ -67,6 +74,10 @@ pub enum OutboxError {
     TooLarge(u64),
     #[error("outbox writer lock poisoned")]
     Poisoned,
+    #[error("outbox files: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a fresh outbox failed its own check: {0}")]
+    Unrecoverable(String),
 }
 
 /// Per-class counters, mirrored in memory and persisted in `meta`.
@@ -82,6 +93,10 @@ pub struct Counters {
     pub next_seq: u64,
     pub classes: [ClassCounters; 3],
     pub quarantined: u64,
+    /// Opens that found the latest transaction damaged and used the previous snapshot.
+    pub recovered: u64,
+    /// Times a damaged outbox was set aside for this one.
+    pub set_aside: u64,
 }
 
 impl Counters {
@@ -117,6 +132,9 @@ pub struct Outbox {
     writer: Mutex<Counters>,
     /// Copy of the counters for readers (status), updated after each commit.
     snapshot: Mutex<Counters>,
+    /// Sequence numbers below this are reserved durably (see [`seq`]).
+    reservation: Mutex<seq::Reservation>,
+    recovery: Option<Recovery>,
 }
 
 fn idx(c: Class) -> usize {
@@ -131,7 +149,7 @@ fn idx(c: Class) -> usize {
 const EVICTION_ORDER: [Class; 3] = [Class::Telemetry, Class::Status, Class::Alert];
 
 impl Outbox {
-    /// Open (or create) the outbox in `dir`.
+    /// Open (or create) the outbox in `dir`, recovering from damage (see [`integrity`]).
     pub fn open(
         dir: &Path,
         budget_bytes: u64,
@@ -141,18 +159,90 @@ impl Outbox {
             path: dir.to_path_buf(),
             source,
         })?;
+        let (marker, unfinished) = OpenMarker::enter(dir)?;
+        let first = if unfinished >= integrity::MAX_UNFINISHED_OPENS {
+            Err(OpenFailure::Corrupt(format!(
+                "{unfinished} starts in a row stopped while opening the outbox"
+            )))
+        } else {
+            Outbox::open_checked(dir, budget_bytes, durability, false)
+        };
+        let outbox = match first {
+            Ok(o) => o,
+            Err(OpenFailure::Other(e)) => return Err(e),
+            Err(OpenFailure::Corrupt(reason)) => {
+                tracing::error!(path = %dir.display(), %reason, "The outbox is damaged.");
+                let previous = if unfinished >= integrity::MAX_UNFINISHED_OPENS {
+                    Err(OpenFailure::Corrupt(reason.clone()))
+                } else {
+                    Outbox::open_checked(dir, budget_bytes, durability, true)
+                };
+                match previous {
+                    Ok(mut o) => {
+                        o.recovered(Recovery::PreviousSnapshot { reason }, None)?;
+                        o
+                    }
+                    Err(OpenFailure::Other(e)) => return Err(e),
+                    Err(OpenFailure::Corrupt(again)) => {
+                        let path = integrity::set_aside(dir)?;
+                        let floor = seq::Reservation::read(&path).unwrap_or_else(seq::clock_floor);
+                        let reason = if again == reason {
+                            reason
+                        } else {
+                            format!("{reason}; previous snapshot: {again}")
+                        };
+                        let mut o = match Outbox::open_checked(dir, budget_bytes, durability, false)
+                        {
+                            Ok(o) => o,
+                            Err(OpenFailure::Other(e)) => return Err(e),
+                            Err(OpenFailure::Corrupt(r)) => {
+                                return Err(OutboxError::Unrecoverable(r))
+                            }
+                        };
+                        o.recovered(Recovery::SetAside { reason, path }, Some(floor))?;
+                        o
+                    }
+                }
+            }
+        };
+        if let Some(r) = &outbox.recovery {
+            tracing::error!(path = %dir.display(), "Outbox recovery: {r}.");
+        }
+        outbox.reserve_ahead()?;
+        marker.finish()?;
+        Ok(outbox)
+    }
+
+    /// One open attempt: open the environment, check the file, walk every database.
+    fn open_checked(
+        dir: &Path,
+        budget_bytes: u64,
+        durability: Durability,
+        previous_snapshot: bool,
+    ) -> Result<Outbox, OpenFailure> {
         let map_size = usize::try_from(budget_bytes.saturating_mul(2).saturating_add(64 << 20))
             .unwrap_or(usize::MAX / 2);
         let mut options = EnvOpenOptions::new();
         options.map_size(map_size).max_dbs(8);
+        let mut flags = EnvFlags::empty();
         if matches!(durability, Durability::Batched(_)) {
-            // SAFETY: NO_SYNC only weakens durability to "what the OS has flushed"; our sync task
-            // bounds the window. It does not affect memory safety.
-            unsafe { options.flags(EnvFlags::NO_SYNC) };
+            flags |= EnvFlags::NO_SYNC;
         }
+        if previous_snapshot {
+            flags |= EnvFlags::PREV_SNAPSHOT;
+        }
+        // SAFETY: NO_SYNC only weakens durability to "what the OS has flushed" (our sync task
+        // bounds the window); PREV_SNAPSHOT is used by this process alone. Neither affects
+        // memory safety.
+        unsafe { options.flags(flags) };
         // SAFETY: the agent opens this environment once per process (one Outbox per data dir),
         // and nothing else truncates the files while it is open.
         let env = unsafe { options.open(dir)? };
+        let stale = env.clear_stale_readers()?;
+        if stale > 0 {
+            tracing::info!(stale, "Cleared stale LMDB reader slots.");
+        }
+        integrity::check_file_length(&env, dir)?;
         let wtxn = env.write_txn()?;
         let (alert, status, telemetry, meta, quarantine) = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
@@ -164,7 +254,7 @@ impl Outbox {
                 Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q)))
             })?
             .unwrap_commit();
-        let outbox = Outbox {
+        let mut outbox = Outbox {
             env,
             data: [alert, status, telemetry],
             meta,
@@ -172,11 +262,55 @@ impl Outbox {
             budget: budget_bytes,
             writer: Mutex::new(Counters::default()),
             snapshot: Mutex::new(Counters::default()),
+            reservation: Mutex::new(seq::Reservation::load(dir)),
+            recovery: None,
         };
-        let counters = outbox.recover()?;
-        *outbox.lock()? = counters;
+        let mut counters = outbox.recover()?;
+        if matches!(durability, Durability::Batched(_)) {
+            // A power cut may have undone commits whose numbers already left: continue above
+            // everything ever reserved.
+            let reserved = outbox.reservation_lock()?.reserved();
+            counters.next_seq = counters.next_seq.max(reserved);
+        }
+        *outbox.writer.get_mut().map_err(|_| OutboxError::Poisoned)? = counters;
         outbox.publish(counters);
         Ok(outbox)
+    }
+
+    /// Record a recovery: continue numbering above `floor` and everything reserved, count it.
+    fn recovered(&mut self, recovery: Recovery, floor: Option<u64>) -> Result<(), OutboxError> {
+        let reserved = self.reservation_lock()?.reserved();
+        let mut guard = self.lock()?;
+        let mut c = *guard;
+        c.next_seq = c.next_seq.max(reserved).max(floor.unwrap_or(0));
+        match recovery {
+            Recovery::PreviousSnapshot { .. } => c.recovered += 1,
+            Recovery::SetAside { .. } => c.set_aside += 1,
+        }
+        let mut wtxn = self.env.write_txn()?;
+        self.write_counters(&mut wtxn, &c)?;
+        wtxn.commit()?;
+        *guard = c;
+        drop(guard);
+        self.publish(c);
+        self.recovery = Some(recovery);
+        Ok(())
+    }
+
+    /// Keep the reservation a block ahead of `next_seq` from the start.
+    fn reserve_ahead(&self) -> Result<(), OutboxError> {
+        let next = self.counters().next_seq;
+        self.reservation_lock()?.cover(next)?;
+        Ok(())
+    }
+
+    fn reservation_lock(&self) -> Result<MutexGuard<'_, seq::Reservation>, OutboxError> {
+        self.reservation.lock().map_err(|_| OutboxError::Poisoned)
+    }
+
+    /// What opening had to do to recover from damage, if anything.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
     }
 
     pub fn budget_bytes(&self) -> u64 {
@@ -193,27 +327,29 @@ impl Outbox {
         }
     }
 
-    /// Load counters, checking them against the databases; rebuild them if they disagree.
+    /// Walk every database (touching every page), load the counters, and rebuild them if they
+    /// disagree with the content.
     fn recover(&self) -> Result<Counters, OutboxError> {
         let mut wtxn = self.env.write_txn()?;
         let mut c = self.read_counters(&wtxn)?;
         let mut fixed = false;
         for class in Class::ALL {
             let db = self.data[idx(class)];
-            let len = db.len(&wtxn)?;
-            if let Some((last, _)) = db.last(&wtxn)? {
+            let (mut len, mut bytes, mut last) = (0u64, 0u64, None);
+            for item in db.iter(&wtxn)? {
+                let (seq, v) = item?;
+                len += 1;
+                bytes += v.len() as u64 + ENTRY_OVERHEAD;
+                last = Some(seq);
+            }
+            if let Some(last) = last {
                 if last >= c.next_seq {
                     c.next_seq = last + 1;
                     fixed = true;
                 }
             }
             let cc = &mut c.classes[idx(class)];
-            if cc.count != len {
-                let mut bytes = 0;
-                for item in db.iter(&wtxn)? {
-                    let (_, v) = item?;
-                    bytes += v.len() as u64 + ENTRY_OVERHEAD;
-                }
+            if cc.count != len || cc.bytes != bytes {
                 tracing::warn!(
                     class = class.name(),
                     stored = len,
@@ -224,6 +360,17 @@ impl Outbox {
                 cc.bytes = bytes;
                 fixed = true;
             }
+        }
+        let quarantined = self.quarantine.len(&wtxn)?;
+        if let Some((last, _)) = self.quarantine.last(&wtxn)? {
+            if last >= c.next_seq {
+                c.next_seq = last + 1;
+                fixed = true;
+            }
+        }
+        if quarantined > c.quarantined {
+            c.quarantined = quarantined;
+            fixed = true;
         }
         if fixed {
             self.write_counters(&mut wtxn, &c)?;
@@ -239,6 +386,8 @@ impl Outbox {
         let mut c = Counters {
             next_seq: get("next_seq")?.max(1),
             quarantined: get("quarantined")?,
+            recovered: get("recovered")?,
+            set_aside: get("set_aside")?,
             ..Counters::default()
         };
         for class in Class::ALL {
@@ -255,6 +404,8 @@ impl Outbox {
     fn write_counters(&self, txn: &mut RwTxn, c: &Counters) -> Result<(), OutboxError> {
         self.meta.put(txn, "next_seq", &c.next_seq)?;
         self.meta.put(txn, "quarantined", &c.quarantined)?;
+        self.meta.put(txn, "recovered", &c.recovered)?;
+        self.meta.put(txn, "set_aside", &c.set_aside)?;
         for class in Class::ALL {
             let n = class.name();
             let cc = c.class(class);
@@ -312,6 +463,8 @@ impl Outbox {
         extra_eviction: u64,
     ) -> Result<(Counters, Vec<u64>), OutboxError> {
         let mut c = *committed;
+        self.reservation_lock()?
+            .cover(c.next_seq.saturating_add(encoded.len() as u64))?;
         let mut wtxn = self.env.write_txn()?;
         let mut seqs = Vec::with_capacity(encoded.len());
         for (i, (class, v)) in encoded.iter().enumerate() {

@@ -209,6 +209,301 @@ fn counters_are_rebuilt_when_they_disagree_with_content() {
     );
 }
 
+mod damage {
+    //! Damaged files at open: the outbox recovers or sets the data aside, and never reuses a
+    //! sequence number.
+    use super::*;
+    use std::fs::OpenOptions;
+    use std::io::{Seek, SeekFrom, Write};
+
+    const PAGE: u64 = 4096;
+
+    /// An outbox in `dir` with `n` telemetry records in `n` transactions; returns next_seq.
+    fn filled(dir: &Path, n: i64) -> u64 {
+        let o = Outbox::open(dir, MIB, Durability::Full).unwrap();
+        for i in 0..n {
+            o.append(&[telemetry(i)]).unwrap();
+        }
+        o.counters().next_seq
+    }
+
+    fn overwrite(dir: &Path, offset: u64, bytes: &[u8]) {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(dir.join("data.mdb"))
+            .unwrap();
+        f.seek(SeekFrom::Start(offset)).unwrap();
+        f.write_all(bytes).unwrap();
+        f.sync_all().unwrap();
+    }
+
+    fn set_aside_copies(parent: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(parent)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("outbox.corrupt-"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Opening after damage: works, accepts appends, numbers above everything handed out.
+    fn reopen_after_damage(dir: &Path, handed_out: u64) -> Outbox {
+        let o = Outbox::open(dir, MIB, Durability::Full).unwrap();
+        assert!(o.recovery().is_some(), "damage must be reported");
+        let seq = o.append(&[alert(1)]).unwrap()[0];
+        assert!(
+            seq >= handed_out,
+            "seq {seq} reuses a number below {handed_out}"
+        );
+        o
+    }
+
+    #[test]
+    fn a_truncated_file_is_set_aside_and_a_fresh_outbox_continues_numbering() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("outbox");
+        let next = filled(&dir, 300);
+        let len = std::fs::metadata(dir.join("data.mdb")).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(dir.join("data.mdb"))
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let o = reopen_after_damage(&dir, next);
+        match o.recovery() {
+            Some(Recovery::SetAside { reason, path }) => {
+                assert!(reason.contains("truncated"), "{reason}");
+                assert!(path.join("data.mdb").exists());
+            }
+            other => panic!("expected set-aside, got {other:?}"),
+        }
+        assert_eq!(o.counters().set_aside, 1);
+        assert_eq!(set_aside_copies(root.path()).len(), 1);
+        drop(o);
+        // The next start is a normal one.
+        let o = Outbox::open(&dir, MIB, Durability::Full).unwrap();
+        assert_eq!(o.recovery(), None);
+        assert_eq!(o.counters().class(Class::Alert).count, 1);
+        assert_eq!(o.counters().set_aside, 1);
+    }
+
+    #[test]
+    fn garbled_meta_pages_are_set_aside() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("outbox");
+        let next = filled(&dir, 10);
+        overwrite(&dir, 0, &[0xA5; 2 * PAGE as usize]);
+        let o = reopen_after_damage(&dir, next);
+        assert!(matches!(o.recovery(), Some(Recovery::SetAside { .. })));
+    }
+
+    #[test]
+    fn zeroed_data_pages_are_recovered_or_set_aside_without_a_crash() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("outbox");
+        let next = filled(&dir, 400);
+        let len = std::fs::metadata(dir.join("data.mdb")).unwrap().len();
+        // Zero everything after the two meta pages, as unwritten blocks read after a power cut.
+        overwrite(&dir, 2 * PAGE, &vec![0; (len - 2 * PAGE) as usize]);
+        let o = reopen_after_damage(&dir, next);
+        let c = o.counters();
+        assert_eq!(c.recovered + c.set_aside, 1, "{c:?}");
+        eprintln!("zeroed pages: {:?}", o.recovery());
+    }
+
+    #[test]
+    fn starts_that_die_while_opening_lead_to_set_aside_not_a_crash_loop() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("outbox");
+        let next = filled(&dir, 5);
+        // Three starts that never finished opening (as if LMDB had faulted each time).
+        std::fs::write(dir.join("opening"), "3\n").unwrap();
+        let o = reopen_after_damage(&dir, next);
+        match o.recovery() {
+            Some(Recovery::SetAside { reason, .. }) => {
+                assert!(reason.contains("3 starts"), "{reason}")
+            }
+            other => panic!("expected set-aside, got {other:?}"),
+        }
+        assert!(
+            !dir.join("opening").exists(),
+            "a finished open clears the marker"
+        );
+    }
+
+    #[test]
+    fn only_the_newest_set_aside_copies_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("outbox");
+        for _ in 0..(integrity::KEEP_SET_ASIDE + 2) {
+            filled(&dir, 2);
+            std::fs::write(dir.join("opening"), "9\n").unwrap();
+            Outbox::open(&dir, MIB, Durability::Full).unwrap();
+        }
+        assert_eq!(
+            set_aside_copies(root.path()).len(),
+            integrity::KEEP_SET_ASIDE
+        );
+    }
+
+    #[test]
+    fn batched_outbox_continues_above_its_reservation_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let handed_out = {
+            let o = Outbox::open(
+                dir.path(),
+                MIB,
+                Durability::Batched(std::time::Duration::from_secs(1)),
+            )
+            .unwrap();
+            o.append(&[telemetry(1), telemetry(2)]).unwrap();
+            o.counters().next_seq
+        };
+        // Simulate a power cut that lost the commits: LMDB's next_seq is back at 1.
+        {
+            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            let mut w = o.env.write_txn().unwrap();
+            for class in Class::ALL {
+                o.data[idx(class)].clear(&mut w).unwrap();
+            }
+            o.meta.clear(&mut w).unwrap();
+            w.commit().unwrap();
+        }
+        let o = Outbox::open(
+            dir.path(),
+            MIB,
+            Durability::Batched(std::time::Duration::from_secs(1)),
+        )
+        .unwrap();
+        let seq = o.append(&[telemetry(3)]).unwrap()[0];
+        assert!(
+            seq >= handed_out,
+            "seq {seq} reuses a number below {handed_out}"
+        );
+    }
+}
+
+mod offline {
+    //! `outbox verify` and `outbox dump`: read-only, and they report what they find.
+    use super::*;
+    use inspect::{dump, verify, DumpWhat};
+
+    #[test]
+    fn verify_counts_a_healthy_outbox_and_finds_no_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            o.append(&[telemetry(5), alert(6), telemetry(7)]).unwrap();
+            o.ack(Class::Telemetry, &[1]).unwrap();
+        }
+        let r = verify(dir.path()).unwrap();
+        assert!(r.ok(), "{:?}", r.problems);
+        assert_eq!(r.next_seq, 4);
+        assert_eq!(r.walked(Class::Telemetry).entries, 1);
+        assert_eq!(r.walked(Class::Telemetry).first_seq, Some(3));
+        assert_eq!(r.walked(Class::Telemetry).oldest_ts_ns, Some(8)); // telemetry time = bucket end
+        assert_eq!(r.walked(Class::Alert).entries, 1);
+        assert_eq!(r.stored(Class::Alert).count, 1);
+        assert!(r.reserved.is_some_and(|x| x >= 4));
+    }
+
+    #[test]
+    fn verify_reports_undecodable_entries_and_wrong_counters_and_dump_shows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            o.append(&[telemetry(1), telemetry(2)]).unwrap();
+            let mut w = o.env.write_txn().unwrap();
+            o.data[idx(Class::Telemetry)]
+                .put(&mut w, &2, b"\x01garbage")
+                .unwrap();
+            o.meta.put(&mut w, "alert.count", &9).unwrap();
+            w.commit().unwrap();
+        }
+        let r = verify(dir.path()).unwrap();
+        assert!(!r.ok());
+        assert_eq!(r.walked(Class::Telemetry).undecodable, 1);
+        let text = r.problems.join("\n");
+        assert!(
+            text.contains("1 telemetry entries are undecodable (first: [2])"),
+            "{text}"
+        );
+        assert!(text.contains("alert counters say 9 entries"), "{text}");
+
+        let mut out = Vec::new();
+        let n = dump(
+            dir.path(),
+            &[DumpWhat::Class(Class::Telemetry)],
+            0,
+            10,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(n, 2);
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["seq"], 1);
+        assert_eq!(lines[0]["record"]["start_ns"], 1);
+        assert_eq!(
+            lines[1]["undecodable_hex"],
+            "01676172626167 65".replace(' ', "")
+        );
+        // --from and --limit
+        let mut out = Vec::new();
+        assert_eq!(
+            dump(
+                dir.path(),
+                &[DumpWhat::Class(Class::Telemetry)],
+                2,
+                10,
+                &mut out
+            )
+            .unwrap(),
+            1
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            dump(
+                dir.path(),
+                &[DumpWhat::Class(Class::Telemetry)],
+                0,
+                1,
+                &mut out
+            )
+            .unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn verify_reports_a_truncated_file_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            for i in 0..200 {
+                o.append(&[telemetry(i)]).unwrap();
+            }
+        }
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("data.mdb"))
+            .unwrap();
+        f.set_len(3 * 4096).unwrap();
+        let r = verify(dir.path()).unwrap();
+        assert!(
+            r.problems.iter().any(|p| p.contains("truncated")),
+            "{:?}",
+            r.problems
+        );
+        assert!(dump(dir.path(), &[DumpWhat::Quarantine], 0, 10, &mut Vec::new()).is_err());
+    }
+}
+
 mod model {
     //! Model-based property test: random append / ack / reopen sequences against a simple
     //! in-memory model (a map per class from sequence number to record, plus the eviction rule).

@@ -340,6 +340,13 @@ impl Agent {
         self.child = Some(child);
     }
 
+    /// `Some(status)` if the agent process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

@@ -6,6 +6,7 @@
 mod harness;
 
 mod config_files;
+mod corruption;
 mod crash;
 mod demo;
 mod mqtt;

@@ -63,26 +63,53 @@ fn kill(child: &mut Child, signal: &str) {
 pub struct Mosquitto {
     pub port: u16,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Mosquitto::start_with(false)
+    }
+
+    /// A broker that saves its sessions and queued messages on a graceful stop, so that
+    /// [`Mosquitto::restart`] keeps them, as a production broker would.
+    pub fn start_persistent() -> Mosquitto {
+        Mosquitto::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
+        let persistence = if persistent {
+            // Mosquitto started as root drops to its own user, which must write the store.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                .expect("chmod the broker's dir");
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                dir.path().display()
+            )
+        } else {
+            "persistence false\n".to_string()
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                "listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}\
                  max_queued_messages 1000000\nmax_inflight_messages 100\n"
             ),
         )
         .expect("write mosquitto.conf");
+        let child = Mosquitto::spawn(&conf, port);
+        Mosquitto { port, child, dir }
+    }
+
+    fn spawn(conf: &Path, port: u16) -> Child {
         let bin = find_binary("mosquitto", "FOREWARN_MOSQUITTO", &["/usr/sbin/mosquitto"]);
         let child = Command::new(bin)
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -91,11 +118,35 @@ impl Mosquitto {
             wait_port(port, Duration::from_secs(10)),
             "mosquitto did not listen"
         );
-        Mosquitto {
-            port,
-            child,
-            _dir: dir,
-        }
+        child
+    }
+
+    /// Stop gracefully (SIGTERM: a persistent broker saves its state).
+    pub fn stop(&mut self) {
+        kill(&mut self.child, "-TERM");
+        let _ = self.child.wait();
+    }
+
+    /// Start again after [`Mosquitto::stop`], on the same port with the same configuration.
+    pub fn start_again(&mut self) {
+        self.child = Mosquitto::spawn(&self.dir.path().join("mosquitto.conf"), self.port);
+    }
+
+    /// Publish one QoS 1 message; false if the broker did not take it (e.g. it is down).
+    pub fn try_publish(&self, topic: &str, payload: &[u8]) -> bool {
+        let mut child = Command::new(find_binary("mosquitto_pub", "FOREWARN_MOSQUITTO_PUB", &[]))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-q", "1", "-t", topic, "-s"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto_pub");
+        use std::io::Write;
+        let wrote = child
+            .stdin
+            .take()
+            .is_some_and(|mut i| i.write_all(payload).is_ok());
+        child.wait().is_ok_and(|s| s.success()) && wrote
     }
 
     /// Publish every line of `lines` as one QoS 1 message, as fast as mosquitto_pub goes.
@@ -146,10 +197,12 @@ impl Drop for Mosquitto {
     }
 }
 
-/// A tansu broker (in-memory storage) that can be stopped and started on the same port.
+/// A tansu broker that can be stopped and started on the same port: in-memory storage, or
+/// SQLite storage that survives a restart ([`Tansu::persistent`]).
 pub struct Tansu {
     pub port: u16,
     child: Option<Child>,
+    storage: Option<(tempfile::TempDir, String)>,
 }
 
 impl Tansu {
@@ -162,13 +215,53 @@ impl Tansu {
         Tansu {
             port: free_port(),
             child: None,
+            storage: None,
         }
     }
 
     pub fn on_port(port: u16) -> Tansu {
-        let mut t = Tansu { port, child: None };
+        let mut t = Tansu {
+            port,
+            child: None,
+            storage: None,
+        };
         t.start_again();
         t
+    }
+
+    /// A running broker whose topics and messages are kept in SQLite across restarts.
+    pub fn persistent() -> Tansu {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // tansu reads the SQLite path relative to its working directory.
+        let mut t = Tansu {
+            port: free_port(),
+            child: None,
+            storage: Some((dir, "sqlite://tansu.db".to_string())),
+        };
+        t.start_again();
+        t
+    }
+
+    /// SIGKILL: the broker dies without any shutdown.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill(&mut c, "-KILL");
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP: the broker keeps its connections open but answers nothing.
+    pub fn pause(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            kill(c, "-STOP");
+        }
+    }
+
+    /// SIGCONT after [`Tansu::pause`].
+    pub fn resume(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            kill(c, "-CONT");
+        }
     }
 
     pub fn start_again(&mut self) {
@@ -186,7 +279,17 @@ impl Tansu {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args([
+                "--storage-engine",
+                self.storage
+                    .as_ref()
+                    .map_or("memory://tansu/", |(_, url)| url.as_str()),
+            ])
+            .current_dir(
+                self.storage
+                    .as_ref()
+                    .map_or_else(std::env::temp_dir, |(dir, _)| dir.path().to_path_buf()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

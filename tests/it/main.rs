@@ -9,6 +9,7 @@ mod config_files;
 mod corruption;
 mod crash;
 mod demo;
+mod faults;
 mod mqtt;
 mod outage;
 mod serial;

@@ -5,30 +5,56 @@
 //! - `alert`, `status`, `telemetry`: key = sequence number (u64 big-endian, so key order is
 //!   append order), value = format byte `1` + the record in CBOR;
 //! - `meta`: u64 counters: `next_seq`, and per class `<class>.count`, `<class>.bytes`,
-//!   `<class>.evicted`; plus `quarantined`;
+//!   `<class>.evicted`; plus `quarantined`, `recovered`, `set_aside`;
 //! - `quarantine`: undecodable entries moved aside (key = sequence number, value = raw bytes).
 //!
-//! ## Invariants
-//! - **Sequence numbers are never reused.** One counter for all classes, persisted in `meta` in
-//!   the same transaction as the append, so `(gateway, seq)` identifies a record forever, also
-//!   after the outbox drained empty and the agent restarted. Consumers drop duplicates by it.
-//! - **Appended means durable.** [`Outbox::append`] returns after its transaction committed.
-//!   With `full` durability LMDB fsyncs every commit: nothing appended is lost to a crash or a
-//!   power cut. With `batched` durability commits are not fsynced; a background task calls
-//!   [`Outbox::sync`] every interval: a process crash loses nothing (the data is in the OS page
-//!   cache), a power cut loses at most one interval of appends.
-//! - **A record leaves only when Kafka acknowledged it** ([`Outbox::ack`]) or when the budget
-//!   evicts it (counted).
-//! - **Counters match content.** Counts and bytes change in the same transaction as the data
-//!   they describe; at open they are checked against the databases and rebuilt if they differ.
+//! Beside the LMDB files: `seq.reserved` (the sequence reservation, see [`seq`]) and, only
+//! while opening, `opening` (the crash-loop marker, see [`integrity`]).
+//!
+//! ## What a commit means
+//! [`Outbox::append`] returns after its LMDB transaction committed.
+//! - `full` durability: LMDB fsyncs data and meta page at every commit. Nothing appended is
+//!   lost to a process crash or a power cut.
+//! - `batched` durability: commits are not fsynced (`MDB_NOSYNC`); a task calls
+//!   [`Outbox::sync`] every `sync_interval_ms`. A process crash loses nothing (the pages are
+//!   in the OS cache). A power cut loses what was appended since the last sync, at most one
+//!   interval. Because the OS may write pages out of order, a power cut can also leave the
+//!   last transactions damaged; the open ladder below then falls back to the previous snapshot
+//!   or sets the file aside, and the status says so.
+//!
+//! ## Sequence numbers and duplicates
+//! One counter for all classes, persisted in `meta` in the same transaction as the append.
+//! Numbers rise and are never reused, also after the outbox drained, after a power cut under
+//! `batched`, and after damage: numbers are reserved durably in blocks ([`seq`]) and every
+//! recovery continues above the reservation. They are not dense: recoveries and `batched`
+//! restarts skip to the reservation. Delivery to Kafka is at-least-once: a crash between
+//! Kafka's acknowledgement and [`Outbox::ack`] sends the record again at the next start, with
+//! the same `forewarn-gateway` and `forewarn-seq` headers and identical content, so consumers
+//! drop duplicates by that pair.
+//!
+//! ## Order
+//! The forwarder reads each class in key (= sequence) order and sends alerts first. Per Kafka
+//! key (`gateway/asset`, one partition) records arrive in sequence order: the idempotent
+//! producer keeps order across its retries, and a resend after a crash starts from the oldest
+//! unacknowledged record.
 //!
 //! ## Budget and eviction
 //! The budget counts stored value bytes plus 16 bytes per entry. An append that would exceed
 //! it first evicts the oldest telemetry, then (only when no telemetry is left) the oldest
 //! status, and only when neither remains the oldest alert. Every eviction is counted per class
-//! and reported in status. The LMDB map is sized at twice the budget plus 64 MiB, so B-tree
-//! overhead and free pages held by readers do not hit `MDB_MAP_FULL`; if it is hit anyway, the
-//! append evicts more and retries instead of failing.
+//! and reported in status, together with the growth rate and the predicted time until the
+//! budget is full. The LMDB map is sized at twice the budget plus 64 MiB, so B-tree overhead
+//! and free pages held by readers do not hit `MDB_MAP_FULL`; if it is hit anyway, the append
+//! evicts a tenth of the budget more and retries instead of failing.
+//!
+//! ## Opening, damage and recovery
+//! Opening clears stale reader slots, checks that `data.mdb` is as long as its last committed
+//! page needs (a truncated file would fault on access), and walks every database, rebuilding
+//! counters that disagree with the content. On damage it opens the previous snapshot; failing
+//! that it renames the directory to `outbox.corrupt-<time>` and starts fresh; a start that
+//! faults while opening is caught by the next ones ([`integrity`]). Undecodable entries are
+//! moved to `quarantine` when the forwarder reaches them, counted, and kept for
+//! `forewarn outbox dump --class quarantine`. [`inspect`] checks and prints an outbox offline.
 //!
 //! ## Concurrency
 //! Methods are blocking (LMDB I/O): call them from a blocking thread. Writers (append, ack,
@@ -42,8 +68,8 @@ use heed::types::{Bytes, Str, U64};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RwTxn};
 
 pub mod inspect;
-mod integrity;
-mod seq;
+pub mod integrity;
+pub mod seq;
 
 pub use integrity::Recovery;
 use integrity::{OpenFailure, OpenMarker};

@@ -44,8 +44,10 @@
 //! status, and only when neither remains the oldest alert. Every eviction is counted per class
 //! and reported in status, together with the growth rate and the predicted time until the
 //! budget is full. The LMDB map is sized at twice the budget plus 64 MiB, so B-tree overhead
-//! and free pages held by readers do not hit `MDB_MAP_FULL`; if it is hit anyway, the append
-//! evicts a tenth of the budget more and retries instead of failing.
+//! and free pages held by readers do not hit `MDB_MAP_FULL`. If it is hit anyway, the append
+//! doubles the map (up to four times its size at open, with readers shut out for the resize)
+//! and retries; at that limit it evicts a tenth of the content in its own transaction (less
+//! if even that needs pages that are not there) and retries, instead of failing.
 //!
 //! ## Opening, damage and recovery
 //! Opening clears stale reader slots, checks that `data.mdb` is as long as its last committed
@@ -61,7 +63,7 @@
 //! quarantine) serialise on one mutex; readers never block writers.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use heed::byteorder::BE;
 use heed::types::{Bytes, Str, U64};
@@ -160,6 +162,11 @@ pub struct Outbox {
     snapshot: Mutex<Counters>,
     /// Sequence numbers below this are reserved durably (see [`seq`]).
     reservation: Mutex<seq::Reservation>,
+    /// Read transactions hold it shared; growing the map takes it exclusively (LMDB allows a
+    /// resize only while no transaction is active in the process).
+    gate: RwLock<()>,
+    /// The map may grow up to this on `MDB_MAP_FULL` (4x the size it was opened with).
+    max_map: usize,
     recovery: Option<Recovery>,
 }
 
@@ -181,6 +188,19 @@ impl Outbox {
         budget_bytes: u64,
         durability: Durability,
     ) -> Result<Outbox, OutboxError> {
+        let map_size = usize::try_from(budget_bytes.saturating_mul(2).saturating_add(64 << 20))
+            .unwrap_or(usize::MAX / 2);
+        Outbox::open_sized(dir, budget_bytes, durability, map_size)
+    }
+
+    /// [`Outbox::open`] with an explicit LMDB map size (tests use a small one to hit
+    /// `MDB_MAP_FULL` before the budget).
+    fn open_sized(
+        dir: &Path,
+        budget_bytes: u64,
+        durability: Durability,
+        map_size: usize,
+    ) -> Result<Outbox, OutboxError> {
         std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir {
             path: dir.to_path_buf(),
             source,
@@ -191,7 +211,7 @@ impl Outbox {
                 "{unfinished} starts in a row stopped while opening the outbox"
             )))
         } else {
-            Outbox::open_checked(dir, budget_bytes, durability, false)
+            Outbox::open_checked(dir, budget_bytes, durability, map_size, false)
         };
         let outbox = match first {
             Ok(o) => o,
@@ -201,7 +221,7 @@ impl Outbox {
                 let previous = if unfinished >= integrity::MAX_UNFINISHED_OPENS {
                     Err(OpenFailure::Corrupt(reason.clone()))
                 } else {
-                    Outbox::open_checked(dir, budget_bytes, durability, true)
+                    Outbox::open_checked(dir, budget_bytes, durability, map_size, true)
                 };
                 match previous {
                     Ok(mut o) => {
@@ -217,8 +237,13 @@ impl Outbox {
                         } else {
                             format!("{reason}; previous snapshot: {again}")
                         };
-                        let mut o = match Outbox::open_checked(dir, budget_bytes, durability, false)
-                        {
+                        let mut o = match Outbox::open_checked(
+                            dir,
+                            budget_bytes,
+                            durability,
+                            map_size,
+                            false,
+                        ) {
                             Ok(o) => o,
                             Err(OpenFailure::Other(e)) => return Err(e),
                             Err(OpenFailure::Corrupt(r)) => {
@@ -244,10 +269,9 @@ impl Outbox {
         dir: &Path,
         budget_bytes: u64,
         durability: Durability,
+        map_size: usize,
         previous_snapshot: bool,
     ) -> Result<Outbox, OpenFailure> {
-        let map_size = usize::try_from(budget_bytes.saturating_mul(2).saturating_add(64 << 20))
-            .unwrap_or(usize::MAX / 2);
         let mut options = EnvOpenOptions::new();
         options.map_size(map_size).max_dbs(8);
         let mut flags = EnvFlags::empty();
@@ -290,6 +314,8 @@ impl Outbox {
             snapshot: Mutex::new(Counters::default()),
             reservation: Mutex::new(seq::Reservation::load(dir)),
             recovery: None,
+            gate: RwLock::new(()),
+            max_map: map_size.saturating_mul(4),
         };
         let mut counters = outbox.recover()?;
         if matches!(durability, Durability::Batched(_)) {
@@ -459,44 +485,87 @@ impl Outbox {
             encoded.push((r.class(), v));
         }
         let mut guard = self.lock()?;
-        let mut extra_eviction = 0u64;
         loop {
-            match self.try_append(&guard, &encoded, extra_eviction) {
+            match self.try_append(&guard, &encoded) {
                 Ok((c, seqs)) => {
                     *guard = c;
                     self.publish(c);
                     return Ok(seqs);
                 }
                 Err(OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)))
-                    if extra_eviction < self.budget =>
+                    if self.grow_map()? => {}
+                Err(OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)))
+                    if guard.total_bytes() > 0 =>
                 {
-                    // The map is full before the budget is: free a tenth of the budget more.
-                    extra_eviction = (extra_eviction + self.budget / 10).min(self.budget);
+                    // The map is full before the budget is (free pages held by a reader, or a
+                    // map smaller than the data needs). Evict a tenth of the content in its own
+                    // transaction, so that its pages are free for the retry. Deleting needs
+                    // fresh pages too: if even that does not fit, evict less, down to one entry.
+                    let total = guard.total_bytes();
+                    let mut step = total.div_ceil(10);
+                    let c =
+                        loop {
+                            let mut c = *guard;
+                            match self.evict_committed(&mut c, total.saturating_sub(step)) {
+                                Ok(()) => break c,
+                                Err(OutboxError::Lmdb(heed::Error::Mdb(
+                                    heed::MdbError::MapFull,
+                                ))) if step > 1 => step /= 2,
+                                Err(e) => return Err(e),
+                            }
+                        };
                     tracing::warn!(
-                        extra_eviction,
-                        "Outbox map full before its budget; evicting more."
+                        before = total,
+                        after = c.total_bytes(),
+                        "Outbox map full before its budget; evicted more."
                     );
+                    *guard = c;
+                    self.publish(c);
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
+    /// Double the LMDB map (up to `max_map`); false if it is already that large. Called by the
+    /// writer (holding the writer lock, its transaction aborted) with readers shut out.
+    fn grow_map(&self) -> Result<bool, OutboxError> {
+        let current = self.env.info().map_size;
+        if current >= self.max_map {
+            return Ok(false);
+        }
+        let page = self.env.unnamed_database_stat().page_size.max(4096) as usize;
+        let new = current.saturating_mul(2).min(self.max_map).div_ceil(page) * page;
+        let _gate = self.gate.write().map_err(|_| OutboxError::Poisoned)?;
+        // SAFETY: no transaction is active in this process: writers hold the writer lock (we
+        // do, and our transaction was aborted), readers are shut out by the gate.
+        unsafe { self.env.resize(new)? };
+        tracing::warn!(from = current, to = new, "Outbox map full; grew the map.");
+        Ok(true)
+    }
+
+    /// Evict (in eviction order) until the content is at most `limit` bytes, and commit.
+    fn evict_committed(&self, c: &mut Counters, limit: u64) -> Result<(), OutboxError> {
+        let mut wtxn = self.env.write_txn()?;
+        self.evict_for(&mut wtxn, c, 0, limit)?;
+        self.write_counters(&mut wtxn, c)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
     fn try_append(
         &self,
         committed: &Counters,
         encoded: &[(Class, Vec<u8>)],
-        extra_eviction: u64,
     ) -> Result<(Counters, Vec<u64>), OutboxError> {
         let mut c = *committed;
         self.reservation_lock()?
             .cover(c.next_seq.saturating_add(encoded.len() as u64))?;
         let mut wtxn = self.env.write_txn()?;
         let mut seqs = Vec::with_capacity(encoded.len());
-        for (i, (class, v)) in encoded.iter().enumerate() {
+        for (class, v) in encoded {
             let size = v.len() as u64 + ENTRY_OVERHEAD;
-            let headroom = if i == 0 { extra_eviction } else { 0 };
-            self.evict_for(&mut wtxn, &mut c, size.saturating_add(headroom))?;
+            self.evict_for(&mut wtxn, &mut c, size, self.budget)?;
             let seq = c.next_seq;
             c.next_seq += 1;
             self.data[idx(*class)].put(&mut wtxn, &seq, v)?;
@@ -510,9 +579,15 @@ impl Outbox {
         Ok((c, seqs))
     }
 
-    /// Evict oldest entries (telemetry first) until `size` more bytes fit the budget.
-    fn evict_for(&self, wtxn: &mut RwTxn, c: &mut Counters, size: u64) -> Result<(), OutboxError> {
-        while c.total_bytes() + size > self.budget {
+    /// Evict oldest entries (telemetry first) until `size` more bytes fit within `limit`.
+    fn evict_for(
+        &self,
+        wtxn: &mut RwTxn,
+        c: &mut Counters,
+        size: u64,
+        limit: u64,
+    ) -> Result<(), OutboxError> {
+        while c.total_bytes() + size > limit {
             let mut evicted = false;
             for class in EVICTION_ORDER {
                 let db = self.data[idx(class)];
@@ -541,6 +616,7 @@ impl Outbox {
         after: u64,
         limit: usize,
     ) -> Result<ReadBatch, OutboxError> {
+        let _gate = self.gate.read().map_err(|_| OutboxError::Poisoned)?;
         let rtxn = self.env.read_txn()?;
         let mut batch = ReadBatch::default();
         let start = after.saturating_add(1);
@@ -625,6 +701,7 @@ impl Outbox {
     pub fn class_status(&self, now_ns: i64) -> Vec<(Class, ClassStatus)> {
         let c = self.counters();
         let oldest = |class: Class| -> Option<f64> {
+            let _gate = self.gate.read().ok()?;
             let rtxn = self.env.read_txn().ok()?;
             let (_, bytes) = self.data[idx(class)].first(&rtxn).ok()??;
             let ts = decode(bytes)?.ts_ns();

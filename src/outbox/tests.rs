@@ -209,6 +209,25 @@ fn counters_are_rebuilt_when_they_disagree_with_content() {
     );
 }
 
+#[test]
+fn a_full_map_grows_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Budget 8 MiB, LMDB map 1 MiB: appends hit MDB_MAP_FULL long before the budget.
+    let o = Outbox::open_sized(dir.path(), 8 * MIB, Durability::Full, MIB as usize).unwrap();
+    o.append(&[alert(0)]).unwrap();
+    for round in 0..50 {
+        let batch: Vec<Record> = (0..200).map(|i| telemetry(round * 200 + i)).collect();
+        o.append(&batch).unwrap();
+    }
+    assert!(o.env.info().map_size > MIB as usize, "the map grew");
+    let c = o.counters();
+    assert_eq!(c.class(Class::Telemetry).evicted, 0, "{c:?}");
+    assert_eq!(c.class(Class::Telemetry).count, 50 * 200);
+    assert_eq!(c.class(Class::Alert).count, 1);
+    // Readers work after the resize.
+    assert_eq!(seqs(&o, Class::Alert), vec![1]);
+}
+
 mod damage {
     //! Damaged files at open: the outbox recovers or sets the data aside, and never reuses a
     //! sequence number.

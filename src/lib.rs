@@ -4,6 +4,7 @@
 //! - [`config`]: the provisioning file, raw TOML → validated [`config::Config`];
 //! - [`ingest`]: MQTT, serial and replay sources → [`record::Sample`]s;
 //! - [`process`]: samples → telemetry buckets ([`downsample`]) and alerts ([`alert`]);
+//! - [`features`]: windows of samples → ordered feature vectors for models (pure, allocation-free);
 //! - [`outbox`]: the durable LMDB store-and-forward buffer;
 //! - [`forward`]: outbox → Kafka;
 //! - [`monitor`]: counters and the status heartbeat;
@@ -17,6 +18,7 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod downsample;
+pub mod features;
 pub mod forward;
 pub mod ingest;
 pub mod monitor;

@@ -4,6 +4,7 @@
 //! - [`config`]: the provisioning file, raw TOML → validated [`config::Config`];
 //! - [`ingest`]: MQTT, serial and replay sources → [`record::Sample`]s;
 //! - [`process`]: samples → telemetry buckets ([`downsample`]) and alerts ([`alert`]);
+//! - [`window`]: event-time windows of several signals, fixed shapes for models (pure);
 //! - [`features`]: windows of samples → ordered feature vectors for models (pure, allocation-free);
 //! - [`outbox`]: the durable LMDB store-and-forward buffer;
 //! - [`forward`]: outbox → Kafka;
@@ -26,3 +27,4 @@ pub mod outbox;
 pub mod process;
 pub mod record;
 pub mod util;
+pub mod window;

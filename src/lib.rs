@@ -22,6 +22,7 @@ pub mod downsample;
 pub mod features;
 pub mod forward;
 pub mod ingest;
+pub mod model;
 pub mod monitor;
 pub mod outbox;
 pub mod process;

@@ -1,0 +1,483 @@
+//! `manifest.toml`: what a model package declares (format: `models/README.md`). Parsing
+//! rejects unknown keys; [`Manifest::parse`] then checks meaning and lists every problem.
+
+use serde::Deserialize;
+
+use crate::features::{FeatureError, FeatureSet};
+use crate::record::Severity;
+use crate::window::{WindowError, WindowSpec, Windower};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    model: RawModel,
+    input: RawInput,
+    output: RawOutput,
+    #[serde(default)]
+    alerts: Vec<RawAlert>,
+    #[serde(default)]
+    golden: Vec<RawGolden>,
+    training: Option<RawTraining>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    onnx: String,
+    sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    signals: Vec<String>,
+    features: Vec<String>,
+    window: RawWindow,
+    normalize: Option<RawNormalize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    samples: Option<usize>,
+    hop: Option<usize>,
+    secs: Option<f64>,
+    hop_secs: Option<f64>,
+    sample_rate_hz: f64,
+    max_gap_secs: Option<f64>,
+    lateness_secs: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNormalize {
+    mean: Vec<f32>,
+    std: Vec<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    kind: String,
+    name: String,
+    #[serde(default)]
+    labels: Vec<String>,
+    normal: Option<String>,
+    unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    name: String,
+    severity: Option<Severity>,
+    class: Option<String>,
+    direction: String,
+    on: f64,
+    off: f64,
+    debounce: Option<RawDebounce>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDebounce {
+    k: usize,
+    n: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGolden {
+    features: Vec<f32>,
+    output: Vec<f32>,
+    #[serde(default = "default_tolerance")]
+    tolerance: f32,
+}
+
+fn default_tolerance() -> f32 {
+    1e-4
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTraining {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    #[serde(default)]
+    min: Vec<f64>,
+    #[serde(default)]
+    max: Vec<f64>,
+}
+
+/// What the model outputs and how to read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputKind {
+    /// Class probabilities, one per label, in label order; `normal` is the healthy class.
+    Classes { labels: Vec<String>, normal: usize },
+    /// One value (e.g. remaining useful life in `unit`).
+    Regression { unit: Option<String> },
+    /// One anomaly score (higher = more anomalous unless the rule says otherwise).
+    Anomaly,
+}
+
+/// Which side of the threshold raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Above,
+    Below,
+}
+
+/// One alert rule on a model's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelAlertRule {
+    pub name: String,
+    pub severity: Severity,
+    /// For classes: the class whose probability is the score (`None`: 1 − P(normal)).
+    pub class: Option<usize>,
+    pub direction: Direction,
+    pub on: f64,
+    pub off: f64,
+    /// Raise when `k` of the last `n` windows are past `on`.
+    pub k: usize,
+    pub n: usize,
+}
+
+/// A golden vector: raw features in, expected output out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Golden {
+    pub features: Vec<f32>,
+    pub output: Vec<f32>,
+    pub tolerance: f32,
+}
+
+/// Statistics of the training features, for drift scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingStats {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+}
+
+/// A checked manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub onnx: String,
+    pub sha256: String,
+    pub signals: Vec<String>,
+    pub features: FeatureSet,
+    pub window: WindowSpec,
+    /// Per feature (mean, std); the model is fed `(x − mean) / std`.
+    pub normalize: Option<(Vec<f32>, Vec<f32>)>,
+    pub output_name: String,
+    pub output: OutputKind,
+    pub alerts: Vec<ModelAlertRule>,
+    pub golden: Vec<Golden>,
+    pub training: Option<TrainingStats>,
+}
+
+/// Everything wrong with a manifest.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct ManifestErrors(pub Vec<String>);
+
+fn ident_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+impl Manifest {
+    /// Parse and check `text`.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestErrors> {
+        let raw: RawManifest = toml::from_str(text)
+            .map_err(|e| ManifestErrors(vec![e.to_string().trim().replace('\n', " ")]))?;
+        let mut p: Vec<String> = Vec::new();
+        let m = &raw.model;
+        if !ident_ok(&m.name) {
+            p.push(format!(
+                "model.name {:?}: use 1-64 letters, digits, '-', '_', '.'",
+                m.name
+            ));
+        }
+        if m.version.trim().is_empty() {
+            p.push("model.version is empty".into());
+        }
+        let sha = m.sha256.to_ascii_lowercase();
+        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            p.push("model.sha256 must be 64 hex digits".into());
+        }
+        if m.onnx.is_empty() || m.onnx.contains("..") || m.onnx.starts_with('/') {
+            p.push(format!(
+                "model.onnx {:?} must be a file name inside the package",
+                m.onnx
+            ));
+        }
+
+        let features = match FeatureSet::parse(&raw.input.features) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                p.push(format!("input.features: {e}"));
+                None
+            }
+        };
+        if raw.input.signals.is_empty() {
+            p.push("input.signals is empty".into());
+        }
+        if let Some(f) = &features {
+            for s in f.signals() {
+                if !raw.input.signals.contains(s) {
+                    p.push(format!(
+                        "input.features uses signal {s:?}, which input.signals does not list"
+                    ));
+                }
+            }
+            for s in &raw.input.signals {
+                if !f.signals().contains(s) {
+                    p.push(format!("input.signals lists {s:?}, which no feature uses"));
+                }
+            }
+        }
+        let nf = raw.input.features.len();
+        let window = window_spec(&raw.input.window)
+            .and_then(|w| Windower::new(w, raw.input.signals.len().max(1)).map(|_| w));
+        let window = match window {
+            Ok(w) => Some(w),
+            Err(e) => {
+                p.push(format!("input.window: {e}"));
+                None
+            }
+        };
+        let normalize = raw.input.normalize.map(|n| {
+            if n.mean.len() != nf || n.std.len() != nf {
+                p.push(format!(
+                    "input.normalize needs {nf} means and stds (one per feature), has {} and {}",
+                    n.mean.len(),
+                    n.std.len()
+                ));
+            }
+            if n.mean.iter().any(|x| !x.is_finite()) {
+                p.push("input.normalize.mean must be finite".into());
+            }
+            if n.std.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                p.push("input.normalize.std must be finite and > 0".into());
+            }
+            (n.mean, n.std)
+        });
+
+        let o = &raw.output;
+        let output = match o.kind.as_str() {
+            "classes" => {
+                if o.labels.len() < 2 {
+                    p.push("output.labels needs at least two classes".into());
+                }
+                let normal = match &o.normal {
+                    Some(n) => match o.labels.iter().position(|l| l == n) {
+                        Some(i) => i,
+                        None => {
+                            p.push(format!("output.normal {n:?} is not one of output.labels"));
+                            0
+                        }
+                    },
+                    None => {
+                        p.push("output.normal is required for classes".into());
+                        0
+                    }
+                };
+                Some(OutputKind::Classes {
+                    labels: o.labels.clone(),
+                    normal,
+                })
+            }
+            "regression" => Some(OutputKind::Regression {
+                unit: o.unit.clone(),
+            }),
+            "anomaly" => Some(OutputKind::Anomaly),
+            k => {
+                p.push(format!(
+                    "output.kind {k:?}: expected classes, regression or anomaly"
+                ));
+                None
+            }
+        };
+        if o.name.is_empty() {
+            p.push("output.name is empty".into());
+        }
+
+        let mut alerts = Vec::new();
+        for (i, a) in raw.alerts.iter().enumerate() {
+            let at = format!("alerts[{i}]");
+            if !ident_ok(&a.name) {
+                p.push(format!(
+                    "{at}.name {:?}: use letters, digits, '-', '_', '.'",
+                    a.name
+                ));
+            }
+            let direction = match a.direction.as_str() {
+                "above" => Direction::Above,
+                "below" => Direction::Below,
+                d => {
+                    p.push(format!("{at}.direction {d:?}: expected above or below"));
+                    Direction::Above
+                }
+            };
+            if !a.on.is_finite() || !a.off.is_finite() {
+                p.push(format!("{at}: on and off must be finite"));
+            } else if (direction == Direction::Above && a.off > a.on)
+                || (direction == Direction::Below && a.off < a.on)
+            {
+                p.push(format!(
+                    "{at}: off must be on the clearing side of on (hysteresis): above needs off <= on, below needs off >= on"
+                ));
+            }
+            let class = match (&a.class, &output) {
+                (None, _) => None,
+                (Some(c), Some(OutputKind::Classes { labels, .. })) => {
+                    match labels.iter().position(|l| l == c) {
+                        Some(i) => Some(i),
+                        None => {
+                            p.push(format!("{at}.class {c:?} is not one of output.labels"));
+                            None
+                        }
+                    }
+                }
+                (Some(_), _) => {
+                    p.push(format!("{at}.class applies only to classes outputs"));
+                    None
+                }
+            };
+            let (k, n) = a.debounce.as_ref().map_or((1, 1), |d| (d.k, d.n));
+            if k == 0 || n == 0 || k > n || n > 1000 {
+                p.push(format!("{at}.debounce: need 1 <= k <= n <= 1000"));
+            }
+            if alerts.iter().any(|x: &ModelAlertRule| x.name == a.name) {
+                p.push(format!("{at}.name {:?} is used twice", a.name));
+            }
+            alerts.push(ModelAlertRule {
+                name: a.name.clone(),
+                severity: a.severity.unwrap_or(Severity::Warning),
+                class,
+                direction,
+                on: a.on,
+                off: a.off,
+                k,
+                n,
+            });
+        }
+
+        let mut golden = Vec::new();
+        for (i, g) in raw.golden.iter().enumerate() {
+            if g.features.len() != nf {
+                p.push(format!(
+                    "golden[{i}] has {} features, the model takes {nf}",
+                    g.features.len()
+                ));
+            }
+            if g.output.is_empty() {
+                p.push(format!("golden[{i}].output is empty"));
+            }
+            if !(g.tolerance.is_finite() && g.tolerance >= 0.0) {
+                p.push(format!("golden[{i}].tolerance must be finite and >= 0"));
+            }
+            golden.push(Golden {
+                features: g.features.clone(),
+                output: g.output.clone(),
+                tolerance: g.tolerance,
+            });
+        }
+        if golden.is_empty() {
+            p.push("at least one [[golden]] vector is required".into());
+        }
+
+        let training = raw.training.map(|t| {
+            let lens = [t.mean.len(), t.std.len()];
+            if lens.iter().any(|&l| l != nf)
+                || (!t.min.is_empty() && t.min.len() != nf)
+                || (!t.max.is_empty() && t.max.len() != nf)
+            {
+                p.push(format!(
+                    "training statistics need one value per feature ({nf})"
+                ));
+            }
+            TrainingStats {
+                mean: t.mean,
+                std: t.std,
+                min: t.min,
+                max: t.max,
+            }
+        });
+
+        match (p.is_empty(), features, window, output) {
+            (true, Some(features), Some(window), Some(output)) => Ok(Manifest {
+                name: raw.model.name,
+                version: raw.model.version,
+                description: raw.model.description,
+                onnx: raw.model.onnx,
+                sha256: sha,
+                signals: raw.input.signals,
+                features,
+                window,
+                normalize,
+                output_name: raw.output.name,
+                output,
+                alerts,
+                golden,
+                training,
+            }),
+            _ => Err(ManifestErrors(p)),
+        }
+    }
+
+    /// Output values the model must produce (classes: one per label; otherwise 1).
+    pub fn output_len(&self) -> usize {
+        match &self.output {
+            OutputKind::Classes { labels, .. } => labels.len(),
+            _ => 1,
+        }
+    }
+}
+
+fn window_spec(w: &RawWindow) -> Result<WindowSpec, WindowError> {
+    match (w.samples, w.hop, w.secs, w.hop_secs) {
+        (Some(len), Some(hop), None, None) => {
+            if w.lateness_secs.is_some() {
+                return Err(WindowError::BadDuration(
+                    "lateness_secs (only for time windows)",
+                ));
+            }
+            Ok(WindowSpec::Samples {
+                len,
+                hop,
+                sample_rate_hz: w.sample_rate_hz,
+                max_gap_secs: w.max_gap_secs,
+            })
+        }
+        (None, None, Some(secs), Some(hop_secs)) => Ok(WindowSpec::Time {
+            secs,
+            hop_secs,
+            sample_rate_hz: w.sample_rate_hz,
+            max_gap_secs: w.max_gap_secs,
+            lateness_secs: w.lateness_secs.unwrap_or(0.0),
+        }),
+        _ => Err(WindowError::BadDuration(
+            "window: give either samples and hop, or secs and hop_secs",
+        )),
+    }
+}
+
+impl From<FeatureError> for ManifestErrors {
+    fn from(e: FeatureError) -> ManifestErrors {
+        ManifestErrors(vec![e.to_string()])
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! Model packages: manifest, checks at load, and the ONNX runtime (tract).
+
+pub mod manifest;

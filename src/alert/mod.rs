@@ -1,8 +1,10 @@
-//! Alerts: rules that watch values and emit lifecycle events (raised, cleared).
+//! Alerts: rules that watch values and emit lifecycle events.
 //!
-//! The first rule kind is a threshold on a raw signal ([`threshold`]); model outputs will feed
-//! the same lifecycle later.
+//! Two rule kinds: thresholds on a raw signal ([`threshold`]: raised, cleared) and rules on a
+//! model's output per window ([`model_rule`]: raised, updated, cleared, with debounce).
 
+pub mod model_rule;
 pub mod threshold;
 
+pub use model_rule::{Lifecycle, ModelAlertState};
 pub use threshold::{ThresholdRules, Transition};

@@ -1,0 +1,237 @@
+//! Alert rules on a model's output, evaluated once per window: a score, hysteresis (raise past
+//! `on`, clear past `off` on the other side) and debounce (raise when `k` of the last `n`
+//! windows are past `on`).
+//!
+//! Lifecycle, per rule and asset:
+//! - **raised**: when `k` of the last `n` scores are past `on` and the alert is not raised;
+//! - **updated**: while raised, when the score is worse than the last reported score by at
+//!   least a tenth of `|on − off|` (an escalation), so consumers see a worsening fault without
+//!   a message per window;
+//! - **cleared**: while raised, when the score is past `off` on the clearing side (one window
+//!   suffices: hysteresis already keeps it from flapping). The debounce history restarts.
+//!
+//! A score that is not finite (a model producing NaN) is not counted either way.
+
+use std::collections::VecDeque;
+
+use crate::model::manifest::{Direction, ModelAlertRule, OutputKind};
+
+/// What one window did to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Raised,
+    Updated,
+    Cleared,
+}
+
+/// The score a rule compares: for classes the probability of the rule's class, or 1 − P(normal);
+/// otherwise the first output value. `None` if the output is too short.
+pub fn score(rule: &ModelAlertRule, kind: &OutputKind, output: &[f32]) -> Option<f64> {
+    let v = match (kind, rule.class) {
+        (OutputKind::Classes { .. }, Some(c)) => *output.get(c)?,
+        (OutputKind::Classes { normal, .. }, None) => 1.0 - *output.get(*normal)?,
+        _ => *output.first()?,
+    };
+    Some(f64::from(v))
+}
+
+/// One rule's state for one asset.
+#[derive(Debug)]
+pub struct ModelAlertState {
+    rule: ModelAlertRule,
+    history: VecDeque<bool>,
+    raised: Option<Raised>,
+}
+
+/// An alert that is up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Raised {
+    /// Window end (event time) of the window that raised it; part of the alert id.
+    pub since_ns: i64,
+    /// Score last reported (raised or updated).
+    pub reported: f64,
+}
+
+impl ModelAlertState {
+    pub fn new(rule: ModelAlertRule) -> ModelAlertState {
+        let n = rule.n;
+        ModelAlertState {
+            rule,
+            history: VecDeque::with_capacity(n),
+            raised: None,
+        }
+    }
+
+    pub fn rule(&self) -> &ModelAlertRule {
+        &self.rule
+    }
+
+    pub fn raised(&self) -> Option<Raised> {
+        self.raised
+    }
+
+    fn past_on(&self, s: f64) -> bool {
+        match self.rule.direction {
+            Direction::Above => s >= self.rule.on,
+            Direction::Below => s <= self.rule.on,
+        }
+    }
+
+    fn past_off(&self, s: f64) -> bool {
+        match self.rule.direction {
+            Direction::Above => s < self.rule.off,
+            Direction::Below => s > self.rule.off,
+        }
+    }
+
+    fn worse_by(&self, s: f64, than: f64) -> f64 {
+        match self.rule.direction {
+            Direction::Above => s - than,
+            Direction::Below => than - s,
+        }
+    }
+
+    /// Feed the score of the window ending at `end_ns`.
+    pub fn observe(&mut self, score: f64, end_ns: i64) -> Option<Lifecycle> {
+        if !score.is_finite() {
+            return None;
+        }
+        match self.raised {
+            None => {
+                if self.history.len() == self.rule.n {
+                    self.history.pop_front();
+                }
+                self.history.push_back(self.past_on(score));
+                let hits = self.history.iter().filter(|&&h| h).count();
+                if hits >= self.rule.k {
+                    self.raised = Some(Raised {
+                        since_ns: end_ns,
+                        reported: score,
+                    });
+                    return Some(Lifecycle::Raised);
+                }
+                None
+            }
+            Some(r) => {
+                if self.past_off(score) {
+                    self.raised = None;
+                    self.history.clear();
+                    return Some(Lifecycle::Cleared);
+                }
+                let step = (self.rule.on - self.rule.off).abs() / 10.0;
+                if self.worse_by(score, r.reported) >= step.max(f64::EPSILON) {
+                    self.raised = Some(Raised {
+                        reported: score,
+                        ..r
+                    });
+                    return Some(Lifecycle::Updated);
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Severity;
+
+    fn rule(direction: Direction, on: f64, off: f64, k: usize, n: usize) -> ModelAlertRule {
+        ModelAlertRule {
+            name: "r".into(),
+            severity: Severity::Warning,
+            class: None,
+            direction,
+            on,
+            off,
+            k,
+            n,
+        }
+    }
+
+    fn run(state: &mut ModelAlertState, scores: &[f64]) -> Vec<(usize, Lifecycle)> {
+        scores
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &s)| state.observe(s, i as i64).map(|l| (i, l)))
+            .collect()
+    }
+
+    #[test]
+    fn debounce_raises_on_k_of_n_and_hysteresis_clears_below_off() {
+        let mut s = ModelAlertState::new(rule(Direction::Above, 0.8, 0.5, 3, 5));
+        let got = run(
+            &mut s,
+            &[0.9, 0.1, 0.9, 0.2, 0.1, 0.9, 0.85, 0.9, 0.7, 0.6, 0.4, 0.9],
+        );
+        // hits at 0, 2 → 2 of 5; window 5: history [0.1 0.9 0.2 0.1 0.9] → 2; 6: [.9 .2 .1 .9 .85]
+        // → 3 → raised at 6 (0.85); 0.9 is worse by 0.05 ≥ 0.03 → updated; 0.7 and 0.6 stay
+        // (above off); 0.4 clears; the next 0.9 alone does not raise again.
+        assert_eq!(
+            got,
+            vec![
+                (6, Lifecycle::Raised),
+                (7, Lifecycle::Updated),
+                (10, Lifecycle::Cleared)
+            ]
+        );
+        assert_eq!(s.raised(), None);
+    }
+
+    #[test]
+    fn escalation_is_reported_as_updated_without_a_flood() {
+        let mut s = ModelAlertState::new(rule(Direction::Above, 0.5, 0.3, 1, 1));
+        // step = 0.02
+        let got = run(&mut s, &[0.6, 0.61, 0.615, 0.63, 0.62, 0.66, 0.2]);
+        assert_eq!(
+            got,
+            vec![
+                (0, Lifecycle::Raised),
+                (3, Lifecycle::Updated),
+                (5, Lifecycle::Updated),
+                (6, Lifecycle::Cleared)
+            ]
+        );
+    }
+
+    #[test]
+    fn below_rules_for_remaining_useful_life() {
+        let mut s = ModelAlertState::new(rule(Direction::Below, 30.0, 40.0, 2, 3));
+        let got = run(&mut s, &[80.0, 29.0, 50.0, 28.0, 35.0, 20.0, 41.0]);
+        assert_eq!(
+            got,
+            vec![
+                (3, Lifecycle::Raised),
+                (5, Lifecycle::Updated),
+                (6, Lifecycle::Cleared)
+            ]
+        );
+    }
+
+    #[test]
+    fn non_finite_scores_are_ignored() {
+        let mut s = ModelAlertState::new(rule(Direction::Above, 0.5, 0.3, 1, 1));
+        assert_eq!(run(&mut s, &[f64::NAN, f64::INFINITY]), vec![]);
+    }
+
+    #[test]
+    fn scores_come_from_the_rules_class_or_from_not_normal() {
+        let kind = OutputKind::Classes {
+            labels: vec!["normal".into(), "ball".into(), "inner".into()],
+            normal: 0,
+        };
+        let out = [0.7f32, 0.2, 0.1];
+        let mut r = rule(Direction::Above, 0.5, 0.3, 1, 1);
+        assert!((score(&r, &kind, &out).unwrap() - 0.3).abs() < 1e-6);
+        r.class = Some(2);
+        assert!((score(&r, &kind, &out).unwrap() - 0.1).abs() < 1e-6);
+        r.class = Some(7);
+        assert_eq!(score(&r, &kind, &out), None);
+        assert_eq!(
+            score(&r, &OutputKind::Regression { unit: None }, &[42.0]),
+            Some(42.0)
+        );
+        assert_eq!(score(&r, &OutputKind::Anomaly, &[]), None);
+    }
+}

@@ -64,6 +64,7 @@ pub fn describe(r: &Record) -> String {
             time(a.ts_ns),
             match a.event {
                 AlertEvent::Raised => "RAISED",
+                AlertEvent::Updated => "updated",
                 AlertEvent::Cleared => "cleared",
             },
             a.asset,

@@ -180,6 +180,7 @@ impl Processor {
             ts_ns: t.ts_ns,
             since_ns: t.since_ns,
             meta: self.meta(&t.asset),
+            model: None,
         })
     }
 }

@@ -68,6 +68,8 @@ pub struct Telemetry {
 #[serde(rename_all = "lowercase")]
 pub enum AlertEvent {
     Raised,
+    /// A model alert that is up got worse (see `alert::model_rule`).
+    Updated,
     Cleared,
 }
 
@@ -101,6 +103,77 @@ pub struct Alert {
     /// Event time at which the condition started to hold.
     pub since_ns: i64,
     pub meta: AssetMeta,
+    /// Model alerts only: which model, the window it judged, and the features that drove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelAlertInfo>,
+}
+
+/// The model side of an alert raised by a model rule. The alert's `value` is the score,
+/// `limit` the threshold, `signal` the output (class label or output name), `ts_ns` the end of
+/// the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelAlertInfo {
+    pub name: String,
+    pub version: String,
+    pub window_start_ns: i64,
+    pub window_end_ns: i64,
+    /// The features furthest from their training distribution, most unusual first.
+    pub drivers: Vec<Driver>,
+}
+
+/// One feature's value and how unusual it is: `z = (value − training mean) / training std`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    pub feature: String,
+    pub value: f64,
+    pub z: f64,
+}
+
+/// An hourly summary of one model input feature (or output) in status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSummary {
+    pub name: String,
+    pub count: u64,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Counts per z-score bin (edges -3, -2, -1, -0.5, 0, 0.5, 1, 2, 3 against the training
+    /// statistics).
+    pub hist: Vec<u64>,
+}
+
+/// One model in status (all the assets it runs for).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelStatus {
+    pub version: String,
+    pub assets: usize,
+    pub windows: u64,
+    /// Samples dropped by the windows, by reason (`late`, `out_of_order`, `overflow`), and
+    /// windows skipped for a `gap`.
+    pub window_drops: BTreeMap<String, u64>,
+    pub inferences: u64,
+    pub errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_us: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_us: Option<f64>,
+    /// Mean |z| of this hour's feature means against the training statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_score: Option<f64>,
+    /// Start (event time) of the hour `features` summarises.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour_start_ns: Option<i64>,
+    pub features: Vec<FeatureSummary>,
+    /// The completed hour before (empty until one completed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features_previous_hour: Vec<FeatureSummary>,
+    pub outputs: Vec<FeatureSummary>,
+    /// Why the last reload of this model's package was refused (the previous version runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_error: Option<String>,
 }
 
 /// Per-source ingest counters as reported in status.
@@ -169,6 +242,9 @@ pub struct Status {
     /// (0: evicting now; absent: not growing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox_full_in_secs: Option<f64>,
+    /// Per model name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, ModelStatus>,
 }
 
 /// The outbox classes, in forwarding priority order.

@@ -86,9 +86,22 @@ pub struct Metrics {
     delivery_errors: AtomicU64,
     last_delivery_ns: AtomicI64,
     last_error: Mutex<Option<String>>,
+    /// Published by the model runner thread, read by the heartbeat.
+    models: Mutex<std::collections::BTreeMap<String, crate::record::ModelStatus>>,
 }
 
 impl Metrics {
+    /// Replace the models' status (from the runner thread).
+    pub fn set_models(&self, m: std::collections::BTreeMap<String, crate::record::ModelStatus>) {
+        if let Ok(mut g) = self.models.lock() {
+            *g = m;
+        }
+    }
+
+    pub fn models(&self) -> std::collections::BTreeMap<String, crate::record::ModelStatus> {
+        self.models.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
     pub fn new(source_names: &[&str]) -> Metrics {
         Metrics {
             started: Instant::now(),
@@ -102,6 +115,7 @@ impl Metrics {
             delivery_errors: AtomicU64::new(0),
             last_delivery_ns: AtomicI64::new(0),
             last_error: Mutex::new(None),
+            models: Mutex::new(Default::default()),
         }
     }
 

@@ -79,6 +79,7 @@ pub fn build_status(
         outbox_recovery: outbox.recovery().map(ToString::to_string),
         outbox_fill_bytes_per_sec: fill_rate,
         outbox_full_in_secs: full_in,
+        models: metrics.models(),
     }
 }
 

@@ -36,6 +36,7 @@ fn alert(i: i64) -> Record {
         ts_ns: i,
         since_ns: i,
         meta: AssetMeta::default(),
+        model: None,
     })
 }
 

@@ -1,0 +1,395 @@
+//! Running models on an asset's samples: route each sample to the windows that use it, and for
+//! every finished window extract features, normalise, infer, and evaluate the alert rules.
+//!
+//! [`ModelRunner`] is synchronous and owns no thread: `app` runs it on a dedicated thread fed by
+//! a bounded channel, never on the async reactor (inference takes microseconds to
+//! milliseconds). The inference itself goes through [`Infer`], which the tract runtime
+//! implements ([`super::onnx`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::alert::model_rule::{score, Lifecycle, ModelAlertState};
+use crate::features::{FeatureError, FeatureExtractor};
+use crate::record::{
+    Alert, AlertEvent, AssetMeta, Driver, ModelAlertInfo, ModelStatus, Record, Sample, ALERT_SCHEMA,
+};
+use crate::window::{WindowCounters, Windower};
+
+use super::manifest::{Manifest, OutputKind};
+use super::monitor::{FeatureMonitor, LatencyHistogram};
+use super::package::normalize;
+
+/// A loaded model: normalised features in, the manifest's output tensor out (flattened).
+pub trait Infer: Send + Sync {
+    fn infer(&self, features: &[f32]) -> Result<Vec<f32>, String>;
+}
+
+/// A package loaded and verified, shared by every asset it runs for.
+pub struct LoadedModel {
+    pub manifest: Manifest,
+    pub model: Box<dyn Infer>,
+}
+
+/// Where a model runs: one asset, and which of its signals feed the model's signals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub asset: Arc<str>,
+    /// Asset signal per model signal, in the manifest's signal order.
+    pub signals: Vec<Arc<str>>,
+    pub meta: AssetMeta,
+}
+
+/// One model on one asset.
+struct Instance {
+    model: Arc<LoadedModel>,
+    binding: Binding,
+    windower: Windower,
+    extractor: FeatureExtractor,
+    raw: Vec<f32>,
+    input: Vec<f32>,
+    alerts: Vec<ModelAlertState>,
+}
+
+/// Counters and summaries of one model (all its assets), for the status.
+#[derive(Debug, Clone, Default)]
+pub struct ModelStats {
+    pub version: String,
+    pub assets: usize,
+    pub inferences: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    pub latency: LatencyHistogram,
+    pub monitor: FeatureMonitor,
+}
+
+/// (asset, signal).
+type SignalKey = (Arc<str>, Arc<str>);
+
+/// Every model bound to this gateway's assets.
+pub struct ModelRunner {
+    gateway: String,
+    site: String,
+    instances: Vec<Instance>,
+    /// (asset, signal) → (instance, model signal index).
+    routes: HashMap<SignalKey, Vec<(usize, usize)>>,
+    stats: HashMap<String, ModelStats>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(
+        "model {model}: binding for asset {asset} gives {got} signals, the model takes {want}"
+    )]
+    SignalCount {
+        model: String,
+        asset: String,
+        got: usize,
+        want: usize,
+    },
+    #[error("model {model}: {source}")]
+    Features { model: String, source: FeatureError },
+    #[error("model {model}: {source}")]
+    Window {
+        model: String,
+        source: crate::window::WindowError,
+    },
+}
+
+impl ModelRunner {
+    /// Bind each model to its assets. Every model/asset pair gets its own windows and alert
+    /// states; the loaded model is shared.
+    pub fn new(
+        gateway: &str,
+        site: &str,
+        models: Vec<(Arc<LoadedModel>, Vec<Binding>)>,
+    ) -> Result<ModelRunner, RunnerError> {
+        let mut r = ModelRunner {
+            gateway: gateway.to_string(),
+            site: site.to_string(),
+            instances: Vec::new(),
+            routes: HashMap::new(),
+            stats: HashMap::new(),
+        };
+        for (model, bindings) in models {
+            let m = &model.manifest;
+            let stats = r.stats.entry(m.name.clone()).or_default();
+            stats.version = m.version.clone();
+            stats.assets += bindings.len();
+            stats.monitor = FeatureMonitor::new(m);
+            for binding in bindings {
+                if binding.signals.len() != m.signals.len() {
+                    return Err(RunnerError::SignalCount {
+                        model: m.name.clone(),
+                        asset: binding.asset.to_string(),
+                        got: binding.signals.len(),
+                        want: m.signals.len(),
+                    });
+                }
+                let windower = Windower::new(m.window, m.signals.len()).map_err(|source| {
+                    RunnerError::Window {
+                        model: m.name.clone(),
+                        source,
+                    }
+                })?;
+                // The extractor takes one window per feature-set signal, in its order.
+                let shapes = vec![m.window.shape(); m.features.signals().len()];
+                let extractor =
+                    FeatureExtractor::new(m.features.clone(), &shapes).map_err(|source| {
+                        RunnerError::Features {
+                            model: m.name.clone(),
+                            source,
+                        }
+                    })?;
+                let idx = r.instances.len();
+                for (k, s) in binding.signals.iter().enumerate() {
+                    r.routes
+                        .entry((binding.asset.clone(), s.clone()))
+                        .or_default()
+                        .push((idx, k));
+                }
+                r.instances.push(Instance {
+                    alerts: m.alerts.iter().cloned().map(ModelAlertState::new).collect(),
+                    raw: vec![0.0; m.features.len()],
+                    input: vec![0.0; m.features.len()],
+                    windower,
+                    extractor,
+                    binding,
+                    model: model.clone(),
+                });
+            }
+        }
+        Ok(r)
+    }
+
+    /// Whether any model uses this sample's signal (callers skip forwarding the rest).
+    pub fn wants(&self, asset: &Arc<str>, signal: &Arc<str>) -> bool {
+        self.routes.contains_key(&(asset.clone(), signal.clone()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    pub fn stats(&self) -> &HashMap<String, ModelStats> {
+        &self.stats
+    }
+
+    /// Feed one sample; alert records it causes go to `out`.
+    pub fn push(&mut self, s: &Sample, out: &mut Vec<Record>) {
+        let Some(routes) = self.routes.get(&(s.asset.clone(), s.signal.clone())) else {
+            return;
+        };
+        for &(i, k) in routes {
+            let inst = &mut self.instances[i];
+            let mut window = None;
+            let (windower, extractor, raw) =
+                (&mut inst.windower, &mut inst.extractor, &mut inst.raw);
+            let m = &inst.model.manifest;
+            windower.push(k, s.ts_ns, s.value, |w| {
+                // Model signal order → feature-set signal order.
+                let slices: Vec<&[f64]> = m
+                    .features
+                    .signals()
+                    .iter()
+                    .filter_map(|fs| m.signals.iter().position(|x| x == fs))
+                    .filter_map(|j| w.signals.get(j).map(Vec::as_slice))
+                    .collect();
+                window = Some((w.start_ns, w.end_ns, extractor.extract(&slices, raw)));
+            });
+            let Some((start, end, extracted)) = window else {
+                continue;
+            };
+            let stats = self.stats.entry(m.name.clone()).or_default();
+            if let Err(e) = extracted {
+                stats.errors += 1;
+                stats.last_error = Some(e.to_string());
+                continue;
+            }
+            run_window(&self.gateway, &self.site, inst, stats, start, end, out);
+        }
+    }
+
+    /// Window counters of every asset a model runs for, summed.
+    pub fn window_counters(&self, model: &str) -> WindowCounters {
+        let mut c = WindowCounters::default();
+        for i in self
+            .instances
+            .iter()
+            .filter(|i| i.model.manifest.name == model)
+        {
+            let w = i.windower.counters();
+            c.windows += w.windows;
+            c.late += w.late;
+            c.out_of_order += w.out_of_order;
+            c.gap += w.gap;
+            c.overflow += w.overflow;
+        }
+        c
+    }
+
+    /// Status per model.
+    pub fn status(&self) -> std::collections::BTreeMap<String, ModelStatus> {
+        self.stats
+            .iter()
+            .map(|(name, st)| {
+                let w = self.window_counters(name);
+                let (hour, features, previous) = st.monitor.summaries();
+                let drops = [
+                    ("late", w.late),
+                    ("out_of_order", w.out_of_order),
+                    ("overflow", w.overflow),
+                    ("gap", w.gap),
+                ]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+                let s = ModelStatus {
+                    version: st.version.clone(),
+                    assets: st.assets,
+                    windows: w.windows,
+                    window_drops: drops,
+                    inferences: st.inferences,
+                    errors: st.errors,
+                    last_error: st.last_error.clone(),
+                    latency_p50_us: st.latency.quantile_us(0.5),
+                    latency_p99_us: st.latency.quantile_us(0.99),
+                    drift_score: st.monitor.drift_score(),
+                    hour_start_ns: hour,
+                    features,
+                    features_previous_hour: previous,
+                    outputs: st.monitor.output_summaries(),
+                    reload_error: None,
+                };
+                (name.clone(), s)
+            })
+            .collect()
+    }
+}
+
+/// Normalise, infer, monitor, and evaluate the alert rules for one finished window.
+fn run_window(
+    gateway: &str,
+    site: &str,
+    inst: &mut Instance,
+    stats: &mut ModelStats,
+    start_ns: i64,
+    end_ns: i64,
+    out: &mut Vec<Record>,
+) {
+    let m = &inst.model.manifest;
+    inst.input.copy_from_slice(&inst.raw);
+    normalize(m, &mut inst.input);
+    stats.monitor.observe(&inst.raw, end_ns);
+    let t = Instant::now();
+    let output = inst.model.model.infer(&inst.input);
+    stats.latency.record(t.elapsed());
+    let output = match output {
+        Ok(o) if o.len() == m.output_len() => o,
+        Ok(o) => {
+            stats.errors += 1;
+            stats.last_error = Some(format!(
+                "output has {} values, the manifest declares {}",
+                o.len(),
+                m.output_len()
+            ));
+            return;
+        }
+        Err(e) => {
+            stats.errors += 1;
+            stats.last_error = Some(e);
+            return;
+        }
+    };
+    stats.inferences += 1;
+    stats.monitor.observe_output(&output);
+    for state in &mut inst.alerts {
+        let Some(sc) = score(state.rule(), &m.output, &output) else {
+            continue;
+        };
+        let before = state.raised();
+        let Some(life) = state.observe(sc, end_ns) else {
+            continue;
+        };
+        let rule = state.rule();
+        // The raise's window end identifies the alert; cleared and updated events keep it.
+        let since = before.or(state.raised()).map_or(end_ns, |r| r.since_ns);
+        let (event, limit) = match life {
+            Lifecycle::Raised => (AlertEvent::Raised, rule.on),
+            Lifecycle::Updated => (AlertEvent::Updated, rule.on),
+            Lifecycle::Cleared => (AlertEvent::Cleared, rule.off),
+        };
+        let signal = match (&m.output, rule.class) {
+            (OutputKind::Classes { labels, .. }, Some(c)) => {
+                labels.get(c).cloned().unwrap_or_default()
+            }
+            (OutputKind::Classes { labels, normal }, None) => {
+                format!(
+                    "not-{}",
+                    labels.get(*normal).map_or("normal", String::as_str)
+                )
+            }
+            _ => m.output_name.clone(),
+        };
+        out.push(Record::Alert(Alert {
+            schema: ALERT_SCHEMA.into(),
+            id: format!(
+                "{gateway}/{}/{}/{}/{since}",
+                inst.binding.asset, m.name, rule.name
+            ),
+            event,
+            gateway: gateway.to_string(),
+            site: site.to_string(),
+            asset: inst.binding.asset.to_string(),
+            rule: rule.name.clone(),
+            severity: rule.severity,
+            signal,
+            value: sc,
+            limit,
+            ts_ns: end_ns,
+            since_ns: since,
+            meta: inst.binding.meta.clone(),
+            model: Some(ModelAlertInfo {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                window_start_ns: start_ns,
+                window_end_ns: end_ns,
+                drivers: drivers(m, &inst.raw, 3),
+            }),
+        }));
+    }
+}
+
+/// The `n` features furthest from their training mean, in standard deviations (training
+/// statistics, else the normalisation), most unusual first.
+pub fn drivers(m: &Manifest, raw: &[f32], n: usize) -> Vec<Driver> {
+    let (mean, std): (Vec<f64>, Vec<f64>) = match (&m.training, &m.normalize) {
+        (Some(t), _) => (t.mean.clone(), t.std.clone()),
+        (None, Some((mu, sd))) => (
+            mu.iter().map(|&x| f64::from(x)).collect(),
+            sd.iter().map(|&x| f64::from(x)).collect(),
+        ),
+        (None, None) => return Vec::new(),
+    };
+    let mut all: Vec<Driver> = m
+        .features
+        .names()
+        .iter()
+        .zip(raw)
+        .zip(mean.iter().zip(&std))
+        .map(|((name, &v), (&mu, &sd))| Driver {
+            feature: name.to_string(),
+            value: f64::from(v),
+            z: if sd > 0.0 {
+                (f64::from(v) - mu) / sd
+            } else {
+                0.0
+            },
+        })
+        .collect();
+    all.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
+    all.truncate(n);
+    all
+}

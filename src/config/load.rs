@@ -9,7 +9,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::raw::{
-    RawAsset, RawGateway, RawKafka, RawMqtt, RawOutbox, RawReplay, RawRule, RawSerial,
+    RawAsset, RawGateway, RawKafka, RawModelBinding, RawMqtt, RawOutbox, RawReplay, RawRule,
+    RawSerial,
 };
 use super::validate::{validate, RawConfig, RawSource};
 use super::Config;
@@ -108,10 +109,16 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Co
                         .push(sink.de::<RawRule>(item, &format!("rules[{i}]")));
                 }
             }
+            "models" => {
+                for (i, item) in sink.array(value, "models").into_iter().enumerate() {
+                    raw.models
+                        .push(sink.de::<RawModelBinding>(item, &format!("models[{i}]")));
+                }
+            }
             _ => sink.push_span(
                 &name,
                 Some(key.span()),
-                "unknown table; expected one of gateway, kafka, outbox, sources, assets, rules",
+                "unknown table; expected one of gateway, kafka, outbox, sources, assets, rules, models",
             ),
         }
     }

@@ -29,6 +29,17 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub assets: Vec<AssetConfig>,
     pub rules: Vec<RuleConfig>,
+    pub models: Vec<ModelConfig>,
+}
+
+/// A model package bound to assets. The package was read and its manifest checked when the
+/// file was validated; loading it into the runtime (and its golden check) happens at start.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub package: PathBuf,
+    pub name: String,
+    /// Per asset: the asset signal feeding each model signal, in the manifest's order.
+    pub bindings: Vec<(Arc<str>, Vec<Arc<str>>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,3 +215,6 @@ pub struct RuleConfig {
     pub hold: Duration,
     pub severity: Severity,
 }
+
+#[cfg(test)]
+mod tests;

@@ -316,3 +316,16 @@ pub struct RawRule {
     #[serde(default)]
     pub severity: Option<String>,
 }
+
+/// `[[models]]`: a model package run on some assets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelBinding {
+    /// The package directory (relative paths are relative to the provisioning file).
+    pub package: String,
+    /// Asset ids the model runs for (one set of windows and alerts per asset).
+    pub assets: Vec<String>,
+    /// Model signal → asset signal, where the names differ.
+    #[serde(default)]
+    pub signals: BTreeMap<String, String>,
+}

@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     pub sources: Vec<Option<RawSource>>,
     pub assets: Vec<Option<RawAsset>>,
     pub rules: Vec<Option<RawRule>>,
+    pub models: Vec<Option<RawModelBinding>>,
     /// Top-level keys the file has (a missing section is reported only if it is absent).
     pub present: HashSet<String>,
 }
@@ -159,6 +160,26 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
         rules.extend(rule(r, &assets, &f, p));
     }
 
+    let mut models = Vec::new();
+    let mut model_names = HashSet::new();
+    for (i, m) in raw.models.iter().enumerate() {
+        let Some(m) = m else { continue };
+        let f = format!("models[{i}]");
+        if let Some(mc) = model(m, &assets, base, &f, p) {
+            if !model_names.insert(mc.name.clone()) {
+                problem(
+                    p,
+                    format!("{f}.package"),
+                    format!(
+                        "model `{}` is bound twice; list all its assets in one [[models]]",
+                        mc.name
+                    ),
+                );
+            }
+            models.push(mc);
+        }
+    }
+
     if !p.is_empty() {
         return None;
     }
@@ -169,6 +190,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
         sources,
         assets,
         rules,
+        models,
     })
 }
 
@@ -729,5 +751,71 @@ fn rule(r: &RawRule, assets: &[AssetConfig], f: &str, p: &mut Problems) -> Optio
         clear,
         hold: Duration::from_secs_f64(r.for_secs.clamp(0.0, 86_400.0)),
         severity,
+    })
+}
+
+fn model(
+    m: &RawModelBinding,
+    assets: &[AssetConfig],
+    base_dir: &Path,
+    f: &str,
+    p: &mut Problems,
+) -> Option<ModelConfig> {
+    let n = p.len();
+    let dir = base_dir.join(&m.package);
+    let manifest = match crate::model::package::Package::read(&dir) {
+        Ok(pkg) => Some(pkg.manifest),
+        Err(e) => {
+            problem(p, format!("{f}.package"), e.to_string());
+            None
+        }
+    };
+    if m.assets.is_empty() {
+        problem(p, format!("{f}.assets"), "must list at least one asset");
+    }
+    let manifest = manifest?;
+    for k in m.signals.keys() {
+        if !manifest.signals.contains(k) {
+            problem(
+                p,
+                format!("{f}.signals.{k}"),
+                format!(
+                    "model `{}` has no signal `{k}` (its signals: {})",
+                    manifest.name,
+                    manifest.signals.join(", ")
+                ),
+            );
+        }
+    }
+    let mut bindings = Vec::new();
+    for (j, a) in m.assets.iter().enumerate() {
+        let Some(asset) = assets.iter().find(|x| &*x.id == a) else {
+            problem(
+                p,
+                format!("{f}.assets[{j}]"),
+                format!("unknown asset `{a}`"),
+            );
+            continue;
+        };
+        let mut sigs = Vec::new();
+        for ms in &manifest.signals {
+            let name = m.signals.get(ms).unwrap_or(ms);
+            match asset.signal(name) {
+                Some(s) => sigs.push(s.name.clone()),
+                None => problem(
+                    p,
+                    format!("{f}.assets[{j}]"),
+                    format!(
+                        "asset `{a}` has no signal `{name}` for model signal `{ms}` (declare it, or map it in {f}.signals)"
+                    ),
+                ),
+            }
+        }
+        bindings.push((asset.id.clone(), sigs));
+    }
+    (p.len() == n).then_some(ModelConfig {
+        package: dir,
+        name: manifest.name,
+        bindings,
     })
 }

@@ -1,0 +1,110 @@
+//! `[[models]]` bindings: the package is read and its signals matched to the assets'.
+
+use std::path::Path;
+
+use super::*;
+
+const MANIFEST: &str = r#"
+[model]
+name = "bearing"
+version = "2"
+onnx = "model.onnx"
+sha256 = "SHA"
+[input]
+signals = ["vib", "speed"]
+features = ["vib.rms", "speed.mean"]
+window = { samples = 4, hop = 4, sample_rate_hz = 1.0 }
+[output]
+kind = "anomaly"
+name = "score"
+[[golden]]
+features = [0.0, 0.0]
+output = [0.0]
+"#;
+
+fn package(dir: &Path) {
+    let onnx = b"stand-in bytes: the config check reads and hashes, it does not run";
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("../r.csv"), "ts,de_vib\n").unwrap();
+    std::fs::write(dir.join("model.onnx"), onnx).unwrap();
+    let sha = crate::model::package::sha256_hex(onnx);
+    std::fs::write(dir.join("manifest.toml"), MANIFEST.replace("SHA", &sha)).unwrap();
+}
+
+fn config(models: &str) -> String {
+    format!(
+        r#"
+[gateway]
+id = "gw"
+site = "s"
+data_dir = "/tmp/x"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+[[sources]]
+type = "replay"
+name = "r"
+path = "r.csv"
+asset = "motor-1"
+[[assets]]
+id = "motor-1"
+signals = [{{ name = "de_vib" }}, {{ name = "speed" }}]
+[[assets]]
+id = "motor-2"
+signals = [{{ name = "vib" }}]
+{models}
+"#
+    )
+}
+
+#[test]
+fn a_binding_maps_model_signals_to_asset_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    package(&dir.path().join("pkg"));
+    let text = config(
+        "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = { vib = \"de_vib\" }\n",
+    );
+    let c = parse_str(&text, "t.toml", dir.path()).unwrap();
+    assert_eq!(c.models.len(), 1);
+    assert_eq!(c.models[0].name, "bearing");
+    assert_eq!(c.models[0].package, dir.path().join("pkg"));
+    let (asset, sigs) = &c.models[0].bindings[0];
+    assert_eq!(&**asset, "motor-1");
+    assert_eq!(
+        sigs.iter().map(|s| &**s).collect::<Vec<_>>(),
+        ["de_vib", "speed"]
+    );
+}
+
+#[test]
+fn bad_bindings_are_reported_with_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    package(&dir.path().join("pkg"));
+    let text = config(
+        "[[models]]\npackage = \"pkg\"\nassets = [\"motor-2\", \"nope\"]\nsignals = { vibe = \"x\" }\n\n[[models]]\npackage = \"missing\"\nassets = [\"motor-1\"]\n",
+    );
+    let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
+    let text = e.to_string();
+    for needle in [
+        "models[0].signals.vibe",
+        "model `bearing` has no signal `vibe`",
+        "asset `motor-2` has no signal `speed`",
+        "unknown asset `nope`",
+        "models[1].package",
+        "manifest.toml",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_tampered_onnx_file_is_refused_by_its_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    package(&pkg);
+    std::fs::write(pkg.join("model.onnx"), b"tampered").unwrap();
+    let text = config(
+        "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = { vib = \"de_vib\" }\n",
+    );
+    let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
+    assert!(e.to_string().contains("sha256"), "{e}");
+}

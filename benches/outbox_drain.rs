@@ -65,6 +65,7 @@ fn telemetry(i: u64) -> Record {
         mean: 0.125 + (i % 7) as f64,
         last: 0.5,
         meta: AssetMeta::default(),
+        method: None,
     })
 }
 

@@ -26,10 +26,11 @@ use crate::ingest::mqtt::MqttSource;
 use crate::ingest::replay::ReplaySource;
 use crate::ingest::serial::SerialSource;
 use crate::ingest::{AssetIndex, Batch};
+use crate::model;
 use crate::monitor::{build_status, FillEstimator, Metrics, PipelineDrop};
 use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
-use crate::record::{now_ns, Record};
+use crate::record::{now_ns, Record, Sample};
 
 /// Called with every batch of records right after it is committed to the outbox.
 pub type CommitHook = Box<dyn FnMut(&[Record]) + Send>;
@@ -58,6 +59,8 @@ impl Default for RunOptions {
 
 const SAMPLE_CHANNEL: usize = 1024;
 const RECORD_CHANNEL: usize = 256;
+/// How often model package directories are checked for changes.
+const MODEL_WATCH: Duration = Duration::from_secs(5);
 /// Records committed per outbox transaction at most (group commit).
 const MAX_GROUP: usize = 4096;
 
@@ -136,6 +139,28 @@ pub async fn run(
     }
     drop(samples_tx);
 
+    // Models: a dedicated thread, fed only the signals some model uses.
+    let models = if config.models.is_empty() {
+        None
+    } else {
+        let (tx, handle) = model::stage::start(&config, metrics.clone(), records_tx.clone())
+            .context("starting the model thread")?;
+        tokio::spawn(model::stage::watch(
+            config.models.clone(),
+            tx.downgrade(),
+            MODEL_WATCH,
+            shutdown.clone(),
+        ));
+        Some((tx, handle))
+    };
+    let (model_tx, model_thread) = match models {
+        Some((tx, h)) => (
+            Some((tx, Arc::new(model::stage::wanted_signals(&config)))),
+            Some(h),
+        ),
+        None => (None, None),
+    };
+
     // Processing.
     let processor = Processor::new(&config);
     let process = tokio::spawn(process_stage(
@@ -143,6 +168,7 @@ pub async fn run(
         samples_rx,
         records_tx.clone(),
         metrics.clone(),
+        model_tx,
     ));
 
     // Heartbeat: ends at shutdown, or when the pipeline ended in exit_when_sources_end mode.
@@ -211,6 +237,11 @@ pub async fn run(
         }
     }
     process.await.context("processing stage")?;
+    if let Some(h) = model_thread {
+        tokio::task::spawn_blocking(move || h.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the model thread panicked"))?;
+    }
     heartbeat_stop.cancel();
     heartbeat.await.context("heartbeat stage")?;
     tokio::task::spawn_blocking(move || writer.join())
@@ -240,11 +271,18 @@ pub async fn run(
     Ok(report)
 }
 
+/// The model thread's sender and the (asset, signal) pairs it wants.
+type ModelFeed = (
+    mpsc::Sender<model::stage::ModelMsg>,
+    Arc<std::collections::HashSet<(Arc<str>, Arc<str>)>>,
+);
+
 async fn process_stage(
     mut p: Processor,
     mut rx: mpsc::Receiver<Batch>,
     tx: mpsc::Sender<Vec<Record>>,
     metrics: Arc<Metrics>,
+    mut models: Option<ModelFeed>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -256,6 +294,20 @@ async fn process_stage(
                     let now = now_ns();
                     for s in &batch {
                         p.push(s, now, &mut out);
+                    }
+                    if let Some((mtx, wanted)) = &models {
+                        let for_models: Vec<Sample> = batch
+                            .iter()
+                            .filter(|s| wanted.contains(&(s.asset.clone(), s.signal.clone())))
+                            .cloned()
+                            .collect();
+                        // Waits when the model thread is behind: backpressure, not loss.
+                        if !for_models.is_empty()
+                            && mtx.send(model::stage::ModelMsg::Samples(for_models)).await.is_err()
+                        {
+                            error!("The model thread stopped; models no longer run.");
+                            models = None;
+                        }
                     }
                 }
                 None => break,

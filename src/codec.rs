@@ -115,6 +115,7 @@ mod tests {
             mean: 2.0,
             last: 3.0,
             meta: AssetMeta::default(),
+            method: None,
         })
     }
 

@@ -41,10 +41,29 @@ enum Command {
         #[arg(long, value_parser = parse_encoding)]
         encoding: Option<Encoding>,
     },
+    /// Inspect, verify or benchmark a model package.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Inspect an outbox (read-only: safe beside a running agent).
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Manifest, ONNX inputs and outputs, known tract issues.
+    Inspect { package: PathBuf },
+    /// Load the package as the agent does: checksum, tract, golden vectors (exit 5 if refused).
+    Verify { package: PathBuf },
+    /// Latency of feature extraction and inference over N runs (p50, p99, max).
+    Bench {
+        package: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        runs: usize,
     },
 }
 
@@ -154,13 +173,30 @@ fn main() -> ExitCode {
                         eprintln!("{}: 1 problem(s)\n  {}: kafka.properties: librdkafka refuses them: {e}", file.display(), file.display());
                         return ExitCode::from(3);
                     }
+                    let refused: Vec<String> = c
+                        .models
+                        .iter()
+                        .filter_map(|m| {
+                            forewarn::model::load::load_package(&m.package)
+                                .err()
+                                .map(|e| format!("models ({}): {e}", m.package.display()))
+                        })
+                        .collect();
+                    if !refused.is_empty() {
+                        eprintln!("{}: {} problem(s)", file.display(), refused.len());
+                        for r in refused {
+                            eprintln!("  {}: {r}", file.display());
+                        }
+                        return ExitCode::from(3);
+                    }
                     println!(
-                        "{}: ok (gateway {}, {} sources, {} assets, {} rules)",
+                        "{}: ok (gateway {}, {} sources, {} assets, {} rules, {} models)",
                         file.display(),
                         c.gateway.id,
                         c.sources.len(),
                         c.assets.len(),
-                        c.rules.len()
+                        c.rules.len(),
+                        c.models.len()
                     );
                     ExitCode::SUCCESS
                 }
@@ -194,6 +230,95 @@ fn main() -> ExitCode {
             })
         }
         Command::Outbox { command } => outbox_command(command),
+        Command::Model { command } => model_command(command),
+    }
+}
+
+fn model_command(command: ModelCommand) -> ExitCode {
+    use forewarn::model::load::load_package;
+    use forewarn::model::package::Package;
+    match command {
+        ModelCommand::Inspect { package } => {
+            let p = match Package::read(&package) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(5);
+                }
+            };
+            let m = &p.manifest;
+            println!("{} {} ({})", m.name, m.version, package.display());
+            if !m.description.is_empty() {
+                println!("  {}", m.description);
+            }
+            println!("  onnx: {} sha256 {}", m.onnx, m.sha256);
+            println!("  signals: {}", m.signals.join(", "));
+            println!("  window: {:?}", m.window);
+            println!("  features ({}):", m.features.len());
+            for f in m.features.names() {
+                println!("    {f}");
+            }
+            println!("  output: {:?} = {:?}", m.output_name, m.output);
+            for a in &m.alerts {
+                println!(
+                    "  alert {}: {:?} on {} off {} ({} of {} windows), {:?}",
+                    a.name, a.direction, a.on, a.off, a.k, a.n, a.severity
+                );
+            }
+            match forewarn::model::onnx::OnnxModel::load(&p.onnx, m.features.len()) {
+                Ok(model) => {
+                    println!("  onnx input: {}", model.input());
+                    for o in model.outputs() {
+                        println!("  onnx output: {o}");
+                    }
+                    for k in model.known_issues() {
+                        println!("  known issue: {k}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: tract cannot load it: {e}");
+                    ExitCode::from(5)
+                }
+            }
+        }
+        ModelCommand::Verify { package } => match load_package(&package) {
+            Ok(m) => {
+                println!(
+                    "{} {}: ok ({} golden vectors match)",
+                    m.manifest.name,
+                    m.manifest.version,
+                    m.manifest.golden.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("refused: {e}");
+                ExitCode::from(5)
+            }
+        },
+        ModelCommand::Bench { package, runs } => match load_package(&package) {
+            Ok(m) => {
+                let r = forewarn::model::bench::bench(&m, runs.max(1));
+                println!(
+                    "{} {}: {} runs",
+                    m.manifest.name, m.manifest.version, r.runs
+                );
+                println!(
+                    "  feature extraction per window ({} samples x {} signals): p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+                    r.window_len, r.signals, r.features.p50_us, r.features.p99_us, r.features.max_us
+                );
+                println!(
+                    "  inference: p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+                    r.inference.p50_us, r.inference.p99_us, r.inference.max_us
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("refused: {e}");
+                ExitCode::from(5)
+            }
+        },
     }
 }
 

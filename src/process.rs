@@ -9,13 +9,69 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::alert::{ThresholdRules, Transition};
-use crate::config::Config;
-use crate::downsample::{Bucket, IntervalBuckets, PushOutcome};
+use crate::config::{Compression, CompressionMethod, Config};
+use crate::downsample::{
+    Admission, Bucket, Deadband, IntervalBuckets, Point, PushOutcome, SwingingDoor,
+};
 use crate::record::{Alert, AssetMeta, Record, Sample, Telemetry, ALERT_SCHEMA, TELEMETRY_SCHEMA};
 
 struct SignalInfo {
     unit: Option<String>,
     width_ns: Option<i64>,
+    compression: Option<Compression>,
+}
+
+/// A deadband or swinging door of one signal, and when it last got a sample (wall clock).
+struct Compressor {
+    kind: CompressorKind,
+    last_arrival_ns: i64,
+    flushed: bool,
+}
+
+enum CompressorKind {
+    Deadband(Deadband),
+    SwingingDoor(SwingingDoor),
+}
+
+impl Compressor {
+    fn new(c: &Compression) -> Option<Compressor> {
+        let kind = match c.method {
+            CompressionMethod::Deadband(b) => {
+                CompressorKind::Deadband(Deadband::new(b, c.max_silence_secs).ok()?)
+            }
+            CompressionMethod::SwingingDoor(e) => {
+                CompressorKind::SwingingDoor(SwingingDoor::new(e, c.max_silence_secs).ok()?)
+            }
+        };
+        Some(Compressor {
+            kind,
+            last_arrival_ns: 0,
+            flushed: false,
+        })
+    }
+
+    fn method(&self) -> &'static str {
+        match self.kind {
+            CompressorKind::Deadband(_) => "deadband",
+            CompressorKind::SwingingDoor(_) => "swinging_door",
+        }
+    }
+
+    fn push(&mut self, ts_ns: i64, value: f64, emit: impl FnMut(Point)) -> Admission {
+        self.flushed = false;
+        match &mut self.kind {
+            CompressorKind::Deadband(d) => d.push(ts_ns, value, emit),
+            CompressorKind::SwingingDoor(d) => d.push(ts_ns, value, emit),
+        }
+    }
+
+    fn flush(&mut self) -> Option<Point> {
+        self.flushed = true;
+        match &mut self.kind {
+            CompressorKind::Deadband(d) => d.flush(),
+            CompressorKind::SwingingDoor(d) => d.flush(),
+        }
+    }
 }
 
 struct AssetInfo {
@@ -31,10 +87,16 @@ pub struct Processor {
     rules: ThresholdRules,
     transitions: Vec<Transition>,
     late: u64,
+    compressors: HashMap<(Arc<str>, Arc<str>), Compressor>,
+    /// Samples a compressor refused (out of order), since the last `take_late`.
+    out_of_order: u64,
 }
 
 /// Grace after a bucket's width before an idle bucket is closed.
 const IDLE_GRACE_NS: i64 = 2_000_000_000;
+/// A compressed signal without samples for this long (wall clock) is flushed, so its last
+/// sample is not held back indefinitely.
+const COMPRESSOR_IDLE_NS: i64 = 30_000_000_000;
 
 impl Processor {
     pub fn new(config: &Config) -> Processor {
@@ -51,6 +113,7 @@ impl Processor {
                             width_ns: s
                                 .interval
                                 .map(|d| d.as_nanos().min(i64::MAX as u128) as i64),
+                            compression: s.compression,
                         };
                         (s.name.clone(), info)
                     })
@@ -72,6 +135,8 @@ impl Processor {
             rules: ThresholdRules::new(config.rules.clone()),
             transitions: Vec::new(),
             late: 0,
+            compressors: HashMap::new(),
+            out_of_order: 0,
         }
     }
 
@@ -84,11 +149,31 @@ impl Processor {
                 out.push(self.alert(t));
             }
         }
-        let width = self
+        let info = self
             .assets
             .get(&s.asset)
-            .and_then(|a| a.signals.get(&s.signal))
-            .and_then(|i| i.width_ns);
+            .and_then(|a| a.signals.get(&s.signal));
+        if let Some(c) = info.and_then(|i| i.compression) {
+            let key = (s.asset.clone(), s.signal.clone());
+            let comp = match self.compressors.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    Compressor::new(&c).map(|c| e.insert(c))
+                }
+            };
+            if let Some(comp) = comp {
+                comp.last_arrival_ns = now_ns;
+                let method = comp.method();
+                let mut kept = Vec::new();
+                if comp.push(s.ts_ns, s.value, |p| kept.push(p)) == Admission::OutOfOrder {
+                    self.out_of_order += 1;
+                }
+                for p in kept {
+                    out.push(self.point(&s.asset, &s.signal, p, method));
+                }
+            }
+        }
+        let width = info.and_then(|i| i.width_ns);
         if let Some(w) = width {
             match self
                 .buckets
@@ -103,6 +188,17 @@ impl Processor {
 
     /// Close buckets of signals that went quiet.
     pub fn close_idle(&mut self, now_ns: i64, out: &mut Vec<Record>) {
+        let mut flushed = Vec::new();
+        for ((a, s), c) in &mut self.compressors {
+            if !c.flushed && now_ns - c.last_arrival_ns > COMPRESSOR_IDLE_NS {
+                if let Some(p) = c.flush() {
+                    flushed.push((a.clone(), s.clone(), p, c.method()));
+                }
+            }
+        }
+        for (a, s, p, m) in flushed {
+            out.push(self.point(&a, &s, p, m));
+        }
         let mut closed = Vec::new();
         self.buckets.close_idle(now_ns, IDLE_GRACE_NS, |a, s, b| {
             closed.push((a.clone(), s.clone(), b))
@@ -114,8 +210,17 @@ impl Processor {
         );
     }
 
-    /// Close every open bucket (end of input, shutdown).
+    /// Close every open bucket and flush every compressor (end of input, shutdown).
     pub fn close_all(&mut self, out: &mut Vec<Record>) {
+        let mut flushed: Vec<_> = self
+            .compressors
+            .iter_mut()
+            .filter_map(|((a, s), c)| c.flush().map(|p| (a.clone(), s.clone(), p, c.method())))
+            .collect();
+        flushed.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
+        for (a, s, p, m) in flushed {
+            out.push(self.point(&a, &s, p, m));
+        }
         let mut closed = Vec::new();
         self.buckets
             .close_all(|a, s, b| closed.push((a.clone(), s.clone(), b)));
@@ -127,9 +232,36 @@ impl Processor {
         );
     }
 
-    /// Samples dropped as late since the last call.
+    /// Samples dropped as late since the last call (late for a bucket, or out of order for
+    /// a deadband / swinging door).
     pub fn take_late(&mut self) -> u64 {
-        std::mem::take(&mut self.late)
+        std::mem::take(&mut self.late) + std::mem::take(&mut self.out_of_order)
+    }
+
+    /// One sample kept by a deadband or swinging door, as a telemetry record.
+    fn point(&self, asset: &Arc<str>, signal: &Arc<str>, p: Point, method: &str) -> Record {
+        let unit = self
+            .assets
+            .get(asset)
+            .and_then(|a| a.signals.get(signal))
+            .and_then(|i| i.unit.clone());
+        Record::Telemetry(Telemetry {
+            schema: TELEMETRY_SCHEMA.into(),
+            gateway: self.gateway.clone(),
+            site: self.site.clone(),
+            asset: asset.to_string(),
+            signal: signal.to_string(),
+            unit,
+            start_ns: p.ts_ns,
+            end_ns: p.ts_ns,
+            count: 1,
+            min: p.value,
+            max: p.value,
+            mean: p.value,
+            last: p.value,
+            meta: self.meta(asset),
+            method: Some(method.to_string()),
+        })
     }
 
     fn meta(&self, asset: &str) -> AssetMeta {
@@ -160,6 +292,7 @@ impl Processor {
             mean: b.mean(),
             last: b.last,
             meta: self.meta(asset),
+            method: None,
         })
     }
 
@@ -182,5 +315,138 @@ impl Processor {
             meta: self.meta(&t.asset),
             model: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn processor(signals: &str) -> Processor {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("r.csv"), "ts,x\n").unwrap();
+        let text = format!(
+            r#"
+[gateway]
+id = "gw"
+site = "s"
+data_dir = "/tmp/x"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+[[sources]]
+type = "replay"
+name = "r"
+path = "r.csv"
+asset = "a"
+[[assets]]
+id = "a"
+signals = [{signals}]
+"#
+        );
+        let config = crate::config::parse_str(&text, "t.toml", dir.path()).unwrap();
+        Processor::new(&config)
+    }
+
+    fn sample(signal: &str, t: i64, v: f64) -> Sample {
+        Sample {
+            asset: Arc::from("a"),
+            signal: Arc::from(signal),
+            ts_ns: t * 1_000_000_000,
+            value: v,
+        }
+    }
+
+    fn points(out: &[Record]) -> Vec<(i64, f64, String)> {
+        out.iter()
+            .filter_map(|r| match r {
+                Record::Telemetry(t) => Some((
+                    t.start_ns / 1_000_000_000,
+                    t.last,
+                    t.method.clone().unwrap_or_default(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn swinging_door_and_deadband_signals_emit_kept_samples_and_flush_at_the_end() {
+        let mut p = processor(
+            r#"{ name = "sdt", swinging_door = 0.5 }, { name = "db", deadband = 1.0, max_silence_secs = 100 }"#,
+        );
+        let mut out = Vec::new();
+        // A ramp then a step: the door keeps the ramp's ends and the step.
+        for t in 0..10 {
+            p.push(&sample("sdt", t, t as f64), 0, &mut out);
+            p.push(&sample("db", t, if t < 5 { 0.2 } else { 3.0 }), 0, &mut out);
+        }
+        p.push(&sample("sdt", 10, 0.0), 0, &mut out);
+        p.push(&sample("db", 3, 9.0), 0, &mut out); // out of order: refused, counted
+        p.close_all(&mut out);
+        let got = points(&out);
+        let sdt: Vec<_> = got.iter().filter(|g| g.2 == "swinging_door").collect();
+        let db: Vec<_> = got.iter().filter(|g| g.2 == "deadband").collect();
+        assert_eq!(
+            sdt.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
+            vec![(0, 0.0), (9, 9.0), (10, 0.0)]
+        );
+        assert_eq!(
+            db.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
+            vec![(0, 0.2), (5, 3.0), (9, 3.0)]
+        );
+        assert_eq!(p.take_late(), 1);
+        // Buckets are off for these signals: every telemetry record is a kept sample.
+        assert_eq!(got.len(), sdt.len() + db.len());
+    }
+
+    #[test]
+    fn a_quiet_compressed_signal_is_flushed_after_the_idle_time() {
+        let mut p = processor(r#"{ name = "sdt", swinging_door = 0.5 }"#);
+        let mut out = Vec::new();
+        for t in 0..5 {
+            p.push(&sample("sdt", t, t as f64), 0, &mut out);
+        }
+        assert_eq!(points(&out).len(), 1);
+        p.close_idle(COMPRESSOR_IDLE_NS / 2, &mut out);
+        assert_eq!(points(&out).len(), 1);
+        p.close_idle(COMPRESSOR_IDLE_NS + 1, &mut out);
+        assert_eq!(points(&out).last().map(|g| (g.0, g.1)), Some((4, 4.0)));
+    }
+
+    #[test]
+    fn compression_options_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("r.csv"), "ts,x\n").unwrap();
+        let base = r#"
+[gateway]
+id = "gw"
+site = "s"
+data_dir = "/tmp/x"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+[[sources]]
+type = "replay"
+name = "r"
+path = "r.csv"
+asset = "a"
+[[assets]]
+id = "a"
+"#;
+        for (signals, needle) in [
+            (
+                r#"{ name = "x", deadband = 1, swinging_door = 1 }"#,
+                "choose one",
+            ),
+            (r#"{ name = "x", deadband = -1 }"#, ">= 0"),
+            (r#"{ name = "x", max_silence_secs = 5 }"#, "applies only"),
+            (
+                r#"{ name = "x", deadband = 1, interval_secs = 10 }"#,
+                "not both",
+            ),
+        ] {
+            let text = format!("{base}signals = [{signals}]\n");
+            let e = crate::config::parse_str(&text, "t.toml", dir.path()).unwrap_err();
+            assert!(e.to_string().contains(needle), "{signals}: {e}");
+        }
     }
 }

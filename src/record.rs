@@ -61,6 +61,10 @@ pub struct Telemetry {
     pub mean: f64,
     pub last: f64,
     pub meta: AssetMeta,
+    /// How the signal is downsampled when not by interval buckets: `deadband` or
+    /// `swinging_door`; such a record is one kept sample (`count` 1, `start_ns` = `end_ns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// Where an alert is in its life.

@@ -91,6 +91,15 @@ impl ModelAlertState {
         }
     }
 
+    /// Take over another state's history and raised alert (after a model reload).
+    pub fn adopt(&mut self, other: &mut ModelAlertState) {
+        self.raised = other.raised.take();
+        self.history = std::mem::take(&mut other.history);
+        while self.history.len() > self.rule.n {
+            self.history.pop_front();
+        }
+    }
+
     /// Feed the score of the window ending at `end_ns`.
     pub fn observe(&mut self, score: f64, end_ns: i64) -> Option<Lifecycle> {
         if !score.is_finite() {

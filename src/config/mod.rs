@@ -181,8 +181,23 @@ pub struct ReplayConfig {
 pub struct SignalConfig {
     pub name: Arc<str>,
     pub unit: Option<String>,
-    /// Telemetry bucket width; `None` = no telemetry for this signal.
+    /// Telemetry bucket width; `None` = no buckets for this signal.
     pub interval: Option<Duration>,
+    /// Deadband or swinging-door downsampling instead of buckets.
+    pub compression: Option<Compression>,
+}
+
+/// Per-signal compression (instead of interval buckets).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compression {
+    pub method: CompressionMethod,
+    pub max_silence_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CompressionMethod {
+    Deadband(crate::downsample::Band),
+    SwingingDoor(f64),
 }
 
 #[derive(Debug, Clone)]

@@ -290,6 +290,18 @@ pub struct RawSignal {
     /// Telemetry bucket for this signal (overrides the asset's); 0 = no telemetry.
     #[serde(default)]
     pub interval_secs: Option<f64>,
+    /// Instead of buckets: keep a sample when it leaves this band around the last kept one.
+    #[serde(default)]
+    pub deadband: Option<f64>,
+    /// Instead of buckets: the same with a band in percent of the last kept value.
+    #[serde(default)]
+    pub deadband_percent: Option<f64>,
+    /// Instead of buckets: swinging-door trending with this compression deviation.
+    #[serde(default)]
+    pub swinging_door: Option<f64>,
+    /// With a deadband or swinging door: keep a point at least this often.
+    #[serde(default)]
+    pub max_silence_secs: Option<f64>,
 }
 
 /// `[[rules]]`: a threshold alert on a raw signal.

@@ -383,10 +383,19 @@ fn asset(a: &RawAsset, f: &str, p: &mut Problems) -> Option<AssetConfig> {
             Some(secs) => interval(secs, &format!("{sf}.interval_secs"), p),
             None => default,
         };
+        let compression = compression(s, &sf, p);
+        if compression.is_some() && s.interval_secs.is_some_and(|x| x > 0.0) {
+            problem(
+                p,
+                format!("{sf}.interval_secs"),
+                "a signal is downsampled either by buckets or by a deadband / swinging door, not both",
+            );
+        }
         signals.push(SignalConfig {
             name: Arc::from(s.name.as_str()),
             unit: s.unit.clone(),
-            interval: iv,
+            interval: if compression.is_some() { None } else { iv },
+            compression,
         });
     }
     if a.signals.is_empty() {
@@ -817,5 +826,53 @@ fn model(
         package: dir,
         name: manifest.name,
         bindings,
+    })
+}
+
+fn compression(s: &RawSignal, sf: &str, p: &mut Problems) -> Option<Compression> {
+    use crate::downsample::Band;
+    let given: Vec<(&str, f64)> = [
+        ("deadband", s.deadband),
+        ("deadband_percent", s.deadband_percent),
+        ("swinging_door", s.swinging_door),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    if given.len() > 1 {
+        problem(
+            p,
+            format!("{sf}.{}", given[1].0),
+            "choose one of deadband, deadband_percent, swinging_door",
+        );
+        return None;
+    }
+    if let Some(m) = s.max_silence_secs {
+        if !(m.is_finite() && m > 0.0) {
+            problem(p, format!("{sf}.max_silence_secs"), "must be a number > 0");
+            return None;
+        }
+        if given.is_empty() {
+            problem(
+                p,
+                format!("{sf}.max_silence_secs"),
+                "applies only with deadband, deadband_percent or swinging_door",
+            );
+            return None;
+        }
+    }
+    let (key, v) = *given.first()?;
+    if !(v.is_finite() && v >= 0.0) {
+        problem(p, format!("{sf}.{key}"), "must be a number >= 0");
+        return None;
+    }
+    let method = match key {
+        "deadband" => CompressionMethod::Deadband(Band::Abs(v)),
+        "deadband_percent" => CompressionMethod::Deadband(Band::Percent(v)),
+        _ => CompressionMethod::SwingingDoor(v),
+    };
+    Some(Compression {
+        method,
+        max_silence_secs: s.max_silence_secs,
     })
 }

@@ -217,6 +217,7 @@ mod tests {
                     name: Arc::from(*s),
                     unit: None,
                     interval: None,
+                    compression: None,
                 })
                 .collect(),
         }];

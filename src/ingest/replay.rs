@@ -183,11 +183,13 @@ mod tests {
                     name: Arc::from("a"),
                     unit: None,
                     interval: None,
+                    compression: None,
                 },
                 SignalConfig {
                     name: Arc::from("b"),
                     unit: None,
                     interval: None,
+                    compression: None,
                 },
             ],
         }]);

@@ -1,6 +1,10 @@
 //! Model packages: manifest, checks at load, and the ONNX runtime (tract).
 
+pub mod bench;
+pub mod load;
 pub mod manifest;
 pub mod monitor;
+pub mod onnx;
 pub mod package;
 pub mod runner;
+pub mod stage;

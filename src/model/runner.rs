@@ -211,6 +211,29 @@ impl ModelRunner {
         }
     }
 
+    /// After a reload: keep the alert states (raised alerts, debounce history) of rules that
+    /// exist in both runners for the same model name, asset and rule name, so a reload neither
+    /// orphans a raised alert nor raises it twice. Windows restart.
+    pub fn carry_alerts_from(&mut self, old: &mut ModelRunner) {
+        for inst in &mut self.instances {
+            let Some(prev) = old.instances.iter_mut().find(|o| {
+                o.model.manifest.name == inst.model.manifest.name
+                    && o.binding.asset == inst.binding.asset
+            }) else {
+                continue;
+            };
+            for state in &mut inst.alerts {
+                if let Some(p) = prev
+                    .alerts
+                    .iter_mut()
+                    .find(|p| p.rule().name == state.rule().name)
+                {
+                    state.adopt(p);
+                }
+            }
+        }
+    }
+
     /// Window counters of every asset a model runs for, summed.
     pub fn window_counters(&self, model: &str) -> WindowCounters {
         let mut c = WindowCounters::default();

@@ -17,6 +17,7 @@ fn telemetry(i: i64) -> Record {
         mean: 0.0,
         last: 0.0,
         meta: AssetMeta::default(),
+        method: None,
     })
 }
 

@@ -475,6 +475,13 @@ impl Agent {
         }
     }
 
+    /// SIGHUP: reload model packages.
+    pub fn reload(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            kill(c, "-HUP");
+        }
+    }
+
     /// SIGKILL: no shutdown at all, as in a crash or power cut of the process.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

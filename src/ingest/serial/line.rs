@@ -117,6 +117,7 @@ mod tests {
                     name: Arc::from(*s),
                     unit: None,
                     interval: None,
+                    compression: None,
                 })
                 .collect(),
         }])

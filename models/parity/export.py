@@ -1,0 +1,430 @@
+"""The export matrix: train small models on synthetic data, export them the way users do, and
+record onnxruntime's outputs as the reference that tract must reproduce (tests/parity.rs).
+
+Writes, next to this file:
+  onnx/<case>.onnx   the file forewarn loads (for a workaround: the rewritten / re-exported one)
+  cases.json         per case: exporter, model, status (supported | workaround | unsupported),
+                     the workaround or the reason, input vectors, onnxruntime's outputs, and
+                     which outputs the parity test compares (and how)
+
+Reference outputs always come from onnxruntime running the *plain* export (what a user of the
+exporter gets), also when forewarn runs a rewritten file: the rewrite has to reproduce it.
+
+Run:  /var/cache/forewarn-ci/venv/bin/python models/parity/export.py
+(venv: models/requirements.txt, plus models/parity/requirements-torch.txt for the torch.onnx
+cases; without torch the script stops, unless run with --without-torch.)
+Deterministic: fixed seeds, single-threaded training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import sklearn  # noqa: E402
+import skl2onnx  # noqa: E402
+from skl2onnx import to_onnx  # noqa: E402
+from sklearn.ensemble import (  # noqa: E402
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    IsolationForest,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from onnx_rewrite import rewrite_for_tract  # noqa: E402
+
+warnings.filterwarnings("ignore")
+HERE = pathlib.Path(__file__).resolve().parent
+OUT = HERE / "onnx"
+F = 6  # features per vector (normalised PdM features: rms, kurtosis, crest, band energies...)
+CNN_F = 64  # the 1-D CNN reads a short raw window instead of features
+SKL_OPSET = {"": 17, "ai.onnx.ml": 3}  # what tract is tested against; IsolationForest needs ml 3
+
+ZIPMAP = "skl2onnx option zipmap=False: probabilities as a float tensor (tract has no ZipMap)"
+BINARY_LABEL = (
+    "tract 0.23 computes the label of a two-class TreeEnsembleClassifier as the first class "
+    "always (argmax over one column); its probabilities are right: read them (forewarn's "
+    "manifests name the probability output) and take the argmax for a label"
+)
+REWRITE = "graph rewritten by models/parity/onnx_rewrite.py: "
+
+
+def data(seed=0, n=600):
+    """Three health states with shifted feature means; a wear-like regression target."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    centers = np.array([[0, 0, 0, 0, 0, 0], [1.5, 1, 0, -0.5, 0.5, 0], [0, -1, 1.5, 1, 0, 0.5]])
+    X = (rng.normal(size=(n, F)) + centers[y]).astype(np.float32)
+    wear = (0.8 * X[:, 0] - 0.5 * X[:, 2] + 0.3 * X[:, 1] * X[:, 3]
+            + 0.1 * rng.normal(size=n)).astype(np.float32)
+    return X, y, wear
+
+
+def probe_inputs(X, extra=()):
+    """Vectors the parity test feeds: training rows of every class, zeros, far-out values."""
+    rows = [X[i] for i in (0, 1, 2, 3, 5, 8, 13, 21)]
+    rows += [np.zeros(X.shape[1], np.float32), np.full(X.shape[1], 4.0, np.float32),
+             np.full(X.shape[1], -4.0, np.float32)]
+    rows += list(extra)
+    return np.stack(rows).astype(np.float32)
+
+
+def ort_outputs(model: onnx.ModelProto, inputs: np.ndarray):
+    """onnxruntime's outputs, one dict per input vector, each fed alone as a [1, F] batch."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    out_names = [o.name for o in sess.get_outputs()]
+    results = []
+    for x in inputs:
+        res = sess.run(None, {name: x.reshape(1, -1)})
+        row = {}
+        for n, v in zip(out_names, res):
+            v = np.asarray(v)
+            row[n] = {"shape": list(v.shape), "values": [_num(e) for e in v.ravel()]}
+        results.append(row)
+    return results
+
+
+def _num(e):
+    if isinstance(e, (np.integer, int)):
+        return int(e)
+    if isinstance(e, (np.bool_, bool)):
+        return int(e)
+    if isinstance(e, (np.floating, float)):
+        return float(e)  # exact: an f32 widened to f64 prints back to the same f32
+    return str(e)  # string labels (the unsupported case)
+
+
+def max_diff(a, b, outputs):
+    worst = 0.0
+    for ra, rb in zip(a, b):
+        for o in outputs:
+            va = np.asarray(ra[o]["values"], dtype=np.float64)
+            vb = np.asarray(rb[o]["values"], dtype=np.float64)
+            worst = max(worst, float(np.max(np.abs(va - vb))) if va.size else 0.0)
+    return worst
+
+
+CASES = []
+
+
+def case(name, exporter, model_desc, plain, *, inputs, status, compare, n_features=F,
+         shipped=None, workaround=None, reason=None, expect_error=None, not_compared=None,
+         known_wrong=None, note=None):
+    """Record one case. `plain` is the exporter's output; `shipped` what forewarn loads."""
+    shipped = plain if shipped is None else shipped
+    # skl2onnx lists opset imports in set order, which varies between runs: sort them so a
+    # re-export writes identical files.
+    imports = sorted(shipped.opset_import, key=lambda o: o.domain)
+    del shipped.opset_import[:]
+    shipped.opset_import.extend(imports)
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.onnx"
+    onnx.save(shipped, path)
+    # Unsupported cases only check that loading fails: no reference values.
+    expected = None if status == "unsupported" else ort_outputs(plain, inputs)
+    entry = {
+        "name": name,
+        "exporter": exporter,
+        "model": model_desc,
+        "file": f"onnx/{name}.onnx",
+        "bytes": path.stat().st_size,
+        "n_features": n_features,
+        "status": status,
+        "workaround": workaround,
+        "reason": reason,
+        "expect_error": expect_error or [],
+        "compare": compare,
+        "not_compared": not_compared or {},
+        "known_wrong": known_wrong or {},
+        "note": note,
+        "inputs": [[float(v) for v in x] for x in inputs],
+        "expected": expected,
+    }
+    if shipped is not plain and expected is not None:
+        entry["ort_shipped_vs_plain_max_abs_diff"] = max_diff(
+            ort_outputs(shipped, inputs), expected, [o for o in compare])
+    CASES.append(entry)
+    print(f"  {name:34s} {status:12s} {entry['bytes']:7d} B  {model_desc}")
+
+
+def skl(model, X, **options):
+    return to_onnx(model, X[:1], target_opset=SKL_OPSET, options=options or None)
+
+
+def sklearn_cases():
+    X, y, wear = data()
+    y_bin = (y > 0).astype(np.int64)  # healthy vs faulty
+    probes = probe_inputs(X)
+    vals_probs = {"probabilities": "values", "label": "exact"}
+
+    m = LogisticRegression(max_iter=500).fit(X, y_bin)
+    case("skl_logreg_binary", "skl2onnx", "LogisticRegression, 2 classes",
+         skl(m, X, zipmap=False), inputs=probes, status="workaround", workaround=ZIPMAP,
+         compare=vals_probs)
+    case("skl_logreg_zipmap", "skl2onnx", "LogisticRegression, default export (ZipMap)",
+         skl(m, X), inputs=probes, status="unsupported", compare={},
+         reason="the default classifier export ends in ZipMap (a sequence of maps); tract has "
+                "no ZipMap and forewarn reads tensors: export with zipmap=False",
+         expect_error=["ZipMap"])
+
+    m = LogisticRegression(max_iter=500).fit(X, y)
+    case("skl_logreg_multiclass", "skl2onnx", "LogisticRegression, 3 classes",
+         skl(m, X, zipmap=False), inputs=probes, status="workaround", workaround=ZIPMAP,
+         compare=vals_probs)
+
+    names = np.array(["normal", "inner_race", "outer_race"])[y]
+    m = LogisticRegression(max_iter=500).fit(X, names)
+    case("skl_logreg_string_labels", "skl2onnx", "LogisticRegression trained on string classes",
+         skl(m, X, zipmap=False), inputs=probes, status="unsupported", compare={},
+         reason="the label output is a string tensor: tract 0.23 cannot type LinearClassifier "
+                "with string classes, and forewarn reads numeric outputs only; train on integer "
+                "class ids and put the names in the manifest's `labels`",
+         expect_error=["String", "integer class ids"])
+
+    m = LinearRegression().fit(X, wear)
+    case("skl_linreg", "skl2onnx", "LinearRegression", skl(m, X), inputs=probes,
+         status="supported", compare={"variable": "values"})
+
+    m = MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=400, random_state=0).fit(X, y_bin)
+    case("skl_mlp_classifier_binary", "skl2onnx", "MLPClassifier (16, 8), 2 classes",
+         skl(m, X, zipmap=False), inputs=probes, status="workaround", workaround=ZIPMAP,
+         compare=vals_probs)
+    m = MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=400, random_state=0).fit(X, y)
+    case("skl_mlp_classifier_multiclass", "skl2onnx", "MLPClassifier (16, 8), 3 classes",
+         skl(m, X, zipmap=False), inputs=probes, status="workaround", workaround=ZIPMAP,
+         compare=vals_probs)
+
+    m = MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=600, random_state=0).fit(X, wear)
+    case("skl_mlp_regressor", "skl2onnx", "MLPRegressor (16, 8)", skl(m, X), inputs=probes,
+         status="supported", compare={"variable": "values"})
+
+    # Scaler + MLP: the features arrive un-normalised (rms in g, kurtosis, ...).
+    raw_scale = np.array([0.07, 3.1, 0.0004, 12.0, 250.0, 1.0], np.float32)
+    raw_shift = np.array([0.2, 3.0, 0.001, 40.0, 1000.0, 0.0], np.float32)
+    Xr = (X * raw_scale + raw_shift).astype(np.float32)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=400,
+                                                         random_state=0)).fit(Xr, y)
+    raw_probes = probe_inputs(Xr, extra=[raw_shift])[[*range(8), 11]]
+    plain = skl(pipe, Xr, zipmap=False)
+    case("skl_scaler_mlp_plain", "skl2onnx", "StandardScaler + MLPClassifier pipeline, default export",
+         plain, inputs=raw_probes, status="unsupported", compare={},
+         reason="skl2onnx exports StandardScaler as ai.onnx.ml Scaler, which tract lacks",
+         expect_error=["Scaler"])
+    div = to_onnx(pipe, Xr[:1], target_opset=SKL_OPSET,
+                  options={StandardScaler: {"div": "div_cast"}, id(pipe): {"zipmap": False},
+                           MLPClassifier: {"zipmap": False}})
+    case("skl_scaler_mlp_div_cast", "skl2onnx", "StandardScaler + MLPClassifier pipeline",
+         plain, shipped=div, inputs=raw_probes, status="workaround",
+         workaround='skl2onnx options {StandardScaler: {"div": "div_cast"}} (Sub/Div instead of '
+                    "Scaler) + zipmap=False", compare=vals_probs)
+    rewritten, _ = rewrite_for_tract(plain)
+    case("skl_scaler_mlp_rewritten", "skl2onnx", "StandardScaler + MLPClassifier pipeline",
+         plain, shipped=rewritten, inputs=raw_probes, status="workaround",
+         workaround=REWRITE + "Scaler -> Sub, Mul (+ zipmap=False)", compare=vals_probs)
+
+    # Trees: few and shallow, to keep the files small.
+    m = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y_bin)
+    case("skl_rf_classifier_binary", "skl2onnx", "RandomForestClassifier, 2 classes (10 trees, depth 4)",
+         skl(m, X, zipmap=False), inputs=probes, status="workaround",
+         workaround=ZIPMAP + "; read probabilities, not label (tract's binary label is wrong)",
+         compare={"probabilities": "values"}, known_wrong={"label": BINARY_LABEL})
+    m = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y)
+    case("skl_rf_classifier_multiclass", "skl2onnx",
+         "RandomForestClassifier, 3 classes (10 trees, depth 4)",
+         skl(m, X, zipmap=False), inputs=probes, status="workaround", workaround=ZIPMAP,
+         compare=vals_probs)
+    m = GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0).fit(X, y_bin)
+    plain = skl(m, X, zipmap=False)
+    case("skl_gb_classifier_binary_plain", "skl2onnx",
+         "GradientBoostingClassifier, 2 classes (10 trees, depth 3), plain export", plain,
+         inputs=probes, status="unsupported", compare={},
+         reason="tract 0.23 refuses a TreeEnsembleClassifier with one base value for two "
+                "classes (onnxruntime accepts it)", expect_error=["base_values"])
+    rewritten, _ = rewrite_for_tract(plain)
+    case("skl_gb_classifier_binary_rewritten", "skl2onnx",
+         "GradientBoostingClassifier, 2 classes (10 trees, depth 3)", plain, shipped=rewritten,
+         inputs=probes, status="workaround",
+         workaround=ZIPMAP + "; " + REWRITE + "base value folded into the first tree's leaves; "
+                    "read probabilities, not label (tract's binary label is wrong)",
+         compare={"probabilities": "values"}, known_wrong={"label": BINARY_LABEL})
+    m = GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0).fit(X, y)
+    case("skl_gb_classifier_multiclass", "skl2onnx",
+         "GradientBoostingClassifier, 3 classes (10 trees per class, depth 3)",
+         skl(m, X, zipmap=False), inputs=probes, status="workaround", workaround=ZIPMAP,
+         compare=vals_probs)
+
+    regressors = [
+        ("rf_regressor", "RandomForestRegressor (10 trees, depth 4)",
+         RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)),
+        ("gb_regressor", "GradientBoostingRegressor (20 trees, depth 3)",
+         GradientBoostingRegressor(n_estimators=20, max_depth=3, random_state=0)),
+    ]
+    for short, desc, m in regressors:
+        m.fit(X, wear)
+        plain = skl(m, X)
+        case(f"skl_{short}_plain", "skl2onnx", desc + ", plain export", plain, inputs=probes,
+             status="unsupported", compare={},
+             reason="ai.onnx.ml TreeEnsembleRegressor is not implemented in tract 0.23",
+             expect_error=["TreeEnsembleRegressor"])
+        rewritten, _ = rewrite_for_tract(plain)
+        case(f"skl_{short}_rewritten", "skl2onnx", desc, plain, shipped=rewritten, inputs=probes,
+             status="workaround",
+             workaround=REWRITE + "TreeEnsembleRegressor -> TreeEnsembleClassifier (leaf weights "
+                        "as class-0 scores) + Slice (+ Div by tree count for AVERAGE, + Add base)",
+             compare={"variable": "values"})
+
+    m = IsolationForest(n_estimators=10, max_samples=64, random_state=0).fit(X)
+    plain = skl(m, X)
+    case("skl_isolation_forest_plain", "skl2onnx", "IsolationForest (10 trees, 64 samples), plain export",
+         plain, inputs=probes, status="unsupported", compare={},
+         reason="uses ai.onnx.ml TreeEnsembleRegressor and LabelEncoder, neither implemented in "
+                "tract 0.23", expect_error=["TreeEnsembleRegressor", "LabelEncoder"])
+    rewritten, _ = rewrite_for_tract(plain)
+    case("skl_isolation_forest_rewritten", "skl2onnx", "IsolationForest (10 trees, 64 samples)",
+         plain, shipped=rewritten, inputs=probes, status="workaround",
+         workaround=REWRITE + "TreeEnsembleRegressor -> TreeEnsembleClassifier + Slice; "
+                    "LabelEncoder -> Gather from a dense table",
+         compare={"scores": "values", "label": "exact"})
+
+
+def torch_cases():
+    try:
+        import torch
+    except ImportError:
+        if "--without-torch" in sys.argv:
+            print("  torch is not installed: torch.onnx cases left out (--without-torch)")
+            return
+        sys.exit("torch is not installed: pip install -r models/parity/requirements-torch.txt, "
+                 "or pass --without-torch to write a matrix without the torch.onnx cases")
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    X, y, _ = data()
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+
+    class Mlp(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(F, 16), torch.nn.ReLU(),
+                                           torch.nn.Linear(16, 16), torch.nn.Tanh(),
+                                           torch.nn.Linear(16, 3))
+
+        def forward(self, x):
+            return torch.softmax(self.net(x), dim=1)
+
+    class Cnn1d(torch.nn.Module):
+        """[N, L] raw window -> unsqueeze to [N, 1, L] inside the model, so the ONNX input is
+        forewarn's [1, F] with F = L."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Sequential(
+                torch.nn.Conv1d(1, 8, kernel_size=5, padding=2), torch.nn.ReLU(),
+                torch.nn.MaxPool1d(2),
+                torch.nn.Conv1d(8, 8, kernel_size=3, padding=1), torch.nn.ReLU(),
+                torch.nn.AdaptiveAvgPool1d(1))
+            self.head = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            z = self.conv(x.unsqueeze(1)).flatten(1)
+            return torch.softmax(self.head(z), dim=1)
+
+    def train(model, inputs, labels, epochs):
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        for _ in range(epochs):
+            opt.zero_grad()
+            loss = torch.nn.functional.nll_loss(torch.log(model(inputs) + 1e-9), labels)
+            loss.backward()
+            opt.step()
+        return model.eval()
+
+    # Raw windows: a tone whose frequency depends on the class, plus noise.
+    rng = np.random.default_rng(1)
+    t = np.arange(CNN_F, dtype=np.float32)
+    freqs = np.array([2.0, 5.0, 11.0])[y]
+    W = (np.sin(2 * np.pi * freqs[:, None] * t / CNN_F) + 0.3 * rng.normal(size=(len(y), CNN_F))
+         ).astype(np.float32)
+
+    mlp = train(Mlp(), Xt, yt, 200)
+    cnn = train(Cnn1d(), torch.tensor(W), yt, 120)
+    version = f"torch.onnx {torch.__version__}"
+
+    def export(model, example, dynamo, dynamic):
+        path = OUT / "_tmp.onnx"
+        kwargs = {"input_names": ["features"], "output_names": ["probabilities"],
+                  "dynamo": dynamo, "opset_version": 18}
+        if dynamic and dynamo:
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+        elif dynamic:
+            kwargs["dynamic_axes"] = {"features": {0: "batch"}, "probabilities": {0: "batch"}}
+        if dynamo:
+            kwargs["verbose"] = False
+        torch.onnx.export(model, (example,), str(path), **kwargs)
+        m = onnx.load(str(path))  # the dynamo exporter may write weights beside the file: inline
+        path.unlink()
+        data_file = OUT / "_tmp.onnx.data"
+        if data_file.exists():
+            data_file.unlink()
+        return m
+
+    probes = probe_inputs(X)
+    wprobes = probe_inputs(W)
+    for dynamo, tag in ((True, "dynamo"), (False, "torchscript")):
+        kind = "dynamo=True (default)" if dynamo else "dynamo=False (TorchScript exporter)"
+        case(f"torch_mlp_{tag}", version, f"MLP 6-16-16-3, ReLU/Tanh/Softmax, {kind}, batch axis dynamic",
+             export(mlp, Xt[:1], dynamo, True), inputs=probes, status="supported",
+             compare={"probabilities": "values"})
+        case(f"torch_cnn1d_{tag}", version,
+             f"1-D CNN (Conv1d, ReLU, MaxPool, GlobalAvgPool, Linear, Softmax) on a 64-sample "
+             f"window, {kind}, batch fixed to 1",
+             export(cnn, torch.tensor(W[:1]), dynamo, False), inputs=wprobes, n_features=CNN_F,
+             status="supported", compare={"probabilities": "values"})
+
+
+def main():
+    OUT.mkdir(exist_ok=True)
+    for f in OUT.glob("*.onnx"):
+        f.unlink()
+    print("exporting:")
+    sklearn_cases()
+    torch_cases()
+    versions = {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__,
+                "onnx": onnx.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__}
+    try:
+        import torch
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    doc = {
+        "about": "tract-vs-onnxruntime parity matrix; written by models/parity/export.py, "
+                 "checked by tests/parity.rs. expected = onnxruntime on the plain export, "
+                 "one [1, F] input at a time.",
+        "tolerance": 1e-5,
+        "versions": versions,
+        "cases": CASES,
+    }
+    with open(HERE / "cases.json", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    total = sum(c["bytes"] for c in CASES)
+    print(f"{len(CASES)} cases, {total} bytes of ONNX")
+
+
+if __name__ == "__main__":
+    main()

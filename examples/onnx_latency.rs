@@ -2,7 +2,11 @@
 //! load + optimise time once, then p50/p99 of `OnnxModel::run` over N single-window runs
 //! (after 200 warm-up runs), cycling through the case's probe inputs.
 //!
-//!   cargo run --release --example onnx_latency [RUNS]     (RUNS defaults to 10000)
+//!   cargo run --release --example onnx_latency [RUNS [CASE]]
+//!
+//! RUNS defaults to 10000; CASE keeps the cases whose name contains it.
+//! Unset RUST_BACKTRACE when measuring: with it set, every error tract creates and discards
+//! internally captures a backtrace (tree ensembles run ~6x slower).
 //!
 //! Numbers are wall-clock on whatever else the machine is doing: run it on an idle machine.
 
@@ -16,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(a) => a.parse()?,
         None => 10_000,
     };
+    let only = std::env::args().nth(2).unwrap_or_default();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/parity");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json"))?)?;
@@ -27,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for case in cases.iter().filter(|c| c["status"] != "unsupported") {
         let name = case["name"].as_str().ok_or("case without name")?;
+        if !name.contains(&only) {
+            continue;
+        }
         let file = dir.join(case["file"].as_str().ok_or("case without file")?);
         let n = case["n_features"]
             .as_u64()

@@ -44,6 +44,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the committed files
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from onnx_rewrite import rewrite_for_tract  # noqa: E402
 
@@ -126,7 +127,7 @@ CASES = []
 
 def case(name, exporter, model_desc, plain, *, inputs, status, compare, n_features=F,
          shipped=None, workaround=None, reason=None, expect_error=None, not_compared=None,
-         known_wrong=None, note=None):
+         known_wrong=None):
     """Record one case. `plain` is the exporter's output; `shipped` what forewarn loads."""
     shipped = plain if shipped is None else shipped
     # skl2onnx lists opset imports in set order, which varies between runs: sort them so a
@@ -153,7 +154,6 @@ def case(name, exporter, model_desc, plain, *, inputs, status, compare, n_featur
         "compare": compare,
         "not_compared": not_compared or {},
         "known_wrong": known_wrong or {},
-        "note": note,
         "inputs": [[float(v) for v in x] for x in inputs],
         "expected": expected,
     }

@@ -21,6 +21,17 @@ struct SignalInfo {
     compression: Option<Compression>,
 }
 
+/// What one telemetry record summarises: a bucket, or one kept sample.
+struct Summary {
+    start_ns: i64,
+    end_ns: i64,
+    count: u64,
+    min: f64,
+    max: f64,
+    mean: f64,
+    last: f64,
+}
+
 /// A deadband or swinging door of one signal, and when it last got a sample (wall clock).
 struct Compressor {
     kind: CompressorKind,
@@ -240,18 +251,7 @@ impl Processor {
 
     /// One sample kept by a deadband or swinging door, as a telemetry record.
     fn point(&self, asset: &Arc<str>, signal: &Arc<str>, p: Point, method: &str) -> Record {
-        let unit = self
-            .assets
-            .get(asset)
-            .and_then(|a| a.signals.get(signal))
-            .and_then(|i| i.unit.clone());
-        Record::Telemetry(Telemetry {
-            schema: TELEMETRY_SCHEMA.into(),
-            gateway: self.gateway.clone(),
-            site: self.site.clone(),
-            asset: asset.to_string(),
-            signal: signal.to_string(),
-            unit,
+        let summary = Summary {
             start_ns: p.ts_ns,
             end_ns: p.ts_ns,
             count: 1,
@@ -259,9 +259,8 @@ impl Processor {
             max: p.value,
             mean: p.value,
             last: p.value,
-            meta: self.meta(asset),
-            method: Some(method.to_string()),
-        })
+        };
+        self.telemetry_record(asset, signal, summary, Some(method.to_string()))
     }
 
     fn meta(&self, asset: &str) -> AssetMeta {
@@ -272,6 +271,25 @@ impl Processor {
     }
 
     fn telemetry(&self, asset: &Arc<str>, signal: &Arc<str>, b: Bucket) -> Record {
+        let summary = Summary {
+            start_ns: b.start_ns,
+            end_ns: b.end_ns,
+            count: b.count,
+            min: b.min,
+            max: b.max,
+            mean: b.mean(),
+            last: b.last,
+        };
+        self.telemetry_record(asset, signal, summary, None)
+    }
+
+    fn telemetry_record(
+        &self,
+        asset: &Arc<str>,
+        signal: &Arc<str>,
+        s: Summary,
+        method: Option<String>,
+    ) -> Record {
         let unit = self
             .assets
             .get(asset)
@@ -284,15 +302,15 @@ impl Processor {
             asset: asset.to_string(),
             signal: signal.to_string(),
             unit,
-            start_ns: b.start_ns,
-            end_ns: b.end_ns,
-            count: b.count,
-            min: b.min,
-            max: b.max,
-            mean: b.mean(),
-            last: b.last,
+            start_ns: s.start_ns,
+            end_ns: s.end_ns,
+            count: s.count,
+            min: s.min,
+            max: s.max,
+            mean: s.mean,
+            last: s.last,
             meta: self.meta(asset),
-            method: None,
+            method,
         })
     }
 

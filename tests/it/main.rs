@@ -13,4 +13,5 @@ mod faults;
 mod models;
 mod mqtt;
 mod outage;
+mod replay;
 mod serial;

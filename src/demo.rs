@@ -1,9 +1,11 @@
 //! `forewarn demo`: the whole pipeline with nothing installed.
 //!
-//! Runs the embedded provisioning file (`firmware-config/demo.toml`) on the embedded recording
-//! (`firmware-config/recordings/cmapss-fd001-units1-2.csv`), with the outbox in a temporary
-//! directory, and prints every committed alert, telemetry bucket and status in a readable form.
-//! With `--kafka HOST:PORT` it also forwards to Kafka and waits for the outbox to drain.
+//! Runs the embedded provisioning file (`firmware-config/demo.toml`) on the embedded recordings
+//! (`firmware-config/recordings/`: turbofan engines, bearing vibration, milling-machine readings)
+//! with the three shipped model packages (`models/turbofan-rul`, `models/bearing-fault`,
+//! `models/process-failure`), all written to a temporary directory with the outbox, and prints
+//! every committed alert, telemetry bucket and status in a readable form. With `--kafka
+//! HOST:PORT` it also forwards to Kafka and waits for the outbox to drain.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -17,8 +19,25 @@ use crate::codec::Encoding;
 use crate::record::{AlertEvent, Record};
 
 const DEMO_CONFIG: &str = include_str!("../firmware-config/demo.toml");
-const RECORDING_PATH: &str = "recordings/cmapss-fd001-units1-2.csv";
-const RECORDING: &str = include_str!("../firmware-config/recordings/cmapss-fd001-units1-2.csv");
+
+/// (path relative to the provisioning file, contents) of everything the demo needs beside it.
+macro_rules! embedded {
+    ($($path:literal from $root:literal),* $(,)?) => {
+        [$(($path, include_bytes!(concat!("../", $root, "/", $path)) as &[u8])),*]
+    };
+}
+const FILES: [(&str, &[u8]); 10] = embedded![
+    "recordings/turbofan-fd001-test-units.csv" from "firmware-config",
+    "recordings/cwru-bearing-healthy.csv" from "firmware-config",
+    "recordings/cwru-bearing-worn.csv" from "firmware-config",
+    "recordings/ai4i-mill.csv" from "firmware-config",
+    "turbofan-rul/manifest.toml" from "models",
+    "turbofan-rul/model.onnx" from "models",
+    "bearing-fault/manifest.toml" from "models",
+    "bearing-fault/model.onnx" from "models",
+    "process-failure/manifest.toml" from "models",
+    "process-failure/model.onnx" from "models",
+];
 
 pub struct DemoOptions {
     pub kafka: Option<String>,
@@ -37,20 +56,25 @@ pub struct DemoSummary {
 
 fn time(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns)
-        .format("%Y-%m-%d %H:%M")
+        .format("%Y-%m-%d %H:%M:%S%.3f")
         .to_string()
 }
 
-/// One human line per record.
+fn micros(us: Option<f64>) -> String {
+    us.map(|u| format!("{u:.0}µs"))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// One human line per record (model alerts and statuses add indented lines).
 pub fn describe(r: &Record) -> String {
     match r {
         Record::Telemetry(t) => {
             format!(
-            "TELEMETRY {}/{:<5} {} +{}m  n={:<3} min={:<9.3} mean={:<9.3} max={:<9.3} last={:.3}{}",
+            "TELEMETRY {}/{:<5} {} +{}s  n={:<5} min={:<9.3} mean={:<9.3} max={:<9.3} last={:.3}{}",
             t.asset,
             t.signal,
             time(t.start_ns),
-            (t.end_ns - t.start_ns) / 60_000_000_000,
+            (t.end_ns - t.start_ns) / 1_000_000_000,
             t.count,
             t.min,
             t.mean,
@@ -60,7 +84,7 @@ pub fn describe(r: &Record) -> String {
         )
         }
         Record::Alert(a) => format!(
-            "ALERT     {} {:<7} {}/{} {}={:.2} (limit {}, since {}, {:?}) id={}",
+            "ALERT     {} {:<7} {}/{} {}={:.2} (limit {}, since {}, {:?}) id={}{}",
             time(a.ts_ns),
             match a.event {
                 AlertEvent::Raised => "RAISED",
@@ -74,7 +98,24 @@ pub fn describe(r: &Record) -> String {
             a.limit,
             time(a.since_ns),
             a.severity,
-            a.id
+            a.id,
+            a.model
+                .as_ref()
+                .map(|m| {
+                    let drivers: Vec<String> = m
+                        .drivers
+                        .iter()
+                        .map(|d| format!("{} z={:+.1}", d.feature, d.z))
+                        .collect();
+                    format!(
+                        "\n          model {} {}, window to {}, drivers: {}",
+                        m.name,
+                        m.version,
+                        time(m.window_end_ns),
+                        drivers.join(", ")
+                    )
+                })
+                .unwrap_or_default()
         ),
         Record::Status(s) => {
             let sources: Vec<String> = s
@@ -92,8 +133,23 @@ pub fn describe(r: &Record) -> String {
                 .iter()
                 .map(|(c, st)| format!("{c}={}", st.depth))
                 .collect();
+            let models: String = s
+                .models
+                .iter()
+                .map(|(n, m)| {
+                    format!(
+                        "\n          model {n} {}: windows={} inferences={} errors={} latency p50={} p99={}",
+                        m.version,
+                        m.windows,
+                        m.inferences,
+                        m.errors,
+                        micros(m.latency_p50_us),
+                        micros(m.latency_p99_us)
+                    )
+                })
+                .collect();
             format!(
-                "STATUS    uptime={:.1}s {} | outbox {} | delivered={} errors={}",
+                "STATUS    uptime={:.1}s {} | outbox {} | delivered={} errors={}{models}",
                 s.uptime_secs,
                 sources.join(", "),
                 outbox.join(" "),
@@ -109,11 +165,17 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
         .prefix("forewarn-demo-")
         .tempdir()
         .context("creating a temporary directory")?;
-    let rec = dir.path().join(RECORDING_PATH);
-    if let Some(parent) = rec.parent() {
-        std::fs::create_dir_all(parent)?;
+    for (path, bytes) in FILES {
+        let to = if path.starts_with("recordings/") {
+            dir.path().join(path)
+        } else {
+            dir.path().join("models").join(path)
+        };
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
     }
-    std::fs::write(&rec, RECORDING)?;
     let mut config = crate::config::parse_str(DEMO_CONFIG, "demo.toml (embedded)", dir.path())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     config.gateway.data_dir = dir.path().join("data");
@@ -126,8 +188,10 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
     let mut out = std::io::stdout();
     writeln!(
         out,
-        "forewarn demo: replaying NASA C-MAPSS FD001 units 1-2 ({} rows, 7 sensors each) through the pipeline",
-        RECORDING.lines().count() - 1
+        "forewarn demo: replaying real recordings through the pipeline and the shipped models\n  \
+         turbofan-rul:    NASA C-MAPSS FD001 test engines 81 (near end of life) and 89 (young), one cycle per second\n  \
+         bearing-fault:   CWRU drive-end vibration at 12 kHz, a healthy bearing and one with an inner-race fault\n  \
+         process-failure: 40 AI4I 2020 milling-machine readings, 8 of them failures"
     )?;
     writeln!(
         out,

@@ -513,11 +513,11 @@ mod tests {
 
     // ---- compression on a real recording ------------------------------------------------------
 
-    /// The C-MAPSS recording, one series per (asset, signal), in file order.
+    /// The demo's C-MAPSS recording, one series per (asset, signal), in file order.
     fn cmapss() -> BTreeMap<(String, String), Vec<Point>> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/firmware-config/recordings/cmapss-fd001-units1-2.csv"
+            "/firmware-config/recordings/turbofan-fd001-test-units.csv"
         );
         let text = std::fs::read_to_string(path).unwrap();
         let mut lines = text.lines();
@@ -525,10 +525,7 @@ mod tests {
         let mut out: BTreeMap<(String, String), Vec<Point>> = BTreeMap::new();
         for line in lines {
             let cells: Vec<&str> = line.split(',').collect();
-            let ts_ns = chrono::DateTime::parse_from_rfc3339(cells[0])
-                .unwrap()
-                .timestamp_nanos_opt()
-                .unwrap();
+            let ts_ns = cells[0].parse::<i64>().unwrap() * 1_000_000_000;
             for (name, cell) in header.iter().zip(&cells).skip(2) {
                 out.entry((cells[1].to_string(), name.to_string()))
                     .or_default()
@@ -547,17 +544,17 @@ mod tests {
         (s.iter().map(|p| (p.value - mean).powi(2)).sum::<f64>() / n).sqrt()
     }
 
-    /// Kept/in on the C-MAPSS recording (7 signals × 2 engines, one sample a minute, noisy by
-    /// design with a slow degradation trend), with E and the deadband at k·σ of each series.
+    /// Kept/in on the C-MAPSS recording (14 sensors × 2 test engines, one sample per cycle,
+    /// noisy by design with a slow degradation trend), with E and the deadband at k·σ of each series.
     /// Run with `--nocapture` to see the table. Checks the guarantees on real data and that
     /// compression does not regress.
     #[test]
     fn compression_on_the_cmapss_recording() {
         let data = cmapss();
-        assert_eq!(data.len(), 14);
+        assert_eq!(data.len(), 28);
         let total: usize = data.values().map(Vec::len).sum();
         println!(
-            "C-MAPSS FD001 units 1-2: {} series, {total} samples",
+            "C-MAPSS FD001 test units 81 and 89: {} series, {total} samples",
             data.len()
         );
         println!("  k·σ    SDT kept/in          deadband kept/in");

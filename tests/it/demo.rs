@@ -1,12 +1,16 @@
+//! `forewarn demo`: the embedded provisioning file, recordings and the three shipped model
+//! packages, with nothing installed (and optionally a real Kafka broker).
+
 use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{consume, forewarn_bin, Tansu};
 
-#[test]
-fn demo_runs_with_nothing_installed_and_prints_alerts_and_telemetry() {
+/// Run the demo with `args`; its stdout.
+fn demo(args: &[&str]) -> String {
     let out = Command::new(forewarn_bin())
         .arg("demo")
+        .args(args)
         .output()
         .expect("run demo");
     assert!(
@@ -14,101 +18,144 @@ fn demo_runs_with_nothing_installed_and_prints_alerts_and_telemetry() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("RAISED  engine-1/T50-high"), "{text}");
-    assert!(text.contains("RAISED  engine-2/Ps30-high"), "{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// (telemetry buckets, alert events) from the summary line.
+fn summary(text: &str) -> (usize, usize) {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("summary: "))
+        .unwrap_or_else(|| panic!("no summary\n{text}"));
+    let n: Vec<usize> = line
+        .split([' ', ','])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (n[0], n[1])
+}
+
+#[test]
+fn demo_runs_with_nothing_installed_and_shows_real_model_predictions() {
+    let text = demo(&[]);
+    let alert_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("ALERT")).collect();
+    let has = |needle: &str| alert_lines.iter().any(|l| l.contains(needle));
+    // The worn engine gets a low-RUL warning, the young one nothing.
+    assert!(has("RAISED  engine-81/low-rul rul="), "{text}");
+    assert!(!has("engine-89/"), "{text}");
+    // The faulty bearing is classified, the healthy one stays silent.
+    assert!(has("RAISED  bearing-worn/bearing-fault"), "{text}");
+    assert!(has("RAISED  bearing-worn/bearing-inner-race"), "{text}");
+    assert!(!has("bearing-worn/bearing-ball") && !has("bearing-worn/bearing-outer"));
+    assert!(!has("bearing-healthy/"), "{text}");
+    // Failures of the milling machine, each cleared by the next healthy reading.
+    assert!(has("RAISED  mill-1/machine-failure"), "{text}");
+    assert!(has("cleared mill-1/machine-failure"), "{text}");
+    // A threshold rule runs beside the models.
+    assert!(has("RAISED  engine-81/T50-high T50="), "{text}");
+    // Model alerts say which model and why.
+    assert!(
+        text.contains("model turbofan-rul 1.1.0, window to"),
+        "{text}"
+    );
+
+    let (telemetry, alerts) = summary(&text);
+    assert_eq!(alerts, alert_lines.len());
     assert_eq!(
-        text.lines().filter(|l| l.starts_with("TELEMETRY")).count(),
-        63
+        telemetry,
+        text.lines().filter(|l| l.starts_with("TELEMETRY")).count()
     );
+    // T50 and Ps30 per engine in one-minute buckets (4 for engine-81's 213 cycles, 3 for
+    // engine-89's 177), one bucket per bearing.
+    assert_eq!(telemetry, 2 * 4 + 2 * 3 + 2, "{text}");
     assert!(
-        text.contains("TELEMETRY engine-1/T50   2026-01-05 06:00 +60m  n=59"),
+        text.contains("TELEMETRY engine-81/T50   2026-01-05 08:00:00.000 +60s  n=59"),
         "{text}"
     );
-    assert!(
-        text.contains("summary: 63 telemetry buckets, 4 alert events"),
-        "{text}"
-    );
+    // Every window of every recording was judged: 183 + 147 engine windows, 5 per bearing,
+    // one per milling reading.
+    let last_status = text.rfind("STATUS").expect("a status");
+    let status = &text[last_status..];
+    for expect in [
+        "model turbofan-rul 1.1.0: windows=330 inferences=330 errors=0",
+        "model bearing-fault 1.0.0: windows=10 inferences=10 errors=0",
+        "model process-failure 1.0.0: windows=40 inferences=40 errors=0",
+    ] {
+        assert!(status.contains(expect), "{expect}\n{status}");
+    }
 }
 
 #[test]
 fn demo_forwards_to_kafka_and_drains_the_outbox() {
     let broker = Tansu::start();
-    let out = Command::new(forewarn_bin())
-        .args(["demo", "--kafka", &broker.bootstrap()])
-        .output()
-        .expect("run demo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = demo(&["--kafka", &broker.bootstrap()]);
     assert!(text.contains("; 0 left in the outbox"), "{text}");
+    let (telemetry, alerts) = summary(&text);
 
-    let alerts = consume(
+    let msgs = consume(
         &broker.bootstrap(),
         "forewarn.alerts",
         Duration::from_secs(30),
-        |m| m.len() >= 4,
+        |m| m.len() >= alerts,
     );
-    assert_eq!(alerts.len(), 4);
-    for a in &alerts {
+    assert_eq!(msgs.len(), alerts);
+    for a in &msgs {
         assert_eq!(a.json["schema"], "forewarn.alert.v1");
-        assert_eq!(a.json["event"], "raised");
-        assert_eq!(
-            a.key,
-            format!("demo-gw/{}", a.json["asset"].as_str().unwrap_or("?"))
+        let asset = a.json["asset"].as_str().unwrap_or("?");
+        assert_eq!(a.key, format!("demo-gw/{asset}"));
+        assert!(
+            ["turbofan", "bearing-6205", "mill"]
+                .contains(&a.json["meta"]["type"].as_str().unwrap_or("")),
+            "{}",
+            a.json
         );
-        assert_eq!(a.json["meta"]["type"], "turbofan");
         assert_eq!(
             a.headers.get("forewarn-gateway").map(String::as_str),
             Some("demo-gw")
         );
     }
-    let telemetry = consume(
+    let low_rul = msgs
+        .iter()
+        .find(|m| m.json["rule"] == "low-rul" && m.json["event"] == "raised")
+        .expect("a low-rul alert on Kafka");
+    assert_eq!(low_rul.json["model"]["name"], "turbofan-rul");
+    assert_eq!(low_rul.json["asset"], "engine-81");
+
+    let tel = consume(
         &broker.bootstrap(),
         "forewarn.telemetry",
         Duration::from_secs(30),
-        |m| m.len() >= 63,
+        |m| m.len() >= telemetry,
     );
-    assert_eq!(telemetry.len(), 63);
-    let first = telemetry
+    assert_eq!(tel.len(), telemetry);
+    let first = tel
         .iter()
         .find(|m| {
-            m.json["asset"] == "engine-1" && m.json["signal"] == "T50" && m.json["count"] == 59
+            m.json["asset"] == "engine-81" && m.json["signal"] == "T50" && m.json["count"] == 59
         })
-        .expect("the first T50 bucket of engine-1");
-    assert_eq!(first.json["min"], 1394.75);
-    assert_eq!(first.json["max"], 1406.22);
+        .expect("the first T50 bucket of engine-81");
+    assert_eq!(first.json["min"], 1394.69);
+    assert_eq!(first.json["max"], 1414.28);
 }
 
 #[test]
 fn demo_can_forward_cbor_payloads() {
     let broker = Tansu::start();
-    let out = Command::new(forewarn_bin())
-        .args(["demo", "--kafka", &broker.bootstrap(), "--encoding", "cbor"])
-        .output()
-        .expect("run demo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let alerts = consume(
+    let text = demo(&["--kafka", &broker.bootstrap(), "--encoding", "cbor"]);
+    let (_, alerts) = summary(&text);
+    let msgs = consume(
         &broker.bootstrap(),
         "forewarn.alerts",
         Duration::from_secs(30),
-        |m| m.len() >= 4,
+        |m| m.len() >= alerts,
     );
-    assert_eq!(alerts.len(), 4);
-    for a in &alerts {
+    assert_eq!(msgs.len(), alerts);
+    for a in &msgs {
         assert_eq!(
             a.headers.get("content-type").map(String::as_str),
             Some("application/cbor")
         );
         // The harness decodes CBOR when the payload is not JSON: same fields as JSON.
         assert_eq!(a.json["schema"], "forewarn.alert.v1");
-        assert_eq!(a.json["event"], "raised");
+        assert!(a.json["model"].is_object() || a.json["rule"] == "T50-high");
     }
 }

@@ -271,9 +271,6 @@ fn model_command(command: ModelCommand) -> ExitCode {
                     for o in model.outputs() {
                         println!("  onnx output: {o}");
                     }
-                    for k in model.known_issues() {
-                        println!("  known issue: {k}");
-                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -3,8 +3,6 @@
 //!
 //! - supported and workaround cases: every output listed in `compare` matches onnxruntime's,
 //!   values within the matrix tolerance (1e-5 absolute), labels exactly, shapes exactly;
-//! - `known_wrong` outputs (tract defects we work around): still wrong, and flagged by
-//!   `OnnxModel::known_issues`; the day tract fixes one this fails, so the workaround can go;
 //! - unsupported cases: loading fails with an error naming what is missing; the day tract gains
 //!   the operator this fails, so the matrix can grow.
 //!
@@ -174,63 +172,9 @@ fn supported_exports_match_onnxruntime() {
         }
     }
     assert!(failures.is_empty(), "parity failures:\n{failures}");
-    // The matrix must not silently shrink to nothing (export.py writes 21 runnable cases, 17
+    // The matrix must not silently shrink to nothing (export.py writes 22 runnable cases, 18
     // without torch).
-    assert!(checked >= 17, "only {checked} runnable cases in cases.json");
-}
-
-#[test]
-fn known_tract_defects_are_still_there_and_flagged() {
-    let m = matrix();
-    let mut seen = 0;
-    for case in &m.cases {
-        let Some(wrong) = case["known_wrong"].as_object() else {
-            continue;
-        };
-        for output in wrong.keys() {
-            seen += 1;
-            let name = str_of(case, "name");
-            let model = load(case).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(
-                model
-                    .known_issues()
-                    .iter()
-                    .any(|i| i.contains(&format!("`{output}`"))),
-                "{name}: known_issues() does not flag `{output}`: {:?}",
-                model.known_issues()
-            );
-            let mut differs = 0;
-            for (input, expected) in inputs(case)
-                .iter()
-                .zip(case["expected"].as_array().expect("expected"))
-            {
-                let got = model.run(input).unwrap_or_else(|e| panic!("{name}: {e}"));
-                let got = got
-                    .get(output)
-                    .unwrap_or_else(|| panic!("{name}: no `{output}`"));
-                let ints: Vec<f64> = got
-                    .ints
-                    .as_ref()
-                    .expect("label is an integer output")
-                    .iter()
-                    .map(|&i| i as f64)
-                    .collect();
-                if ints != numbers(&expected[output]["values"]) {
-                    differs += 1;
-                }
-            }
-            assert!(
-                differs > 0,
-                "{name}: tract now computes `{output}` like onnxruntime on every input: the \
-                 defect looks fixed; move `{output}` to `compare` in export.py and drop the \
-                 known-issue check in src/model/onnx.rs"
-            );
-        }
-    }
-    assert!(
-        seen >= 2,
-        "expected the binary tree classifiers' label checks, saw {seen}"
-    );
+    assert!(checked >= 18, "only {checked} runnable cases in cases.json");
 }
 
 #[test]
@@ -266,8 +210,9 @@ fn unsupported_exports_fail_at_load_naming_what_is_missing() {
         }
     }
     assert!(failures.is_empty(), "{failures}");
+    // ZipMap, string labels, Scaler, IsolationForest's LabelEncoder.
     assert!(
-        seen >= 5,
+        seen >= 4,
         "expected the unsupported plain exports, saw {seen}"
     );
 }

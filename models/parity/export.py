@@ -56,11 +56,6 @@ CNN_F = 64  # the 1-D CNN reads a short raw window instead of features
 SKL_OPSET = {"": 17, "ai.onnx.ml": 3}  # what tract is tested against; IsolationForest needs ml 3
 
 ZIPMAP = "skl2onnx option zipmap=False: probabilities as a float tensor (tract has no ZipMap)"
-BINARY_LABEL = (
-    "tract 0.23 computes the label of a two-class TreeEnsembleClassifier as the first class "
-    "always (argmax over one column); its probabilities are right: read them (forewarn's "
-    "manifests name the probability output) and take the argmax for a label"
-)
 REWRITE = "graph rewritten by models/parity/onnx_rewrite.py: "
 
 
@@ -242,9 +237,8 @@ def sklearn_cases():
     # Trees: few and shallow, to keep the files small.
     m = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y_bin)
     case("skl_rf_classifier_binary", "skl2onnx", "RandomForestClassifier, 2 classes (10 trees, depth 4)",
-         skl(m, X, zipmap=False), inputs=probes, status="workaround",
-         workaround=ZIPMAP + "; read probabilities, not label (tract's binary label is wrong)",
-         compare={"probabilities": "values"}, known_wrong={"label": BINARY_LABEL})
+         skl(m, X, zipmap=False), inputs=probes, status="workaround", workaround=ZIPMAP,
+         compare=vals_probs)
     m = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y)
     case("skl_rf_classifier_multiclass", "skl2onnx",
          "RandomForestClassifier, 3 classes (10 trees, depth 4)",
@@ -254,16 +248,14 @@ def sklearn_cases():
     plain = skl(m, X, zipmap=False)
     case("skl_gb_classifier_binary_plain", "skl2onnx",
          "GradientBoostingClassifier, 2 classes (10 trees, depth 3), plain export", plain,
-         inputs=probes, status="unsupported", compare={},
-         reason="tract 0.23 refuses a TreeEnsembleClassifier with one base value for two "
-                "classes (onnxruntime accepts it)", expect_error=["base_values"])
+         inputs=probes, status="workaround", workaround=ZIPMAP, compare=vals_probs)
     rewritten, _ = rewrite_for_tract(plain)
     case("skl_gb_classifier_binary_rewritten", "skl2onnx",
          "GradientBoostingClassifier, 2 classes (10 trees, depth 3)", plain, shipped=rewritten,
          inputs=probes, status="workaround",
-         workaround=ZIPMAP + "; " + REWRITE + "base value folded into the first tree's leaves; "
-                    "read probabilities, not label (tract's binary label is wrong)",
-         compare={"probabilities": "values"}, known_wrong={"label": BINARY_LABEL})
+         workaround=ZIPMAP + "; " + REWRITE + "base value folded into the first tree's leaves "
+                    "(not needed since forewarn's own tree op; kept as a regression case)",
+         compare=vals_probs)
     m = GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0).fit(X, y)
     case("skl_gb_classifier_multiclass", "skl2onnx",
          "GradientBoostingClassifier, 3 classes (10 trees per class, depth 3)",
@@ -280,9 +272,7 @@ def sklearn_cases():
         m.fit(X, wear)
         plain = skl(m, X)
         case(f"skl_{short}_plain", "skl2onnx", desc + ", plain export", plain, inputs=probes,
-             status="unsupported", compare={},
-             reason="ai.onnx.ml TreeEnsembleRegressor is not implemented in tract 0.23",
-             expect_error=["TreeEnsembleRegressor"])
+             status="supported", compare={"variable": "values"})
         rewritten, _ = rewrite_for_tract(plain)
         case(f"skl_{short}_rewritten", "skl2onnx", desc, plain, shipped=rewritten, inputs=probes,
              status="workaround",
@@ -294,8 +284,8 @@ def sklearn_cases():
     plain = skl(m, X)
     case("skl_isolation_forest_plain", "skl2onnx", "IsolationForest (10 trees, 64 samples), plain export",
          plain, inputs=probes, status="unsupported", compare={},
-         reason="uses ai.onnx.ml TreeEnsembleRegressor and LabelEncoder, neither implemented in "
-                "tract 0.23", expect_error=["TreeEnsembleRegressor", "LabelEncoder"])
+         reason="uses ai.onnx.ml LabelEncoder, which tract 0.23 does not implement",
+         expect_error=["LabelEncoder"])
     rewritten, _ = rewrite_for_tract(plain)
     case("skl_isolation_forest_rewritten", "skl2onnx", "IsolationForest (10 trees, 64 samples)",
          plain, shipped=rewritten, inputs=probes, status="workaround",

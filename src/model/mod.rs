@@ -8,3 +8,4 @@ pub mod onnx;
 pub mod package;
 pub mod runner;
 pub mod stage;
+pub mod trees;

@@ -20,16 +20,14 @@
 //! panic and turn it into an error, so a bad file cannot take the agent down (this relies on
 //! `panic = "unwind"`, the default profile setting).
 //!
-//! Known tract 0.23 defects that loading detects are listed by [`OnnxModel::known_issues`] (for
-//! `forewarn model inspect`); the supported export matrix and its parity tests against
-//! onnxruntime live in `models/parity/` and `tests/parity.rs`.
+//! The `ai.onnx.ml` tree ensembles (TreeEnsembleClassifier, TreeEnsembleRegressor) are parsed
+//! into forewarn's own op ([`super::trees`], registered in tract's op register before parsing):
+//! tract 0.23's own is O(trees × leaf votes) per row, mis-labels two-class models and lacks the
+//! regressor. The supported export matrix and its parity tests against onnxruntime live in
+//! `models/parity/` and `tests/parity.rs`.
 //!
 //! Cost: `run` is one tract plan execution (a fresh state each call: ~1–2 µs of the few µs an
-//! MLP takes). tract 0.23's tree walker tells a leaf from a branch by failing a conversion that
-//! builds an `anyhow` error, once per tree per run; with `RUST_BACKTRACE` or
-//! `RUST_LIB_BACKTRACE` set, each of those captures a backtrace and a 10-tree forest runs ~6x
-//! slower (7 → 46 µs). Run the agent with `RUST_LIB_BACKTRACE=0` if `RUST_BACKTRACE` is wanted
-//! for panics.
+//! MLP takes; a 100-tree forest takes about 6 µs).
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -125,10 +123,6 @@ fn unsupported_hint(op_type: &str) -> Option<&'static str> {
         "Scaler" => {
             "Scaler: export StandardScaler with skl2onnx options {StandardScaler: {\"div\": \
              \"div_cast\"}} (Sub/Div), or rewrite it with models/parity/onnx_rewrite.py"
-        }
-        "TreeEnsembleRegressor" => {
-            "TreeEnsembleRegressor (tree regressors, IsolationForest): rewrite it as a \
-             TreeEnsembleClassifier with models/parity/onnx_rewrite.py"
         }
         "ZipMap" => "ZipMap: export classifiers with skl2onnx options {\"zipmap\": False}",
         "LabelEncoder" => {
@@ -258,7 +252,6 @@ pub struct OnnxModel {
     n_features: usize,
     input: TensorInfo,
     outputs: Vec<TensorInfo>,
-    known_issues: Vec<String>,
 }
 
 impl fmt::Debug for OnnxModel {
@@ -266,7 +259,6 @@ impl fmt::Debug for OnnxModel {
         f.debug_struct("OnnxModel")
             .field("input", &self.input)
             .field("outputs", &self.outputs)
-            .field("known_issues", &self.known_issues)
             .finish_non_exhaustive()
     }
 }
@@ -300,7 +292,9 @@ impl OnnxModel {
 
     fn load_inner(bytes: &[u8], n_features: usize) -> Result<OnnxModel, ModelError> {
         let mut reader = bytes;
-        let mut model = tract_onnx::onnx()
+        let mut onnx = tract_onnx::onnx();
+        super::trees::register(&mut onnx.op_register);
+        let mut model = onnx
             .model_for_read(&mut reader)
             .map_err(|e| ModelError::Parse(with_hint(format!("{e:#}"))))?;
 
@@ -338,7 +332,6 @@ impl OnnxModel {
             .map_err(|e| ModelError::Parse(format!("{e:#}")))?;
         let batch = check_declared_input(&input_name, declared, n_features)?;
 
-        let known_issues = known_issues(&model);
         let output_names: Vec<String> = model
             .output_outlets()
             .map_err(|e| ModelError::Parse(format!("{e:#}")))?
@@ -404,7 +397,6 @@ impl OnnxModel {
             n_features,
             input,
             outputs,
-            known_issues,
         })
     }
 
@@ -448,12 +440,6 @@ impl OnnxModel {
     /// The model outputs, in the order [`run`](Self::run) returns them.
     pub fn outputs(&self) -> &[TensorInfo] {
         &self.outputs
-    }
-
-    /// Outputs this tract version is known to compute wrongly for this model, one sentence each.
-    /// Loading still succeeds: the other outputs are right (the parity tests prove it).
-    pub fn known_issues(&self) -> &[String] {
-        &self.known_issues
     }
 }
 
@@ -503,55 +489,13 @@ fn check_declared_input(
 
 /// Where tract's own message leaves a user guessing, the export workaround the matrix tests.
 fn with_hint(message: String) -> String {
-    let hint = if message.contains("base_values") && message.contains("expected length") {
-        " (a two-class gradient boosting classifier from skl2onnx: tract 0.23 wants one base \
-         value per class; rewrite it with models/parity/onnx_rewrite.py)"
-    } else if message.contains("String") {
+    let hint = if message.contains("String") {
         " (string tensors: a classifier trained on string classes has a string label output; \
          train on integer class ids and put the names in the manifest's `labels`)"
     } else {
         ""
     };
     message + hint
-}
-
-/// tract 0.23's TreeEnsembleClassifier, for two classes whose leaves only score one of them
-/// (skl2onnx's binary random forests and gradient boosting), returns `1 - p, p` as
-/// probabilities (right) but takes the label's argmax over `p` alone, so the label is always
-/// the first class.
-fn known_issues(model: &InferenceModel) -> Vec<String> {
-    let mut issues = Vec::new();
-    let outputs = model
-        .output_outlets()
-        .map(|o| o.to_vec())
-        .unwrap_or_default();
-    for node in model.nodes() {
-        if node.op.name() != "TreeEnsembleClassifier" {
-            continue;
-        }
-        let binary = node
-            .op
-            .info()
-            .map(|lines| {
-                lines
-                    .iter()
-                    .any(|l| l.contains("binary result layout kludge: true"))
-            })
-            .unwrap_or(false);
-        if !binary {
-            continue;
-        }
-        let label = OutletId::new(node.id, 0);
-        if outputs.contains(&label) {
-            let name = model.outlet_label(label).unwrap_or(&node.name);
-            issues.push(format!(
-                "output `{name}` (label of the binary TreeEnsembleClassifier `{}`) is always the \
-                 first class in tract 0.23: read the probabilities and take their argmax",
-                node.name
-            ));
-        }
-    }
-    issues
 }
 
 fn convert_output(info: &TensorInfo, value: &TValue) -> TractResult<Output> {
@@ -752,14 +696,13 @@ mod tests {
         assert_eq!(model.input().to_string(), "x float32[1, 3]");
         let outputs: Vec<String> = model.outputs().iter().map(|o| o.to_string()).collect();
         assert_eq!(outputs, vec!["y float32[1, 3]", "best int64[1, 1]"]);
-        assert!(model.known_issues().is_empty());
         assert_eq!(model.n_features(), 3);
     }
 
     #[test]
     fn names_every_unsupported_operator_at_load() {
         let bytes = pb::model(&[
-            pb::node("TreeEnsembleRegressor", "ai.onnx.ml", &["x"], &["t"]),
+            pb::node("LabelEncoder", "ai.onnx.ml", &["x"], &["t"]),
             pb::node("FancyOp", "com.example", &["t"], &["y"]),
             pb::value_info(11, "x", 1, &[Param("N"), Fixed(3)]),
             pb::value_info(12, "y", 1, &[Param("N"), Fixed(1)]),
@@ -769,13 +712,10 @@ mod tests {
             panic!("{err:?}")
         };
         let types: Vec<&str> = ops.iter().map(|o| o.op_type.as_str()).collect();
-        assert_eq!(types, vec!["TreeEnsembleRegressor", "FancyOp"]);
+        assert_eq!(types, vec!["LabelEncoder", "FancyOp"]);
         let msg = err.to_string();
-        assert!(msg.contains("FancyOp, TreeEnsembleRegressor"), "{msg}");
-        assert!(
-            msg.contains("`TreeEnsembleRegressor_node` (TreeEnsembleRegressor)"),
-            "{msg}"
-        );
+        assert!(msg.contains("FancyOp, LabelEncoder"), "{msg}");
+        assert!(msg.contains("`LabelEncoder_node` (LabelEncoder)"), "{msg}");
         assert!(msg.contains("onnx_rewrite.py"), "{msg}");
     }
 

@@ -20,7 +20,8 @@ use crate::record::{AlertEvent, Record};
 
 const DEMO_CONFIG: &str = include_str!("../firmware-config/demo.toml");
 
-/// (path relative to the provisioning file, contents) of everything the demo needs beside it.
+/// (path, contents) of everything the demo needs beside its provisioning file: recordings
+/// relative to `firmware-config/`, packages relative to `models/`.
 macro_rules! embedded {
     ($($path:literal from $root:literal),* $(,)?) => {
         [$(($path, include_bytes!(concat!("../", $root, "/", $path)) as &[u8])),*]
@@ -167,7 +168,7 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
         .context("creating a temporary directory")?;
     for (path, bytes) in FILES {
         let to = if path.starts_with("recordings/") {
-            dir.path().join(path)
+            dir.path().join("firmware-config").join(path)
         } else {
             dir.path().join("models").join(path)
         };
@@ -176,7 +177,10 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
         }
         std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
     }
-    let mut config = crate::config::parse_str(DEMO_CONFIG, "demo.toml (embedded)", dir.path())
+    // The repository's layout, so the provisioning file's relative paths resolve the same way
+    // in the repository (`check-config firmware-config/demo.toml`) and here.
+    let base = dir.path().join("firmware-config");
+    let mut config = crate::config::parse_str(DEMO_CONFIG, "demo.toml (embedded)", &base)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     config.gateway.data_dir = dir.path().join("data");
     if let Some(k) = &opts.kafka {

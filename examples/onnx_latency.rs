@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r.as_array()
                     .map(|r| {
                         r.iter()
-                            .filter_map(|v| v.as_f64())
+                            .map(|v| v.as_f64().unwrap_or(f64::NAN)) // null: a missing value (NaN)
                             .map(|v| v as f32)
                             .collect()
                     })

@@ -1,5 +1,6 @@
 """The export matrix: train small models on synthetic data, export them the way users do, and
 record onnxruntime's outputs as the reference that tract must reproduce (tests/parity.rs).
+Plus hand-written tree ensembles (synthetic_tree_cases) for forewarn's own tree op.
 
 Writes, next to this file:
   onnx/<case>.onnx   the file forewarn loads (for a workaround: the rewritten / re-exported one)
@@ -149,7 +150,8 @@ def case(name, exporter, model_desc, plain, *, inputs, status, compare, n_featur
         "compare": compare,
         "not_compared": not_compared or {},
         "known_wrong": known_wrong or {},
-        "inputs": [[float(v) for v in x] for x in inputs],
+        # JSON has no NaN: a missing feature value is null.
+        "inputs": [[None if np.isnan(v) else float(v) for v in x] for x in inputs],
         "expected": expected,
     }
     if shipped is not plain and expected is not None:
@@ -293,6 +295,179 @@ def sklearn_cases():
                     "LabelEncoder -> Gather from a dense table",
          compare={"scores": "values", "label": "exact"})
 
+# Synthetic tree ensembles, written node by node with onnx.helper: what the exporters above never
+# emit (BRANCH_LT/GTE/GT/EQ/NEQ, nodes_missing_value_tracks_true, SOFTMAX / SOFTMAX_ZERO /
+# LOGISTIC, base values, MIN/MAX/AVERAGE) for forewarn's own tree op (src/model/trees/).
+TREE_MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
+TREE_GRID = [-1.0, -0.5, 0.0, 0.5, 1.0]  # most thresholds, and the probe values that hit them
+NODE_ATTRS = ["nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
+              "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true"]
+
+
+def random_trees(rng, n_trees, depth, n_out, *, signed, voters=None, missing=0.5, all_vote=False):
+    """`n_trees` random trees (preorder node ids, every mode, mostly grid thresholds, NaN sent
+    to the true child at about `missing` of the branches); leaves vote for all of `voters`
+    (default: every output) or, unless `all_vote`, for one of them, sometimes twice.
+
+    Kept clear of onnxruntime quirks forewarn does not reproduce (models/parity/README.md):
+    with one output only the first vote of a leaf counts, so no leaf votes twice then; with
+    two or more, an output no reached leaf voted for is written as 0 whatever its base value,
+    so ensembles with base values use `all_vote`."""
+    voters = list(range(n_out)) if voters is None else voters
+    nodes = {k: [] for k in NODE_ATTRS}
+    votes = {k: [] for k in ("treeids", "nodeids", "ids", "weights")}
+    for t in range(n_trees):
+        next_id = [0]
+
+        def grow(d):
+            me = next_id[0]
+            next_id[0] += 1
+            ix = len(nodes["nodes_treeids"])
+            for k in NODE_ATTRS:
+                nodes[k].append(0)
+            nodes["nodes_treeids"][ix] = t
+            nodes["nodes_nodeids"][ix] = me
+            if d == depth or (d >= 2 and rng.random() < 0.25):
+                nodes["nodes_modes"][ix] = "LEAF"
+                nodes["nodes_values"][ix] = 0.0
+                if all_vote or rng.random() < 0.5:
+                    ids = voters
+                else:
+                    ids = [voters[int(rng.integers(len(voters)))]] * int(rng.integers(1, 3))
+                    ids = ids[:1] if n_out == 1 else ids
+                for c in ids:
+                    w = rng.normal() if signed else rng.random()
+                    votes["treeids"].append(t)
+                    votes["nodeids"].append(me)
+                    votes["ids"].append(int(c))
+                    votes["weights"].append(float(np.float32(w)))
+                return me
+            nodes["nodes_modes"][ix] = TREE_MODES[int(rng.integers(len(TREE_MODES)))]
+            nodes["nodes_featureids"][ix] = int(rng.integers(F))
+            value = TREE_GRID[int(rng.integers(len(TREE_GRID)))] if rng.random() < 0.8 \
+                else rng.normal()
+            nodes["nodes_values"][ix] = float(np.float32(value))
+            nodes["nodes_missing_value_tracks_true"][ix] = int(rng.random() < missing)
+            nodes["nodes_truenodeids"][ix] = grow(d + 1)
+            nodes["nodes_falsenodeids"][ix] = grow(d + 1)
+            return me
+
+        grow(0)
+    return nodes, votes
+
+
+def tree_probes(rng, nodes):
+    """Grid rows (values on the thresholds), rows on every non-grid threshold of a node,
+    a few off-grid rows, and NaN in each feature, in pairs and everywhere."""
+    grid = lambda: rng.choice(TREE_GRID, size=F).astype(np.float32)  # noqa: E731
+    rows = [grid() for _ in range(12)]
+    for f, v, m in zip(nodes["nodes_featureids"], nodes["nodes_values"], nodes["nodes_modes"]):
+        if m != "LEAF" and v not in TREE_GRID:
+            r = grid()
+            r[f] = v
+            rows.append(r)
+    rows += [rng.normal(size=F).astype(np.float32) for _ in range(4)]
+    for f in range(F):
+        r = grid()
+        r[f] = np.nan
+        rows.append(r)
+    for f in range(0, F, 2):
+        r = grid()
+        r[f] = r[(f + 3) % F] = np.nan
+        rows.append(r)
+    rows.append(np.full(F, np.nan, np.float32))
+    return np.stack(rows).astype(np.float32)
+
+
+def tree_model(name, op, outputs, attrs):
+    node = onnx.helper.make_node(op, ["input"], [o.name for o in outputs], domain="ai.onnx.ml",
+                                 **attrs)
+    graph = onnx.helper.make_graph(
+        [node], name, [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
+                                                          ["N", F])], outputs)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17),
+                                                         onnx.helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def synthetic_tree_cases():
+    rng = np.random.default_rng(7)
+    exporter = "onnx.helper"
+    tensor = onnx.helper.make_tensor_value_info
+    T = onnx.TensorProto
+    # (name suffix, classes, voting classes, post_transform, base_values, signed weights, what)
+    classifiers = [
+        ("none", 4, None, "NONE", None, False, "4 classes, positive votes, NONE"),
+        ("softmax_base", 4, None, "SOFTMAX", [0.1, -0.2, 0.3, 0.0], True,
+         "4 classes, signed votes, SOFTMAX, 4 base values"),
+        ("softmax_zero", 3, None, "SOFTMAX_ZERO", None, True,
+         "3 classes, signed votes, SOFTMAX_ZERO"),
+        ("logistic", 3, None, "LOGISTIC", None, True, "3 classes, signed votes, LOGISTIC"),
+        ("binary_none", 2, [0], "NONE", None, False,
+         "2 classes, only class 0 votes (positive), NONE: onnxruntime's binary case"),
+        ("binary_logistic", 2, [1], "LOGISTIC", None, True,
+         "2 classes, only class 1 votes (signed), LOGISTIC: binary case"),
+        ("binary_logistic_base", 2, [0], "LOGISTIC", [0.3], True,
+         "2 classes, only class 0 votes (signed), LOGISTIC, 1 base value: binary case"),
+        ("two_voters_base", 2, None, "NONE", [0.25, -0.25], True,
+         "2 classes, both vote in every leaf (signed), NONE, 2 base values"),
+    ]
+    for suffix, n, voters, post, base, signed, what in classifiers:
+        # Base values for two voting classes: every leaf votes for both (see random_trees).
+        both = n == 2 and voters is None
+        nodes, votes = random_trees(rng, 4, 4, n, signed=signed, voters=voters, all_vote=both)
+        # Two voting classes: onnxruntime's label is 1 or 0, not classlabels_int64s[1] or [0].
+        labels = [0, 1] if both else list(range(10, 10 + n))
+        attrs = dict(nodes, post_transform=post, classlabels_int64s=labels)
+        attrs.update({"class_" + k: v for k, v in votes.items()})
+        if base is not None:
+            attrs["base_values"] = base
+        name = f"trees_clf{n}_{suffix}"
+        model = tree_model(name, "TreeEnsembleClassifier", [tensor("label", T.INT64, ["N"]),
+                           tensor("probabilities", T.FLOAT, ["N", n])], attrs)
+        case(name, exporter, f"TreeEnsembleClassifier, 4 random trees (all 6 branch modes, NaN "
+             f"tracking), {what}, int labels {labels[0]}..{labels[-1]}", model,
+             inputs=tree_probes(rng, nodes),
+             status="supported", compare={"probabilities": "exact", "label": "exact"})
+
+    nodes, votes = random_trees(rng, 3, 3, 3, signed=True)
+    attrs = dict(nodes, post_transform="LOGISTIC",
+                 classlabels_strings=["normal", "inner_race", "outer_race"])
+    attrs.update({"class_" + k: v for k, v in votes.items()})
+    name = "trees_clf3_string_labels"
+    model = tree_model(name, "TreeEnsembleClassifier", [tensor("label", T.STRING, ["N"]),
+                       tensor("probabilities", T.FLOAT, ["N", 3])], attrs)
+    case(name, exporter, "TreeEnsembleClassifier, 3 random trees, 3 string class labels", model,
+         inputs=tree_probes(rng, nodes), status="unsupported", compare={},
+         reason="the label output is a string tensor; forewarn reads numeric outputs only: use "
+                "classlabels_int64s and put the names in the manifest's `labels`",
+         expect_error=["`label`", "String"])
+
+    # (aggregate, targets, base_values, post_transform, missing attribute written)
+    regressors = [("SUM", 1, [0.5], "NONE", True), ("AVERAGE", 2, [1.0, -1.0], "NONE", True),
+                  ("MIN", 3, None, "NONE", True), ("MAX", 2, None, "NONE", False)]
+    for agg, n, base, post, with_missing in regressors:
+        nodes, votes = random_trees(rng, 4, 3, n, signed=True, missing=0.5 if with_missing else 0,
+                                    all_vote=base is not None and n > 1)
+        if not with_missing:
+            del nodes["nodes_missing_value_tracks_true"]
+        attrs = dict(nodes, n_targets=n, aggregate_function=agg, post_transform=post)
+        attrs.update({"target_" + k: v for k, v in votes.items()})
+        if base is not None:
+            attrs["base_values"] = base
+        name = f"trees_reg{n}_{agg.lower()}"
+        what = f"{agg}, {n} target{'s' if n > 1 else ''}"
+        what += f", {len(base)} base value{'s' if len(base) > 1 else ''}" if base else ""
+        what += ", every leaf votes for every target" if base is not None and n > 1 else ""
+        what += "" if with_missing else ", no nodes_missing_value_tracks_true (NaN compares false)"
+        model = tree_model(name, "TreeEnsembleRegressor", [tensor("variable", T.FLOAT, ["N", n])],
+                           attrs)
+        case(name, exporter, f"TreeEnsembleRegressor, 4 random trees (all 6 branch modes), {what}",
+             model, inputs=tree_probes(rng, nodes), status="supported",
+             compare={"variable": "exact"})
+
 
 def torch_cases():
     try:
@@ -393,6 +568,7 @@ def main():
         f.unlink()
     print("exporting:")
     sklearn_cases()
+    synthetic_tree_cases()
     torch_cases()
     versions = {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__,
                 "onnx": onnx.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__}

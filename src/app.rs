@@ -10,6 +10,10 @@
 //! sends a last status and ends; the writer commits what it holds and ends when the records
 //! channel closes. Then the forwarder gets `drain` to send what the outbox holds and collect
 //! the acknowledgements. Anything not acknowledged stays in the outbox for the next start.
+//!
+//! Under systemd (`Type=notify`, [`crate::monitor::systemd`]): `READY=1` once every stage
+//! started, `WATCHDOG=1` while the outbox writer keeps up, `STATUS=` at each heartbeat,
+//! `STOPPING=1` when the sources ended and the drain begins.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +31,7 @@ use crate::ingest::replay::ReplaySource;
 use crate::ingest::serial::SerialSource;
 use crate::ingest::{AssetIndex, Batch};
 use crate::model;
+use crate::monitor::systemd::{self, Notifier, Pulse};
 use crate::monitor::{build_status, FillEstimator, Metrics, PipelineDrop};
 use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
@@ -91,6 +96,13 @@ pub async fn run(
             .with_context(|| format!("opening the outbox in {}", dir.display()))?
     };
     let outbox = Arc::new(outbox);
+    // Only a service notifies systemd; the demo (exit_when_sources_end) is a command.
+    let notifier = Arc::new(if opts.exit_when_sources_end {
+        Notifier::disabled()
+    } else {
+        Notifier::from_env()
+    });
+    let pulse = Arc::new(Pulse::default());
     let c = outbox.counters();
     info!(path = %dir.display(), backlog = c.classes.iter().map(|x| x.count).sum::<u64>(), next_seq = c.next_seq, "Outbox open.");
 
@@ -100,6 +112,14 @@ pub async fn run(
     let (samples_tx, samples_rx) = mpsc::channel::<Batch>(SAMPLE_CHANNEL);
     let (records_tx, records_rx) = mpsc::channel::<Vec<Record>>(RECORD_CHANNEL);
     let appended = Arc::new(Notify::new());
+    // Records waiting for the writer, for the watchdog (weak: never keeps the channel open).
+    let records_waiting = {
+        let weak = records_tx.downgrade();
+        move || {
+            weak.upgrade()
+                .is_some_and(|tx| tx.capacity() < tx.max_capacity())
+        }
+    };
 
     // Sources.
     let mut sources = JoinSet::new();
@@ -158,7 +178,25 @@ pub async fn run(
             Some((tx, Arc::new(model::stage::wanted_signals(&config)))),
             Some(h),
         ),
-        None => (None, None),
+        None => {
+            // SIGHUP's default action ends the process: `systemctl reload` must not stop an
+            // agent that has no model packages to reload.
+            #[cfg(unix)]
+            if let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            {
+                let stop = shutdown.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            Some(()) = hup.recv() => info!("SIGHUP: nothing to reload (no [[models]])."),
+                        }
+                    }
+                });
+            }
+            (None, None)
+        }
     };
 
     // Processing.
@@ -183,15 +221,17 @@ pub async fn run(
         outbox.clone(),
         records_tx,
         heartbeat_stop.clone(),
+        notifier.clone(),
     ));
 
     // Writer.
     let on_commit = opts.on_commit.take();
     let writer = {
         let (outbox, appended, metrics) = (outbox.clone(), appended.clone(), metrics.clone());
+        let pulse = pulse.clone();
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || writer_stage(outbox, records_rx, appended, metrics, on_commit))
+            .spawn(move || writer_stage(outbox, records_rx, appended, metrics, on_commit, pulse))
             .context("starting the outbox writer thread")?
     };
 
@@ -230,12 +270,26 @@ pub async fn run(
         None
     };
 
+    notifier.ready(&format!(
+        "running: sources {}, outbox backlog {}",
+        config.sources.len(),
+        c.classes.iter().map(|x| x.count).sum::<u64>()
+    ));
+    let watchdog_stop = CancellationToken::new();
+    tokio::spawn(systemd::watchdog(
+        notifier.clone(),
+        pulse,
+        records_waiting,
+        watchdog_stop.clone(),
+    ));
+
     // Wait for the sources (they end on shutdown, or by themselves).
     while let Some(r) = sources.join_next().await {
         if let Err(e) = r {
             error!(error = %e, "A source task failed.");
         }
     }
+    notifier.stopping("stopping: sources ended, draining the pipeline and the outbox");
     process.await.context("processing stage")?;
     if let Some(h) = model_thread {
         tokio::task::spawn_blocking(move || h.join())
@@ -264,6 +318,7 @@ pub async fn run(
         tokio::task::spawn_blocking(move || o.sync()).await??;
     }
     sync_stop.cancel();
+    watchdog_stop.cancel();
     let report = RunReport {
         outbox: outbox.counters(),
     };
@@ -335,6 +390,7 @@ async fn heartbeat_stage(
     outbox: Arc<Outbox>,
     tx: mpsc::Sender<Vec<Record>>,
     stop: CancellationToken,
+    notifier: Arc<Notifier>,
 ) {
     let mut tick = tokio::time::interval(gateway.heartbeat);
     tick.tick().await;
@@ -345,6 +401,7 @@ async fn heartbeat_stage(
             _ = tick.tick() => false,
         };
         let status = build_status(&gateway, &metrics, &outbox, &mut fill);
+        notifier.status(&systemd::status_line(&status));
         if tx.send(vec![Record::Status(status)]).await.is_err() || last {
             return;
         }
@@ -352,13 +409,15 @@ async fn heartbeat_stage(
 }
 
 /// Group commit: take everything queued (up to `MAX_GROUP` records), append it in one
-/// transaction, then wake the forwarder.
+/// transaction, then wake the forwarder. Each group handled (stored, or counted as lost)
+/// beats `pulse`: the watchdog's evidence that the writer is not stuck.
 fn writer_stage(
     outbox: Arc<Outbox>,
     mut rx: mpsc::Receiver<Vec<Record>>,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
     mut on_commit: Option<CommitHook>,
+    pulse: Arc<Pulse>,
 ) {
     while let Some(mut group) = rx.blocking_recv() {
         while group.len() < MAX_GROUP {
@@ -389,5 +448,6 @@ fn writer_stage(
                 }
             }
         }
+        pulse.beat();
     }
 }

@@ -1,8 +1,10 @@
 //! Monitoring: counters every stage updates ([`metrics`]) and the status heartbeat built from
-//! them ([`status`]), which travels to Kafka through the outbox like any other record.
+//! them ([`status`]), which travels to Kafka through the outbox like any other record; and the
+//! systemd notifications (readiness, watchdog, status line) of a service ([`systemd`]).
 
 pub mod metrics;
 pub mod status;
+pub mod systemd;
 
 pub use metrics::{Metrics, PipelineDrop, SourceMetrics};
 pub use status::{build_status, FillEstimator};

@@ -208,3 +208,36 @@ fn a_broken_package_is_refused_at_reload_and_a_good_one_replaces_the_running_ver
     let status = latest_model_status(&kafka.bootstrap(), |m| m["version"] == "1.1.0");
     assert!(status["reload_error"].is_null(), "{status}");
 }
+
+#[test]
+fn sighup_without_models_does_not_stop_the_agent() {
+    let mqtt = Mosquitto::start();
+    let kafka = Tansu::start();
+    let rest = format!(
+        r#"
+[[sources]]
+type = "mqtt"
+name = "plant"
+host = "127.0.0.1"
+port = {}
+topics = ["plant/+"]
+topic_pattern = "plant/{{asset}}"
+
+[[assets]]
+id = "pump-1"
+signals = [{{ name = "level" }}]
+"#,
+        mqtt.port
+    );
+    let mut agent = Agent::start(&agent_config(&kafka.bootstrap(), &rest));
+    agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
+    agent.reload();
+    agent.wait_log("nothing to reload", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        agent.exited().is_none(),
+        "SIGHUP stopped the agent\n{}",
+        agent.log()
+    );
+    assert!(agent.stop().success());
+}

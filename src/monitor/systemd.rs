@@ -1,0 +1,446 @@
+//! The systemd notification protocol (`sd_notify`), so the unit can be `Type=notify` with a
+//! `WatchdogSec=`: `READY=1` once the pipeline runs, `WATCHDOG=1` while it keeps moving,
+//! `STATUS=` with a one-line summary for `systemctl status`, `STOPPING=1` at shutdown.
+//!
+//! The protocol is one datagram per message to the Unix socket named by `$NOTIFY_SOCKET` (a
+//! path, or `@name` for Linux's abstract namespace), which is all this module needs from std;
+//! no crate. Without `$NOTIFY_SOCKET` (not started by systemd, or `Type=simple`) every call
+//! does nothing.
+//!
+//! Invariants:
+//! - Notifying never stops or slows the agent: a failed send is ignored, logged at DEBUG the
+//!   first time only, and the socket is non-blocking.
+//! - The watchdog is not a free-running timer. [`watchdog`] pings only when the outbox writer
+//!   made progress since the last tick or had nothing to do ([`WatchdogGate`]), and it runs on
+//!   the tokio runtime. A blocked runtime, or a writer stuck in a commit while records wait
+//!   (a dead eMMC, a hung fsync), stops the pings and systemd restarts the agent. Records wait
+//!   at least every `heartbeat_secs` (the status record), so a stuck writer is noticed within
+//!   `heartbeat_secs + WatchdogSec`.
+//! - The notifier is built from explicit values ([`Notifier::new`]); only
+//!   [`Notifier::from_env`] reads the environment, so tests never touch it.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::record::Status;
+
+/// Where the notifications go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Path(PathBuf),
+    /// Linux abstract namespace (`@name` in `$NOTIFY_SOCKET`; the name without the `@`).
+    Abstract(Vec<u8>),
+}
+
+/// Sends `sd_notify` messages to systemd; a no-op when the agent was not started by it.
+#[derive(Debug)]
+pub struct Notifier {
+    socket: Option<(UnixDatagram, Target)>,
+    watchdog: Option<Duration>,
+    send_failed: AtomicBool,
+}
+
+impl Notifier {
+    /// A notifier that does nothing (no `$NOTIFY_SOCKET`).
+    pub fn disabled() -> Self {
+        Notifier {
+            socket: None,
+            watchdog: None,
+            send_failed: AtomicBool::new(false),
+        }
+    }
+
+    /// From the variables systemd sets: `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`.
+    pub fn from_env() -> Self {
+        let var = |k| std::env::var(k).ok();
+        Self::new(
+            var("NOTIFY_SOCKET").as_deref(),
+            var("WATCHDOG_USEC").as_deref(),
+            var("WATCHDOG_PID").as_deref(),
+            std::process::id(),
+        )
+    }
+
+    /// From explicit values: `notify_socket` as in `$NOTIFY_SOCKET`, `watchdog_usec` and
+    /// `watchdog_pid` as in `$WATCHDOG_USEC` and `$WATCHDOG_PID`, `pid` this process's id.
+    /// The watchdog is on only when `watchdog_usec` is a positive number and `watchdog_pid`,
+    /// if given, is `pid` (systemd sets it so a child does not ping for its parent).
+    pub fn new(
+        notify_socket: Option<&str>,
+        watchdog_usec: Option<&str>,
+        watchdog_pid: Option<&str>,
+        pid: u32,
+    ) -> Self {
+        let target = match notify_socket {
+            Some(s) if s.len() > 1 && s.starts_with('@') => {
+                Some(Target::Abstract(s.as_bytes()[1..].to_vec()))
+            }
+            Some(s) if s.starts_with('/') => Some(Target::Path(PathBuf::from(s))),
+            // Empty, relative or `vsock:` addresses: not something systemd gives a service.
+            _ => None,
+        };
+        let socket = target.and_then(|t| match UnixDatagram::unbound() {
+            Ok(sock) => {
+                // A full socket buffer (systemd busy) must not block a caller on the runtime.
+                let _ = sock.set_nonblocking(true);
+                Some((sock, t))
+            }
+            Err(e) => {
+                debug!(error = %e, "Cannot create the systemd notification socket.");
+                None
+            }
+        });
+        let for_us = watchdog_pid.is_none_or(|p| p.trim().parse::<u32>().ok() == Some(pid));
+        let watchdog = watchdog_usec
+            .and_then(|u| u.trim().parse::<u64>().ok())
+            .filter(|&u| u > 0 && for_us && socket.is_some())
+            .map(Duration::from_micros);
+        Notifier {
+            socket,
+            watchdog,
+            send_failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether notifications go anywhere.
+    pub fn enabled(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// How often to ping the watchdog: half of `WatchdogSec`, as `sd_watchdog_enabled(3)`
+    /// advises. `None` when the unit has no watchdog.
+    pub fn watchdog_interval(&self) -> Option<Duration> {
+        self.watchdog.map(|w| w / 2)
+    }
+
+    /// The pipeline runs: `READY=1` with a status line.
+    pub fn ready(&self, status: &str) {
+        self.send(&format!("READY=1\nSTATUS={}", one_line(status)));
+    }
+
+    /// A new status line for `systemctl status`.
+    pub fn status(&self, status: &str) {
+        self.send(&format!("STATUS={}", one_line(status)));
+    }
+
+    /// The pipeline is alive.
+    pub fn watchdog_ping(&self) {
+        self.send("WATCHDOG=1");
+    }
+
+    /// Shutdown began (the drain follows).
+    pub fn stopping(&self, status: &str) {
+        self.send(&format!("STOPPING=1\nSTATUS={}", one_line(status)));
+    }
+
+    fn send(&self, msg: &str) {
+        let Some((sock, target)) = &self.socket else {
+            return;
+        };
+        let sent = match target {
+            Target::Path(p) => sock.send_to(msg.as_bytes(), p),
+            Target::Abstract(name) => send_abstract(sock, name, msg.as_bytes()),
+        };
+        if let Err(e) = sent {
+            if !self.send_failed.swap(true, Ordering::Relaxed) {
+                debug!(error = %e, "Cannot notify systemd; further failures are not logged.");
+            }
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_abstract(sock: &UnixDatagram, name: &[u8], msg: &[u8]) -> std::io::Result<usize> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt;
+    #[cfg(target_os = "linux")]
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    sock.send_to_addr(msg, &addr)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn send_abstract(_: &UnixDatagram, _: &[u8], _: &[u8]) -> std::io::Result<usize> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "abstract socket addresses exist only on Linux",
+    ))
+}
+
+/// A `STATUS=` value must be one line: the protocol separates assignments by newlines.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// The status heartbeat as one line for `systemctl status`.
+pub fn status_line(s: &Status) -> String {
+    let connected = s.sources.values().filter(|x| x.connected).count();
+    let backlog: u64 = s.outbox.values().map(|c| c.depth).sum();
+    let evicted: u64 = s.outbox.values().map(|c| c.evicted).sum();
+    let mut line = format!(
+        "{connected}/{} sources connected, outbox backlog {backlog}, delivered {}",
+        s.sources.len(),
+        s.delivered
+    );
+    if evicted > 0 {
+        line.push_str(&format!(", evicted {evicted}"));
+    }
+    if s.outbox_write_lost > 0 {
+        line.push_str(&format!(
+            ", lost to outbox write failures {}",
+            s.outbox_write_lost
+        ));
+    }
+    if let Some(e) = &s.last_delivery_error {
+        line.push_str(&format!(", last delivery error: {e}"));
+    }
+    line
+}
+
+/// Progress of the outbox writer: a count it advances after each group of records it handled.
+#[derive(Debug, Default)]
+pub struct Pulse(AtomicU64);
+
+impl Pulse {
+    pub fn beat(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Decides, tick by tick, whether the pipeline earned a watchdog ping: the writer handled a
+/// group since the last tick, or nothing was waiting for it. Pure, for testing.
+#[derive(Debug, Default)]
+pub struct WatchdogGate {
+    last: u64,
+}
+
+impl WatchdogGate {
+    pub fn tick(&mut self, beats: u64, pending: bool) -> bool {
+        let progressed = beats != self.last;
+        self.last = beats;
+        progressed || !pending
+    }
+}
+
+/// Pings the watchdog every [`Notifier::watchdog_interval`] while the writer keeps up
+/// (`pending`: records wait for it). Returns at once when the unit has no watchdog; else ends
+/// at `stop`.
+pub async fn watchdog(
+    notifier: Arc<Notifier>,
+    pulse: Arc<Pulse>,
+    pending: impl Fn() -> bool,
+    stop: CancellationToken,
+) {
+    let Some(every) = notifier.watchdog_interval() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut gate = WatchdogGate::default();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if gate.tick(pulse.count(), pending()) {
+            notifier.watchdog_ping();
+        } else {
+            debug!("Outbox writer made no progress with records waiting; no watchdog ping.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(dir: &tempfile::TempDir) -> (UnixDatagram, String) {
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (sock, path.to_str().unwrap().to_string())
+    }
+
+    fn recv(sock: &UnixDatagram) -> String {
+        let mut buf = [0u8; 4096];
+        let n = sock.recv(&mut buf).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    fn pending_messages(sock: &UnixDatagram) -> Vec<String> {
+        sock.set_nonblocking(true).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn ready_status_and_stopping_reach_the_socket_as_systemd_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sock, path) = listener(&dir);
+        let n = Notifier::new(Some(&path), None, None, 1);
+        assert!(n.enabled());
+        n.ready("running\n3 sources");
+        assert_eq!(recv(&sock), "READY=1\nSTATUS=running 3 sources");
+        n.status("2/3 sources connected");
+        assert_eq!(recv(&sock), "STATUS=2/3 sources connected");
+        n.watchdog_ping();
+        assert_eq!(recv(&sock), "WATCHDOG=1");
+        n.stopping("draining");
+        assert_eq!(recv(&sock), "STOPPING=1\nSTATUS=draining");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_abstract_socket_address_starting_with_at_is_used() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!(
+            "forewarn-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        );
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let sock = UnixDatagram::bind_addr(&addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let n = Notifier::new(Some(&format!("@{name}")), None, None, 1);
+        n.ready("up");
+        assert_eq!(recv(&sock), "READY=1\nSTATUS=up");
+    }
+
+    #[test]
+    fn without_notify_socket_nothing_is_sent_and_there_is_no_watchdog() {
+        let n = Notifier::new(None, Some("30000000"), None, 1);
+        assert!(!n.enabled());
+        assert_eq!(n.watchdog_interval(), None);
+        n.ready("up");
+        n.watchdog_ping();
+        n.stopping("down");
+        assert!(!Notifier::new(Some(""), None, None, 1).enabled());
+        assert!(!Notifier::new(Some("relative.sock"), None, None, 1).enabled());
+    }
+
+    #[test]
+    fn the_watchdog_pings_at_half_of_watchdog_usec_and_only_for_this_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_sock, path) = listener(&dir);
+        let every = |usec, pid| Notifier::new(Some(&path), usec, pid, 42).watchdog_interval();
+        assert_eq!(every(Some("30000000"), None), Some(Duration::from_secs(15)));
+        assert_eq!(
+            every(Some("30000000"), Some("42")),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            every(Some("30000000"), Some("43")),
+            None,
+            "another pid's watchdog"
+        );
+        assert_eq!(every(Some("0"), None), None);
+        assert_eq!(every(Some("soon"), None), None);
+        assert_eq!(every(None, None), None);
+    }
+
+    #[test]
+    fn a_failed_send_is_ignored_and_later_sends_still_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("later.sock");
+        let n = Notifier::new(Some(path.to_str().unwrap()), None, None, 1);
+        n.ready("nobody listens yet");
+        n.status("still nobody");
+        assert!(n.send_failed.load(Ordering::Relaxed));
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        n.status("listening now");
+        assert_eq!(recv(&sock), "STATUS=listening now");
+    }
+
+    #[test]
+    fn the_gate_passes_progress_or_an_idle_writer_and_stops_a_stuck_one() {
+        let mut g = WatchdogGate::default();
+        assert!(g.tick(0, false), "idle: nothing to write");
+        assert!(g.tick(1, true), "wrote a group, more waiting");
+        assert!(g.tick(2, true));
+        assert!(
+            !g.tick(2, true),
+            "records wait, no group written since the last tick"
+        );
+        assert!(!g.tick(2, true));
+        assert!(g.tick(3, true), "moving again");
+    }
+
+    #[tokio::test]
+    async fn a_stuck_writer_stops_the_pings_and_a_moving_one_gets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sock, path) = listener(&dir);
+        // WatchdogSec=40ms: a tick every 20 ms. Records always wait for the writer here.
+        let n = Arc::new(Notifier::new(Some(&path), Some("40000"), None, 1));
+        let pulse = Arc::new(Pulse::default());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(watchdog(n, pulse.clone(), || true, stop.clone()));
+        // Moving: the writer finishes a group every 5 ms.
+        for _ in 0..30 {
+            pulse.beat();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let moving = pending_messages(&sock);
+        assert!(
+            moving.len() >= 3 && moving.iter().all(|m| m == "WATCHDOG=1"),
+            "{moving:?}"
+        );
+        // Stuck: no group finishes. The first tick may still see the last group.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = pending_messages(&sock);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(pending_messages(&sock), Vec::<String>::new());
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn the_status_line_sums_up_sources_backlog_and_trouble() {
+        let s: Status = serde_json::from_value(serde_json::json!({
+            "schema": "forewarn.status.v1", "gateway": "gw", "site": "s", "version": "0",
+            "ts_ns": 0, "uptime_secs": 1.0,
+            "sources": {
+                "rs485": {"connected": true, "received": 1, "samples": 1, "rejected": {}, "reconnects": 0},
+                "plc": {"connected": false, "received": 0, "samples": 0, "rejected": {}, "reconnects": 3}
+            },
+            "outbox": {
+                "alert": {"depth": 2, "bytes": 10, "evicted": 0},
+                "telemetry": {"depth": 40, "bytes": 900, "evicted": 7}
+            },
+            "outbox_budget_bytes": 1000, "pipeline_drops": {}, "delivered": 12,
+            "delivery_errors": 1, "last_delivery_error": "broker down"
+        }))
+        .unwrap();
+        assert_eq!(
+            status_line(&s),
+            "1/2 sources connected, outbox backlog 42, delivered 12, evicted 7, \
+             last delivery error: broker down"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_watchdog_the_task_ends_at_once() {
+        let n = Arc::new(Notifier::disabled());
+        let stop = CancellationToken::new();
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            watchdog(n, Arc::new(Pulse::default()), || true, stop),
+        )
+        .await
+        .unwrap();
+    }
+}

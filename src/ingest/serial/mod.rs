@@ -9,6 +9,8 @@
 
 pub mod framer;
 pub mod line;
+#[cfg(target_os = "linux")]
+pub mod termios;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,24 @@ impl SerialSource {
             .open_native_async()
     }
 
+    /// Opens the device; where the system lacks the ioctls the serial crate configures ports
+    /// with (qemu-user running an ARM build), falls back to the classic termios calls.
+    fn open_port(&self) -> Result<tokio_serial::SerialStream, String> {
+        match self.open() {
+            Ok(p) => Ok(p),
+            #[cfg(target_os = "linux")]
+            Err(e) if termios::is_unsupported_call(&e) => match termios::open_classic(&self.config)
+            {
+                Ok(p) => {
+                    debug!(source = %self.config.name, "Serial device opened with classic termios (TCSETS2 unsupported here).");
+                    Ok(p)
+                }
+                Err(fallback) => Err(format!("{e}; classic termios open also failed: {fallback}")),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     pub async fn run(self, out: mpsc::Sender<Batch>, shutdown: CancellationToken) {
         let spec = LineFormatSpec {
             format: self.config.format,
@@ -72,7 +92,7 @@ impl SerialSource {
         let mut buf = vec![0u8; 4096];
         let mut first = true;
         'reopen: loop {
-            let mut port = match self.open() {
+            let mut port = match self.open_port() {
                 Ok(p) => p,
                 Err(e) => {
                     if backoff.attempts() == 0 {

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use forewarn::codec::Encoding;
 use forewarn::config;
@@ -29,6 +31,10 @@ enum Command {
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        /// Stop when every source has ended (replay files: backfill, footprint runs) instead of
+        /// waiting for SIGTERM; first waits up to 5 s for Kafka to take the outbox.
+        #[arg(long)]
+        exit_when_sources_end: bool,
     },
     /// Validate a provisioning file and list every problem (exit 3 if there are any).
     CheckConfig { file: PathBuf },
@@ -126,15 +132,30 @@ fn parse_encoding(s: &str) -> Result<Encoding, String> {
     }
 }
 
+/// Logs to stderr, filtered by FOREWARN_LOG ("info", "warn,forewarn=debug", ...: a default
+/// level and per-module levels) or else `default`.
 fn init_logging(default: &str) {
-    let filter =
-        EnvFilter::try_from_env("FOREWARN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let fallback = || {
+        default
+            .parse::<Targets>()
+            .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO))
+    };
+    let filter = match std::env::var("FOREWARN_LOG") {
+        Ok(s) if !s.trim().is_empty() => s.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!("FOREWARN_LOG={s:?} is not a log filter ({e}); using {default:?}.");
+            fallback()
+        }),
+        _ => fallback(),
+    };
     use std::io::IsTerminal;
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(color),
+        )
+        .with(filter)
         .init();
 }
 
@@ -206,7 +227,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { config: path } => {
+        Command::Run {
+            config: path,
+            exit_when_sources_end,
+        } => {
             init_logging("info");
             let config = match config::load_file(&path) {
                 Ok(c) => c,
@@ -216,9 +240,11 @@ fn main() -> ExitCode {
                 }
             };
             runtime_main(|token| async move {
-                forewarn::app::run(config, Default::default(), token)
-                    .await
-                    .map(|_| ())
+                let options = forewarn::app::RunOptions {
+                    exit_when_sources_end,
+                    ..Default::default()
+                };
+                forewarn::app::run(config, options, token).await.map(|_| ())
             })
         }
         Command::Demo { kafka, encoding } => {

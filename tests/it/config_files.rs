@@ -1,6 +1,4 @@
-use std::process::Command;
-
-use crate::harness::forewarn_bin;
+use crate::harness::agent_command;
 
 /// Where the gateway files name their model packages (where the package installs them).
 const INSTALLED_MODELS: &str = "/usr/share/forewarn/models/";
@@ -36,7 +34,7 @@ fn shipped_provisioning_files_validate() {
             if let Err(e) = forewarn::config::load_file(&path) {
                 panic!("{e}");
             }
-            let out = Command::new(forewarn_bin())
+            let out = agent_command()
                 .arg("check-config")
                 .arg(&path)
                 .output()
@@ -101,7 +99,7 @@ extra = 1
 "#,
     )
     .expect("write");
-    let out = Command::new(forewarn_bin())
+    let out = agent_command()
         .arg("check-config")
         .arg(&file)
         .output()
@@ -158,7 +156,7 @@ signals = [{ name = "temp" }]
 "#,
     )
     .expect("write");
-    let out = Command::new(forewarn_bin())
+    let out = agent_command()
         .arg("check-config")
         .arg(&file)
         .output()

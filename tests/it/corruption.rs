@@ -6,10 +6,11 @@
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{agent_config, consume, forewarn_bin, outbox_depths, Agent, Mosquitto, Tansu};
+use crate::harness::{
+    agent_command, agent_config, consume, outbox_depths, Agent, Mosquitto, Tansu,
+};
 
 const T0: i64 = 1_767_700_000;
 const NS: i64 = 1_000_000_000;
@@ -72,7 +73,7 @@ fn supervised_start(agent: &mut Agent, settle: Duration) -> u32 {
 }
 
 fn verify(dir: &Path) -> (Option<i32>, String) {
-    let out = Command::new(forewarn_bin())
+    let out = agent_command()
         .args(["outbox", "verify", "--data-dir"])
         .arg(dir)
         .output()

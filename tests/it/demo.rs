@@ -1,14 +1,13 @@
 //! `forewarn demo`: the embedded provisioning file, recordings and the three shipped model
 //! packages, with nothing installed (and optionally a real Kafka broker).
 
-use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{consume, forewarn_bin, Tansu};
+use crate::harness::{agent_command, consume, Tansu};
 
 /// Run the demo with `args`; its stdout.
 fn demo(args: &[&str]) -> String {
-    let out = Command::new(forewarn_bin())
+    let out = agent_command()
         .arg("demo")
         .args(args)
         .output()

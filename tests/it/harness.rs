@@ -391,6 +391,22 @@ pub fn forewarn_bin() -> &'static str {
     env!("CARGO_BIN_EXE_forewarn")
 }
 
+/// A command running the agent binary. FOREWARN_AGENT_WRAPPER, when set, is a command line the
+/// agent runs under: a tool (heaptrack, valgrind) or, for ARM builds, qemu-user
+/// ("qemu-aarch64 -L /usr/aarch64-linux-gnu", set by cross/test).
+pub fn agent_command() -> Command {
+    let wrapper = std::env::var("FOREWARN_AGENT_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(forewarn_bin());
+            c
+        }
+        None => agent_command(),
+    }
+}
+
 impl Agent {
     /// Write `config` (with `{data_dir}` replaced) into a temp dir and start `forewarn run`.
     pub fn start(config: &str) -> Agent {
@@ -421,15 +437,7 @@ impl Agent {
             .append(true)
             .open(self.dir.path().join("agent.log"))
             .expect("agent log");
-        // FOREWARN_AGENT_WRAPPER runs the agent under a tool (heaptrack, valgrind, ...).
-        let mut cmd = match std::env::var("FOREWARN_AGENT_WRAPPER") {
-            Ok(w) if !w.is_empty() => {
-                let mut c = Command::new(w);
-                c.arg(forewarn_bin());
-                c
-            }
-            _ => Command::new(forewarn_bin()),
-        };
+        let mut cmd = agent_command();
         let child = cmd
             .arg("run")
             .arg("--config")
@@ -509,7 +517,7 @@ impl Drop for Agent {
 
 /// `forewarn outbox stats` → per-class depth.
 pub fn outbox_depths(data_dir: &Path) -> HashMap<String, u64> {
-    let out = Command::new(forewarn_bin())
+    let out = agent_command()
         .args(["outbox", "stats", "--data-dir"])
         .arg(data_dir)
         .output()
@@ -527,7 +535,7 @@ pub fn outbox_depths(data_dir: &Path) -> HashMap<String, u64> {
 
 /// `forewarn outbox stats` → the next sequence number the outbox would assign.
 pub fn outbox_next_seq(data_dir: &Path) -> u64 {
-    let out = Command::new(forewarn_bin())
+    let out = agent_command()
         .args(["outbox", "stats", "--data-dir"])
         .arg(data_dir)
         .output()

@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(t.c_lflag & libc::ICANON, 0, "raw mode");
 
         // A second open of the same device is refused: the port is exclusive.
-        let second = open_classic(&c).err().expect("second open must fail");
+        let second = open_classic(&c).expect_err("second open must fail");
         assert_eq!(second.kind(), io::ErrorKind::ResourceBusy, "{second}");
 
         controller.write_all(b"vib=0.5\n").expect("write");
@@ -264,14 +264,10 @@ mod tests {
 
     #[test]
     fn non_standard_rate_and_missing_device_are_clear_errors() {
-        let e = open_classic(&config("/dev/null", 250_000))
-            .err()
-            .expect("refused");
+        let e = open_classic(&config("/dev/null", 250_000)).expect_err("refused");
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
         assert!(e.to_string().contains("250000"), "{e}");
-        let e = open_classic(&config("/nonexistent/tty", 9600))
-            .err()
-            .expect("refused");
+        let e = open_classic(&config("/nonexistent/tty", 9600)).expect_err("refused");
         assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
     }
 }

@@ -107,7 +107,7 @@ zig_target_of() {
 }
 
 # cargo, or cargo-zigbuild for the musl targets, plus what the target needs. Sets CARGO_CMD
-# ("cargo" or "cargo zigbuild", followed by test, clippy, ...) and BUILD_CMD ("cargo build" or
+# ("cargo" or "cargo-zigbuild", followed by test, clippy, ...) and BUILD_CMD ("cargo build" or
 # "cargo zigbuild").
 #
 # librdkafka is built with its own configure script (rdkafka-sys without cmake: its cmake build
@@ -121,7 +121,7 @@ prepare_target() {
   export HOST_CC=gcc HOST_CXX=g++
   if is_musl "$t"; then
     install_zig
-    CARGO_CMD=(cargo zigbuild)
+    CARGO_CMD=(cargo-zigbuild)
     BUILD_CMD=(cargo zigbuild)
     export FOREWARN_ZIG_TARGET
     FOREWARN_ZIG_TARGET=$(zig_target_of "$t")

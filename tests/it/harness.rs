@@ -403,7 +403,7 @@ pub fn agent_command() -> Command {
             c.args(words).arg(forewarn_bin());
             c
         }
-        None => agent_command(),
+        None => Command::new(forewarn_bin()),
     }
 }
 

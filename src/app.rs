@@ -329,7 +329,7 @@ pub async fn run(
 /// The model thread's sender and the (asset, signal) pairs it wants.
 type ModelFeed = (
     mpsc::Sender<model::stage::ModelMsg>,
-    Arc<std::collections::HashSet<(Arc<str>, Arc<str>)>>,
+    Arc<model::stage::WantedSignals>,
 );
 
 async fn process_stage(
@@ -353,7 +353,7 @@ async fn process_stage(
                     if let Some((mtx, wanted)) = &models {
                         let for_models: Vec<Sample> = batch
                             .iter()
-                            .filter(|s| wanted.contains(&(s.asset.clone(), s.signal.clone())))
+                            .filter(|s| wanted.contains(&s.asset, &s.signal))
                             .cloned()
                             .collect();
                         // Waits when the model thread is behind: backpressure, not loss.

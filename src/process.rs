@@ -5,7 +5,7 @@
 //! tested without a runtime; `app` runs it in one task between the ingest channel and the
 //! outbox writer.
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 use std::sync::Arc;
 
 use crate::alert::{ThresholdRules, Transition};
@@ -87,18 +87,18 @@ impl Compressor {
 
 struct AssetInfo {
     meta: AssetMeta,
-    signals: HashMap<Arc<str>, SignalInfo>,
+    signals: FastMap<Arc<str>, SignalInfo>,
 }
 
 pub struct Processor {
     gateway: String,
     site: String,
-    assets: HashMap<Arc<str>, AssetInfo>,
+    assets: FastMap<Arc<str>, AssetInfo>,
     buckets: IntervalBuckets,
     rules: ThresholdRules,
     transitions: Vec<Transition>,
     late: u64,
-    compressors: HashMap<(Arc<str>, Arc<str>), Compressor>,
+    compressors: FastMap<(Arc<str>, Arc<str>), Compressor>,
     /// Samples a compressor refused (out of order), since the last `take_late`.
     out_of_order: u64,
 }
@@ -146,7 +146,7 @@ impl Processor {
             rules: ThresholdRules::new(config.rules.clone()),
             transitions: Vec::new(),
             late: 0,
-            compressors: HashMap::new(),
+            compressors: FastMap::default(),
             out_of_order: 0,
         }
     }

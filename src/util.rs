@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+/// Hash maps and sets for the per-sample lookups (asset, signal → state). Their keys are names
+/// from the provisioning file, never bytes from outside, so the unkeyed FxHash is safe, and it
+/// costs a fraction of the standard SipHash on short keys (BENCHMARKS.md, hot spots).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
+pub type FastSet<K> = std::collections::HashSet<K, rustc_hash::FxBuildHasher>;
+
 /// Jittered exponential backoff: each delay is a random point in [d/2, d], d doubling from
 /// `min` up to `max`. The jitter keeps a fleet of gateways from reconnecting in lockstep.
 #[derive(Debug, Clone)]

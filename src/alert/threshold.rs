@@ -12,7 +12,7 @@
 //! rewrite a history already acted on). The alert id is `gateway/asset/rule/<start ns>`, shared
 //! by the raised and cleared events of one alert.
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 use std::sync::Arc;
 
 use crate::config::{Condition, RuleConfig};
@@ -43,14 +43,14 @@ struct State {
 #[derive(Debug)]
 pub struct ThresholdRules {
     rules: Vec<RuleConfig>,
-    state: HashMap<(usize, Arc<str>), State>,
+    state: FastMap<(usize, Arc<str>), State>,
 }
 
 impl ThresholdRules {
     pub fn new(rules: Vec<RuleConfig>) -> ThresholdRules {
         ThresholdRules {
             rules,
-            state: HashMap::new(),
+            state: FastMap::default(),
         }
     }
 

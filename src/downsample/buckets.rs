@@ -12,7 +12,7 @@
 //!
 //! `last` is the value with the greatest event time in the bucket, not the last to arrive.
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 use std::sync::Arc;
 
 /// One signal's open or closed bucket.
@@ -80,7 +80,7 @@ pub enum PushOutcome {
 /// The buckets of every (asset, signal).
 #[derive(Debug, Default)]
 pub struct IntervalBuckets {
-    slots: HashMap<(Arc<str>, Arc<str>), Slot>,
+    slots: FastMap<(Arc<str>, Arc<str>), Slot>,
 }
 
 impl IntervalBuckets {

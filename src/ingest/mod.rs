@@ -11,11 +11,11 @@ pub mod replay;
 pub mod serial;
 pub mod time;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::AssetConfig;
 use crate::record::Sample;
+use crate::util::{FastMap, FastSet};
 
 /// A batch of samples from one message or frame.
 pub type Batch = Vec<Sample>;
@@ -99,7 +99,7 @@ impl Decoded {
 /// names are rejected at the edge.
 #[derive(Debug, Default)]
 pub struct AssetIndex {
-    assets: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    assets: FastMap<Arc<str>, FastSet<Arc<str>>>,
 }
 
 impl AssetIndex {

@@ -15,6 +15,7 @@ use crate::features::{FeatureError, FeatureExtractor};
 use crate::record::{
     Alert, AlertEvent, AssetMeta, Driver, ModelAlertInfo, ModelStatus, Record, Sample, ALERT_SCHEMA,
 };
+use crate::util::FastMap;
 use crate::window::{WindowCounters, Windower};
 
 use super::manifest::{Manifest, OutputKind};
@@ -73,7 +74,7 @@ pub struct ModelRunner {
     site: String,
     instances: Vec<Instance>,
     /// (asset, signal) → (instance, model signal index).
-    routes: HashMap<SignalKey, Vec<(usize, usize)>>,
+    routes: FastMap<SignalKey, Vec<(usize, usize)>>,
     stats: HashMap<String, ModelStats>,
 }
 
@@ -109,7 +110,7 @@ impl ModelRunner {
             gateway: gateway.to_string(),
             site: site.to_string(),
             instances: Vec::new(),
-            routes: HashMap::new(),
+            routes: FastMap::default(),
             stats: HashMap::new(),
         };
         for (model, bindings) in models {

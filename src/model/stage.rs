@@ -4,7 +4,7 @@
 //! load or verify is refused with the reason in the status, and the version before keeps
 //! running; one that loads replaces the old atomically between two sample batches.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::config::{Config, ModelConfig};
 use crate::monitor::Metrics;
 use crate::record::{AssetMeta, Record, Sample};
+use crate::util::{FastMap, FastSet};
 
 use super::load::load_package;
 use super::runner::{Binding, LoadedModel, ModelRunner};
@@ -29,16 +30,27 @@ pub enum ModelMsg {
 pub const MODEL_CHANNEL: usize = 64;
 
 /// The (asset, signal) pairs some model uses: the processing task forwards only those.
-pub fn wanted_signals(config: &Config) -> HashSet<(Arc<str>, Arc<str>)> {
-    config
-        .models
-        .iter()
-        .flat_map(|m| {
-            m.bindings
-                .iter()
-                .flat_map(|(a, sigs)| sigs.iter().map(move |s| (a.clone(), s.clone())))
-        })
-        .collect()
+pub fn wanted_signals(config: &Config) -> WantedSignals {
+    let mut w = WantedSignals::default();
+    for m in &config.models {
+        for (a, sigs) in &m.bindings {
+            w.0.entry(a.clone())
+                .or_default()
+                .extend(sigs.iter().cloned());
+        }
+    }
+    w
+}
+
+/// The (asset, signal) pairs some model reads, looked up per sample by name, without cloning
+/// the sample's shared names.
+#[derive(Debug, Default)]
+pub struct WantedSignals(FastMap<Arc<str>, FastSet<Arc<str>>>);
+
+impl WantedSignals {
+    pub fn contains(&self, asset: &str, signal: &str) -> bool {
+        self.0.get(asset).is_some_and(|s| s.contains(signal))
+    }
 }
 
 struct Stage {

@@ -8,6 +8,48 @@ use std::time::Duration;
 pub type FastMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 pub type FastSet<K> = std::collections::HashSet<K, rustc_hash::FxBuildHasher>;
 
+/// A map key of two shared names (asset, signal) that can be looked up by two borrowed names,
+/// so that a per-sample lookup clones no `Arc` (an atomic increment and decrement each):
+/// `map.get(&("pump-1", "temp") as &dyn NamePair)`.
+pub trait NamePair {
+    fn names(&self) -> (&str, &str);
+}
+
+impl NamePair for (std::sync::Arc<str>, std::sync::Arc<str>) {
+    fn names(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl NamePair for (&str, &str) {
+    fn names(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn NamePair + 'a> for (std::sync::Arc<str>, std::sync::Arc<str>) {
+    fn borrow(&self) -> &(dyn NamePair + 'a) {
+        self
+    }
+}
+
+/// Hashes as the tuple of `Arc<str>` does (each `str` in turn), as `Borrow` requires.
+impl std::hash::Hash for dyn NamePair + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (a, b) = self.names();
+        a.hash(state);
+        b.hash(state);
+    }
+}
+
+impl PartialEq for dyn NamePair + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.names() == other.names()
+    }
+}
+
+impl Eq for dyn NamePair + '_ {}
+
 /// Jittered exponential backoff: each delay is a random point in [d/2, d], d doubling from
 /// `min` up to `max`. The jitter keeps a fleet of gateways from reconnecting in lockstep.
 #[derive(Debug, Clone)]
@@ -58,5 +100,21 @@ mod tests {
         assert!(late >= Duration::from_secs(1) && late <= Duration::from_secs(2));
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn name_pairs_find_shared_keys_by_reference() {
+        use std::sync::Arc;
+        let mut m: FastMap<(Arc<str>, Arc<str>), u32> = FastMap::default();
+        m.insert((Arc::from("pump-1"), Arc::from("temp")), 1);
+        m.insert((Arc::from("pump-1"), Arc::from("vib")), 2);
+        m.insert((Arc::from("pump-10"), Arc::from("emp")), 3);
+        let get = |a: &str, s: &str| m.get(&(a, s) as &dyn NamePair).copied();
+        assert_eq!(get("pump-1", "temp"), Some(1));
+        assert_eq!(get("pump-1", "vib"), Some(2));
+        // The names are kept apart: "pump-1"+"0temp" is not "pump-10"+"emp".
+        assert_eq!(get("pump-10", "emp"), Some(3));
+        assert_eq!(get("pump-1", "0emp"), None);
+        assert_eq!(get("pump-2", "temp"), None);
     }
 }

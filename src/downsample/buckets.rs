@@ -12,7 +12,7 @@
 //!
 //! `last` is the value with the greatest event time in the bucket, not the last to arrive.
 
-use crate::util::FastMap;
+use crate::util::{FastMap, NamePair};
 use std::sync::Arc;
 
 /// One signal's open or closed bucket.
@@ -95,14 +95,19 @@ impl IntervalBuckets {
     ) -> PushOutcome {
         let width_ns = width_ns.max(1);
         let start = ts.div_euclid(width_ns) * width_ns;
-        let slot = self
-            .slots
-            .entry((asset.clone(), signal.clone()))
-            .or_insert(Slot {
-                width_ns,
-                open: None,
-                touched_ns: now_ns,
-            });
+        // Looked up by reference: the names are cloned only when a signal is first seen.
+        let key: &dyn NamePair = &(asset.as_ref(), signal.as_ref());
+        let Some(slot) = self.slots.get_mut(key) else {
+            self.slots.insert(
+                (asset.clone(), signal.clone()),
+                Slot {
+                    width_ns,
+                    open: Some(Bucket::open(start, width_ns, ts, v)),
+                    touched_ns: now_ns,
+                },
+            );
+            return PushOutcome::Added;
+        };
         slot.touched_ns = now_ns;
         match &mut slot.open {
             None => {

@@ -15,7 +15,7 @@ use crate::features::{FeatureError, FeatureExtractor};
 use crate::record::{
     Alert, AlertEvent, AssetMeta, Driver, ModelAlertInfo, ModelStatus, Record, Sample, ALERT_SCHEMA,
 };
-use crate::util::FastMap;
+use crate::util::{FastMap, NamePair};
 use crate::window::{WindowCounters, Windower};
 
 use super::manifest::{Manifest, OutputKind};
@@ -166,7 +166,8 @@ impl ModelRunner {
 
     /// Whether any model uses this sample's signal (callers skip forwarding the rest).
     pub fn wants(&self, asset: &Arc<str>, signal: &Arc<str>) -> bool {
-        self.routes.contains_key(&(asset.clone(), signal.clone()))
+        self.routes
+            .contains_key(&(asset.as_ref(), signal.as_ref()) as &dyn NamePair)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -179,7 +180,8 @@ impl ModelRunner {
 
     /// Feed one sample; alert records it causes go to `out`.
     pub fn push(&mut self, s: &Sample, out: &mut Vec<Record>) {
-        let Some(routes) = self.routes.get(&(s.asset.clone(), s.signal.clone())) else {
+        let key: &dyn NamePair = &(s.asset.as_ref(), s.signal.as_ref());
+        let Some(routes) = self.routes.get(key) else {
             return;
         };
         for &(i, k) in routes {

@@ -295,10 +295,10 @@ pub fn start(
             let path = dir.path().join("forewarn.toml");
             std::fs::write(&path, config).expect("write provisioning file");
             cmd = Command::new(forewarn_bin());
-            cmd.arg("run").arg("--config").arg(&path).env(
-                "FOREWARN_LOG",
-                "info,forewarn::ingest::mqtt=debug",
-            );
+            cmd.arg("run")
+                .arg("--config")
+                .arg(&path)
+                .env("FOREWARN_LOG", "info,forewarn::ingest::mqtt=debug");
         }
         Kind::Limit => {
             // Line-buffered so that each message's line arrives when it does; `-F %t` prints
@@ -321,7 +321,13 @@ pub fn start(
             cmd.arg(repo().join("benches/peers/python/agent.py"))
                 .args(["--mqtt-host", "127.0.0.1", "--mqtt-port"])
                 .arg(mqtt.port.to_string())
-                .args(["--kafka", bootstrap, "--gateway", "bench-gw", "--models-dir"])
+                .args([
+                    "--kafka",
+                    bootstrap,
+                    "--gateway",
+                    "bench-gw",
+                    "--models-dir",
+                ])
                 .arg(repo().join("models"));
         }
     }
@@ -370,7 +376,10 @@ pub fn start(
                     .count()
                     < 2
                 {
-                    assert!(Instant::now() < deadline, "second MQTT source never subscribed");
+                    assert!(
+                        Instant::now() < deadline,
+                        "second MQTT source never subscribed"
+                    );
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }

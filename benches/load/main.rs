@@ -193,9 +193,7 @@ fn run_mqtt(s: &Scenario, kind: Kind, publishers: usize) -> RunResult {
                 std::thread::sleep(Duration::from_millis(20));
             }
             r.wall_secs = t0.elapsed().as_secs_f64();
-            let got = consumer
-                .received
-                .load(std::sync::atomic::Ordering::Relaxed);
+            let got = consumer.received.load(std::sync::atomic::Ordering::Relaxed);
             r.expected = expected * per_msg as u64;
             r.accounted = got * per_msg as u64;
             if let Some(lines) = &consumer.lines {
@@ -382,7 +380,11 @@ fn main() {
     let machine = report::Machine::read();
     println!(
         "load bench{}: {} ({} cores), publishers {publishers}, scale {scale}",
-        if smoke { " (smoke: sizes too small to mean anything)" } else { "" },
+        if smoke {
+            " (smoke: sizes too small to mean anything)"
+        } else {
+            ""
+        },
         machine.cpu,
         machine.cores
     );

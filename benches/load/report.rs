@@ -181,14 +181,22 @@ pub fn print_goals(results: &[RunResult]) {
         let shown = value
             .map(|v| format!("{v:.2}"))
             .unwrap_or_else(|| "-".into());
-        println!("  {goal:<66} {shown:>9}  target {} {target}: {verdict}", if higher_better { ">=" } else { "<=" });
+        println!(
+            "  {goal:<66} {shown:>9}  target {} {target}: {verdict}",
+            if higher_better { ">=" } else { "<=" }
+        );
     };
     for sc in ["single", "batched"] {
         let v = find(results, sc, "forewarn")
             .and_then(|a| a.in_rate)
             .zip(find(results, sc, "mosquitto_sub").and_then(|l| l.in_rate))
             .map(|(a, l)| a / l);
-        line(&format!("{sc}: forewarn samples/s ÷ mosquitto_sub's"), v, 0.8, true);
+        line(
+            &format!("{sc}: forewarn samples/s ÷ mosquitto_sub's"),
+            v,
+            0.8,
+            true,
+        );
     }
     for sc in ["single-rate", "batched-rate"] {
         let agent = find(results, sc, "forewarn");

@@ -136,7 +136,7 @@ async fn publish_async(port: u16, load: Load) -> Published {
             let mut tick = tokio::time::interval(Duration::from_millis(1000 / PROBE_HZ));
             while !done.load(Ordering::Relaxed) {
                 tick.tick().await;
-                let v = if sent % 2 == 0 { 100 } else { 0 };
+                let v = if sent.is_multiple_of(2) { 100 } else { 0 };
                 let payload = format!("{{\"ts\":{},\"value\":{v}}}", now_us());
                 if client
                     .publish("bench/probe/lat", QoS::AtLeastOnce, false, payload)
@@ -149,7 +149,7 @@ async fn publish_async(port: u16, load: Load) -> Published {
             }
             // The last probe goes out after the broker acknowledged every load message: its
             // alert marks the moment the consumer had processed the whole load.
-            let v = if sent % 2 == 0 { 100 } else { 0 };
+            let v = if sent.is_multiple_of(2) { 100 } else { 0 };
             let payload = format!("{{\"ts\":{},\"value\":{v}}}", now_us());
             if client
                 .publish("bench/probe/lat", QoS::AtLeastOnce, false, payload)
@@ -175,8 +175,8 @@ async fn publish_async(port: u16, load: Load) -> Published {
         let pumping = tokio::spawn(pump(el, acked.clone()));
         tasks.push(tokio::spawn(async move {
             let assets: Vec<usize> = (p..ASSETS).step_by(publishers).collect();
-            let mut last_ts = vec![0u64; ASSETS];
-            let mut k = vec![0u64; ASSETS];
+            let mut last_ts = [0u64; ASSETS];
+            let mut k = [0u64; ASSETS];
             let t0 = tokio::time::Instant::now();
             for m in 0..count {
                 if let Some(r) = rate {

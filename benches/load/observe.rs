@@ -189,12 +189,24 @@ impl KafkaObserver {
         self.seen.lock().map(|s| s.samples.total).unwrap_or(0)
     }
 
-    /// Waits until `expected` samples were accounted for, or `timeout`; returns the count.
+    /// Waits until `expected` samples were accounted for, or `timeout`, or (a consumer that
+    /// lost data) until the end marker came back and nothing new arrived for 15 s: the
+    /// consumer's buckets close 2-3 s after their last sample, so nothing more is coming.
+    /// Returns the count.
     pub fn wait_samples(&self, expected: u64, timeout: Duration) -> u64 {
         let end = Instant::now() + timeout;
+        let (mut last, mut since) = (0, Instant::now());
         loop {
-            let n = self.samples();
-            if n >= expected || Instant::now() > end {
+            let (n, marker) = self
+                .seen
+                .lock()
+                .map(|s| (s.samples.total, s.marker.is_some()))
+                .unwrap_or((0, false));
+            if n != last {
+                (last, since) = (n, Instant::now());
+            }
+            let stalled = marker && since.elapsed() > Duration::from_secs(15);
+            if n >= expected || Instant::now() > end || stalled {
                 return n;
             }
             std::thread::sleep(Duration::from_millis(50));

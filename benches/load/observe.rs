@@ -185,10 +185,6 @@ impl KafkaObserver {
         }
     }
 
-    pub fn samples(&self) -> u64 {
-        self.seen.lock().map(|s| s.samples.total).unwrap_or(0)
-    }
-
     /// Waits until `expected` samples were accounted for, or `timeout`, or (a consumer that
     /// lost data) until the end marker came back and nothing new arrived for 15 s: the
     /// consumer's buckets close 2-3 s after their last sample, so nothing more is coming.

@@ -12,6 +12,10 @@
 #[allow(dead_code)]
 mod harness;
 
+#[path = "load/observe.rs"]
+#[allow(dead_code)]
+mod observe;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,33 +24,7 @@ use forewarn::config::Durability;
 use forewarn::outbox::Outbox;
 use forewarn::record::{AssetMeta, Record, Telemetry, TELEMETRY_SCHEMA};
 use harness::{agent_config, consume, Agent, Mosquitto, Tansu};
-
-fn proc_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with(key))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
-    ticks as f64 / 100.0
-}
+use observe::{cpu_secs, status_kb as proc_kb};
 
 fn telemetry(i: u64) -> Record {
     let start = 1_767_900_000_000_000_000 + (i / 10) as i64 * 1_000_000_000;

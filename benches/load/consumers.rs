@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -204,9 +203,8 @@ severity = "info"
 pub struct Running {
     child: Child,
     _dir: tempfile::TempDir,
-    /// `mosquitto_sub` only: load messages received, by arrival.
+    /// `mosquitto_sub` only: load messages received, and when the last one came.
     pub lines: Option<Arc<std::sync::Mutex<Arrivals>>>,
-    pub received: Arc<AtomicU64>,
 }
 
 impl Running {
@@ -243,7 +241,6 @@ fn read_stdout(
     child: &mut Child,
     ready_line: Option<&'static str>,
     lines: Option<Arc<std::sync::Mutex<Arrivals>>>,
-    received: Arc<AtomicU64>,
 ) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel();
     let out = child.stdout.take().expect("piped stdout");
@@ -258,7 +255,6 @@ fn read_stdout(
                 ready_sent = true;
             } else if let Some(arr) = &lines {
                 if l.starts_with("bench/asset") {
-                    received.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut a) = arr.lock() {
                         a.add(1);
                     }
@@ -284,7 +280,6 @@ pub fn start(
 ) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
-    let received = Arc::new(AtomicU64::new(0));
     let mut lines = None;
     let mut cmd;
     match kind {
@@ -341,12 +336,11 @@ pub fn start(
         Kind::NodeRed | Kind::Python => Some("READY"),
         _ => None,
     };
-    let ready = read_stdout(&mut child, ready_line, lines.clone(), received.clone());
+    let ready = read_stdout(&mut child, ready_line, lines.clone());
     let running = Running {
         child,
         _dir: dir,
         lines,
-        received,
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     match kind {

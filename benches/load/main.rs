@@ -187,13 +187,17 @@ fn run_mqtt(s: &Scenario, kind: Kind, publishers: usize) -> RunResult {
             // mosquitto_sub: every load message printed.
             let end = Instant::now() + timeout;
             let expected = published.messages as u64;
-            while consumer.received.load(std::sync::atomic::Ordering::Relaxed) < expected
-                && Instant::now() < end
-            {
+            let printed = || {
+                consumer
+                    .lines
+                    .as_ref()
+                    .map_or(0, |l| l.lock().map_or(0, |a| a.total))
+            };
+            while printed() < expected && Instant::now() < end {
                 std::thread::sleep(Duration::from_millis(20));
             }
             r.wall_secs = t0.elapsed().as_secs_f64();
-            let got = consumer.received.load(std::sync::atomic::Ordering::Relaxed);
+            let got = printed();
             r.expected = expected * per_msg as u64;
             r.accounted = got * per_msg as u64;
             if let Some(lines) = &consumer.lines {

@@ -12,7 +12,16 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-fn status_kb(pid: u32, key: &str) -> u64 {
+/// Wall clock, µs since the epoch.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// A `/proc/<pid>/status` field in KiB (0 if unreadable).
+pub fn status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|t| {
@@ -98,7 +107,7 @@ pub struct Arrivals {
 impl Arrivals {
     pub fn add(&mut self, n: u64) {
         self.total += n;
-        self.last_ns = super::workload::now_us() as f64 * 1e3;
+        self.last_ns = now_us() as f64 * 1e3;
     }
 }
 
@@ -150,7 +159,7 @@ impl KafkaObserver {
                 let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) else {
                     continue;
                 };
-                let now_ns = super::workload::now_us() as f64 * 1e3;
+                let now_ns = now_us() as f64 * 1e3;
                 let json: serde_json::Value =
                     serde_json::from_slice(m.payload().unwrap_or_default())
                         .unwrap_or(serde_json::Value::Null);

@@ -61,12 +61,7 @@ pub struct Published {
     pub secs: f64,
 }
 
-pub fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
+pub use super::observe::now_us;
 
 /// A vibration-like value: a 162 Hz tone on a 30 Hz shaft tone (values in CWRU's scale).
 fn value(signal: usize, k: u64) -> f64 {

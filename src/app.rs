@@ -1,20 +1,29 @@
 //! Builds the stages, connects them with bounded channels, and owns the shutdown order.
 //!
 //! ```text
-//! sources ──(samples, 1024 batches)──▶ process ──(records, 256 batches)──▶ outbox writer ──▶ LMDB
-//!                                                    ▲                                      │
-//!                                        heartbeat ──┘                    KafkaForwarder ◀──┘
+//! sources ──(samples)──▶ process ──(records)──▶ outbox writer ──▶ LMDB
+//!                                    ▲                                  │
+//!                        heartbeat ──┘                KafkaForwarder ◀──┘
 //! ```
+//! Channels hold at most 1024 batches and 65 536 samples, and 256 batches and 8192 records
+//! ([`crate::channel`]).
+//!
 //! Shutdown (SIGINT/SIGTERM cancels the root token): only the sources watch it. When they end,
 //! the samples channel closes; the processor closes its open buckets and ends; the heartbeat
 //! sends a last status and ends; the writer commits what it holds and ends when the records
 //! channel closes. Then the forwarder gets `drain` to send what the outbox holds and collect
 //! the acknowledgements. Anything not acknowledged stays in the outbox for the next start.
 //!
+//! The whole shutdown has a deadline, [`SHUTDOWN_DEADLINE`] from the signal: at half of it the
+//! processor stops waiting for a model thread that does not take samples, and shutdown stops
+//! joining that thread; at the deadline `run` returns whatever is still busy (named in the
+//! log). Commits are atomic, so what was committed stays committed.
+//!
 //! Under systemd (`Type=notify`, [`crate::monitor::systemd`]): `READY=1` once every stage
-//! started, `WATCHDOG=1` while the outbox writer keeps up, `STATUS=` at each heartbeat,
-//! `STOPPING=1` when the sources ended and the drain begins.
+//! started, `WATCHDOG=1` while no stage is stalled ([`crate::monitor::progress`]), `STATUS=`
+//! at each heartbeat, `STOPPING=1` when the sources ended and the drain begins.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +33,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::channel;
 use crate::config::{Config, Durability, SourceConfig};
 use crate::forward::KafkaForwarder;
 use crate::ingest::mqtt::MqttSource;
@@ -31,11 +41,12 @@ use crate::ingest::replay::ReplaySource;
 use crate::ingest::serial::SerialSource;
 use crate::ingest::{AssetIndex, Batch};
 use crate::model;
-use crate::monitor::systemd::{self, Notifier, Pulse};
+use crate::monitor::progress::Stage;
+use crate::monitor::systemd::{self, Notifier};
 use crate::monitor::{build_status, FillEstimator, Metrics, PipelineDrop};
 use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
-use crate::record::{now_ns, Record, Sample};
+use crate::record::{now_ns, Record};
 
 /// Called with every batch of records right after it is committed to the outbox.
 pub type CommitHook = Box<dyn FnMut(&[Record]) + Send>;
@@ -62,8 +73,18 @@ impl Default for RunOptions {
     }
 }
 
+/// Batches of samples waiting for the processing stage at most ...
 const SAMPLE_CHANNEL: usize = 1024;
+/// ... and samples in them (about 3 MiB at 48 bytes a sample), plus one batch per source.
+pub const MAX_QUEUED_SAMPLES: usize = 65_536;
+/// Batches of records waiting for the outbox writer at most ...
 const RECORD_CHANNEL: usize = 256;
+/// ... and records in them, plus one batch per sender (processing, models, heartbeat).
+pub const MAX_QUEUED_RECORDS: usize = 8_192;
+/// From SIGTERM to the end of `run` at most, whatever a stage is doing: half of it for the
+/// pipeline to drain through the model thread, then the model thread is left behind; at the
+/// end every stage still busy is. Below the unit's `TimeoutStopSec=45s`.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 /// How often model package directories are checked for changes.
 const MODEL_WATCH: Duration = Duration::from_secs(5);
 /// Records committed per outbox transaction at most (group commit).
@@ -102,24 +123,30 @@ pub async fn run(
     } else {
         Notifier::from_env()
     });
-    let pulse = Arc::new(Pulse::default());
     let c = outbox.counters();
     info!(path = %dir.display(), backlog = c.classes.iter().map(|x| x.count).sum::<u64>(), next_seq = c.next_seq, "Outbox open.");
 
     let names: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
     let metrics = Arc::new(Metrics::new(&names));
     let index = Arc::new(AssetIndex::new(&config.assets));
-    let (samples_tx, samples_rx) = mpsc::channel::<Batch>(SAMPLE_CHANNEL);
-    let (records_tx, records_rx) = mpsc::channel::<Vec<Record>>(RECORD_CHANNEL);
+    let (samples_tx, samples_rx) = channel::channel::<Batch>(SAMPLE_CHANNEL, MAX_QUEUED_SAMPLES);
+    let (records_tx, records_rx) =
+        channel::channel::<Vec<Record>>(RECORD_CHANNEL, MAX_QUEUED_RECORDS);
     let appended = Arc::new(Notify::new());
-    // Records waiting for the writer, for the watchdog (weak: never keeps the channel open).
-    let records_waiting = {
-        let weak = records_tx.downgrade();
-        move || {
-            weak.upgrade()
-                .is_some_and(|tx| tx.capacity() < tx.max_capacity())
-        }
-    };
+    // Shutdown phases (module header): at the signal plus half the deadline, stop waiting for
+    // the model thread; at the deadline, stop waiting for anything.
+    let abandon_models = CancellationToken::new();
+    let hard_stop = CancellationToken::new();
+    {
+        let (signal, models, hard) = (shutdown.clone(), abandon_models.clone(), hard_stop.clone());
+        tokio::spawn(async move {
+            signal.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_DEADLINE / 2).await;
+            models.cancel();
+            tokio::time::sleep(SHUTDOWN_DEADLINE / 2).await;
+            hard.cancel();
+        });
+    }
 
     // Sources.
     let mut sources = JoinSet::new();
@@ -157,7 +184,6 @@ pub async fn run(
             }
         }
     }
-    drop(samples_tx);
 
     // Models: a dedicated thread, fed only the signals some model uses.
     let models = if config.models.is_empty() {
@@ -173,6 +199,7 @@ pub async fn run(
         ));
         Some((tx, handle))
     };
+    let models_waiting = models.as_ref().map(|(tx, _)| tx.downgrade());
     let (model_tx, model_thread) = match models {
         Some((tx, h)) => (
             Some((tx, Arc::new(model::stage::wanted_signals(&config)))),
@@ -207,6 +234,7 @@ pub async fn run(
         records_tx.clone(),
         metrics.clone(),
         model_tx,
+        abandon_models.clone(),
     ));
 
     // Heartbeat: ends at shutdown, or when the pipeline ended in exit_when_sources_end mode.
@@ -215,6 +243,8 @@ pub async fn run(
     } else {
         shutdown.clone()
     };
+    let records_tx_weak = records_tx.downgrade();
+    let records_waiting = records_tx.downgrade();
     let heartbeat = tokio::spawn(heartbeat_stage(
         config.gateway.clone(),
         metrics.clone(),
@@ -226,12 +256,13 @@ pub async fn run(
 
     // Writer.
     let on_commit = opts.on_commit.take();
+    let writer_idle = Arc::new(AtomicBool::new(false));
     let writer = {
         let (outbox, appended, metrics) = (outbox.clone(), appended.clone(), metrics.clone());
-        let pulse = pulse.clone();
+        let idle = writer_idle.clone();
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || writer_stage(outbox, records_rx, appended, metrics, on_commit, pulse))
+            .spawn(move || writer_stage(outbox, records_rx, appended, metrics, on_commit, idle))
             .context("starting the outbox writer thread")?
     };
 
@@ -275,47 +306,110 @@ pub async fn run(
         config.sources.len(),
         c.classes.iter().map(|x| x.count).sum::<u64>()
     ));
+    // Progress of every stage; the watchdog is pinged while none with work is stuck.
+    let work = {
+        let samples = samples_tx.downgrade();
+        let records = records_waiting;
+        let (outbox, forwarding) = (outbox.clone(), opts.forward);
+        move || {
+            fn queued<T>(w: &channel::WeakSender<T>) -> bool {
+                w.upgrade().is_some_and(|t| t.has_queued())
+            }
+            [
+                queued(&samples),
+                models_waiting
+                    .as_ref()
+                    .and_then(|w| w.upgrade())
+                    .is_some_and(|t| t.capacity() < t.max_capacity()),
+                queued(&records),
+                forwarding && outbox.counters().classes.iter().any(|c| c.count > 0),
+            ]
+        }
+    };
+    drop(samples_tx);
     let watchdog_stop = CancellationToken::new();
     tokio::spawn(systemd::watchdog(
         notifier.clone(),
-        pulse,
-        records_waiting,
+        metrics.clone(),
+        work,
         watchdog_stop.clone(),
     ));
 
-    // Wait for the sources (they end on shutdown, or by themselves).
-    while let Some(r) = sources.join_next().await {
-        if let Err(e) = r {
-            error!(error = %e, "A source task failed.");
+    // Wait for the sources (they end on shutdown, or by themselves), then drain in order; a
+    // stage still busy at the deadline is left behind (what was committed stays committed).
+    let phase = Arc::new(std::sync::Mutex::new("sources"));
+    let set_phase = |p: &'static str| {
+        if let Ok(mut g) = phase.lock() {
+            *g = p;
         }
-    }
-    notifier.stopping("stopping: sources ended, draining the pipeline and the outbox");
-    process.await.context("processing stage")?;
-    if let Some(h) = model_thread {
-        tokio::task::spawn_blocking(move || h.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the model thread panicked"))?;
-    }
-    heartbeat_stop.cancel();
-    heartbeat.await.context("heartbeat stage")?;
-    tokio::task::spawn_blocking(move || writer.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("the outbox writer thread panicked"))?;
-    if opts.exit_when_sources_end && opts.forward {
-        let deadline = tokio::time::Instant::now() + opts.drain;
-        while outbox.counters().classes.iter().any(|c| c.count > 0)
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let orderly = async {
+        while let Some(r) = sources.join_next().await {
+            if let Err(e) = r {
+                error!(error = %e, "A source task failed.");
+            }
         }
-    }
-    forward_stop.cancel();
-    if let Some(f) = forwarder {
-        f.await.context("forwarder")?;
+        notifier.stopping("stopping: sources ended, draining the pipeline and the outbox");
+        set_phase("processing");
+        process.await.context("processing stage")?;
+        let mut models_left = false;
+        if let Some(h) = model_thread {
+            set_phase("models");
+            let join = tokio::task::spawn_blocking(move || h.join());
+            tokio::select! {
+                r = join => r?.map_err(|_| anyhow::anyhow!("the model thread panicked"))?,
+                _ = abandon_models.cancelled() => {
+                    warn!("The model thread did not finish within half the shutdown deadline; leaving it.");
+                    models_left = true;
+                }
+            }
+        }
+        set_phase("heartbeat");
+        heartbeat_stop.cancel();
+        heartbeat.await.context("heartbeat stage")?;
+        set_phase("outbox_writer");
+        if models_left {
+            // The model thread keeps a sender open: wait until the writer took and committed
+            // everything else instead of for its end.
+            while records_tx_weak.upgrade().is_some_and(|t| t.has_queued())
+                || !writer_idle.load(Ordering::Acquire)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } else {
+            tokio::task::spawn_blocking(move || writer.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the outbox writer thread panicked"))?;
+        }
+        set_phase("forwarder");
+        if opts.exit_when_sources_end && opts.forward {
+            let deadline = tokio::time::Instant::now() + opts.drain;
+            while outbox.counters().classes.iter().any(|c| c.count > 0)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        forward_stop.cancel();
+        if let Some(f) = forwarder {
+            f.await.context("forwarder")?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        r = orderly => r?,
+        _ = hard_stop.cancelled() => {
+            let at = phase.lock().map(|g| *g).unwrap_or("?");
+            error!(waiting_for = at, deadline_secs = SHUTDOWN_DEADLINE.as_secs(), "Shutdown deadline passed; stopping without the stages still busy (committed records stay committed).");
+        }
     }
     if let Durability::Batched(_) = durability {
         let o = outbox.clone();
-        tokio::task::spawn_blocking(move || o.sync()).await??;
+        let sync = tokio::task::spawn_blocking(move || o.sync());
+        match tokio::time::timeout(Duration::from_secs(2), sync).await {
+            Ok(r) => r??,
+            Err(_) => error!("The final outbox sync did not return within 2 s."),
+        }
     }
     sync_stop.cancel();
     watchdog_stop.cancel();
@@ -332,37 +426,35 @@ type ModelFeed = (
     Arc<model::stage::WantedSignals>,
 );
 
+/// Samples → records (to the writer first), then the model signals to the model thread. Ends
+/// when the samples channel closes; from `abandon_models` on it no longer waits for the model
+/// thread (shutdown deadline), and counts what it could not hand over.
 async fn process_stage(
     mut p: Processor,
-    mut rx: mpsc::Receiver<Batch>,
-    tx: mpsc::Sender<Vec<Record>>,
+    mut rx: channel::Receiver<Batch>,
+    tx: channel::Sender<Vec<Record>>,
     metrics: Arc<Metrics>,
     mut models: Option<ModelFeed>,
+    abandon_models: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut not_modelled = 0u64;
     loop {
         let mut out = Vec::new();
+        let mut for_models = Vec::new();
         tokio::select! {
             batch = rx.recv() => match batch {
                 Some(batch) => {
+                    metrics.progress.beat(Stage::Processing);
                     let now = now_ns();
                     for s in &batch {
                         p.push(s, now, &mut out);
                     }
-                    if let Some((mtx, wanted)) = &models {
-                        let for_models: Vec<Sample> = batch
-                            .iter()
-                            .filter(|s| wanted.contains(&s.asset, &s.signal))
-                            .cloned()
-                            .collect();
-                        // Waits when the model thread is behind: backpressure, not loss.
-                        if !for_models.is_empty()
-                            && mtx.send(model::stage::ModelMsg::Samples(for_models)).await.is_err()
-                        {
-                            error!("The model thread stopped; models no longer run.");
-                            models = None;
-                        }
+                    if let Some((_, wanted)) = &models {
+                        for_models.extend(
+                            batch.iter().filter(|s| wanted.contains(&s.asset, &s.signal)).cloned(),
+                        );
                     }
                 }
                 None => break,
@@ -373,9 +465,31 @@ async fn process_stage(
         if late > 0 {
             metrics.drop_sample(PipelineDrop::Late, late);
         }
+        let rebases = p.take_rebases();
+        if rebases > 0 {
+            metrics.time_rebased(rebases);
+        }
         if !out.is_empty() && tx.send(out).await.is_err() {
             return;
         }
+        if let (Some((mtx, _)), false) = (&models, for_models.is_empty()) {
+            let n = for_models.len() as u64;
+            // Waits when the model thread is behind: backpressure, not loss, until the
+            // shutdown deadline gives up on the model thread.
+            tokio::select! {
+                r = mtx.send(model::stage::ModelMsg::Samples(for_models)) => if r.is_err() {
+                    error!("The model thread stopped; models no longer run.");
+                    models = None;
+                },
+                _ = abandon_models.cancelled() => {
+                    not_modelled += n;
+                    models = None;
+                }
+            }
+        }
+    }
+    if not_modelled > 0 {
+        warn!(samples = not_modelled, "Shutdown: samples not handed to the stuck model thread.");
     }
     let mut out = Vec::new();
     p.close_all(&mut out);
@@ -388,7 +502,7 @@ async fn heartbeat_stage(
     gateway: crate::config::GatewayConfig,
     metrics: Arc<Metrics>,
     outbox: Arc<Outbox>,
-    tx: mpsc::Sender<Vec<Record>>,
+    tx: channel::Sender<Vec<Record>>,
     stop: CancellationToken,
     notifier: Arc<Notifier>,
 ) {
@@ -410,16 +524,22 @@ async fn heartbeat_stage(
 
 /// Group commit: take everything queued (up to `MAX_GROUP` records), append it in one
 /// transaction, then wake the forwarder. Each group handled (stored, or counted as lost)
-/// beats `pulse`: the watchdog's evidence that the writer is not stuck.
+/// beats the writer's progress: the watchdog's evidence that the writer is not stuck. `idle`
+/// is set while it waits for records, so shutdown knows when all it took is committed.
 fn writer_stage(
     outbox: Arc<Outbox>,
-    mut rx: mpsc::Receiver<Vec<Record>>,
+    mut rx: channel::Receiver<Vec<Record>>,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
     mut on_commit: Option<CommitHook>,
-    pulse: Arc<Pulse>,
+    idle: Arc<AtomicBool>,
 ) {
-    while let Some(mut group) = rx.blocking_recv() {
+    loop {
+        idle.store(true, Ordering::Release);
+        let Some(mut group) = rx.blocking_recv() else {
+            break;
+        };
+        idle.store(false, Ordering::Release);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
                 Ok(more) => group.extend(more),
@@ -448,6 +568,6 @@ fn writer_stage(
                 }
             }
         }
-        pulse.beat();
+        metrics.progress.beat(Stage::Writer);
     }
 }

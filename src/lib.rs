@@ -9,12 +9,14 @@
 //! - [`outbox`]: the durable LMDB store-and-forward buffer;
 //! - [`forward`]: outbox → Kafka;
 //! - [`monitor`]: counters and the status heartbeat;
-//! - [`app`]: wires the stages together and owns shutdown; [`demo`] runs it on a recording.
+//! - [`app`]: wires the stages together and owns shutdown; [`demo`] runs it on a recording;
+//!   [`channel`]: the bounded channels between stages (in batches and in samples or records).
 //!
 //! [`record`] holds the shapes that travel, [`codec`] their encodings.
 
 pub mod alert;
 pub mod app;
+pub mod channel;
 pub mod codec;
 pub mod config;
 pub mod demo;

@@ -179,8 +179,28 @@ fn shutdown_on_signals(token: CancellationToken) {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("Shutdown requested; draining.");
+        tracing::info!(
+            deadline_secs = forewarn::app::SHUTDOWN_DEADLINE.as_secs(),
+            "Shutdown requested; draining (a second signal exits at once)."
+        );
         token.cancel();
+        // A second signal: the operator does not want to wait for the drain. Whatever was
+        // committed to the outbox stays committed.
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tracing::warn!("Second signal: exiting without draining.");
+                std::process::exit(1);
+            }
+        }
     });
 }
 
@@ -455,7 +475,7 @@ where
             return ExitCode::from(1);
         }
     };
-    rt.block_on(async {
+    let code = rt.block_on(async {
         let token = CancellationToken::new();
         shutdown_on_signals(token.clone());
         match f(token).await {
@@ -465,5 +485,9 @@ where
                 ExitCode::from(1)
             }
         }
-    })
+    });
+    // Blocking tasks still running (a join of a model thread left behind at the shutdown
+    // deadline) must not keep the process alive.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }

@@ -249,6 +249,22 @@ pub struct Status {
     /// Per model name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<String, ModelStatus>,
+    /// False while the gateway clock is before this release's date (obviously wrong): live
+    /// sources then check event times per asset stream instead of against the clock.
+    #[serde(default = "yes")]
+    pub clock_ok: bool,
+    /// Event-time states (buckets, threshold rules, downsamplers) that restarted because their
+    /// signal's time went back (5 late samples in a row), since start.
+    #[serde(default)]
+    pub time_rebases: u64,
+    /// Stages that had work and made no progress at the last check (`processing`, `models`,
+    /// `outbox_writer`, `forwarder`); while any is listed, the systemd watchdog is not pinged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stalled: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The outbox classes, in forwarding priority order.
@@ -317,6 +333,16 @@ impl Record {
             Record::Status(s) => s.ts_ns,
         }
     }
+}
+
+/// 2026-12-01T00:00:00Z: a gateway clock before this date is wrong (it is before this release
+/// was built; a gateway that booted with a 1970 clock and has no NTP yet). Moved forward with
+/// releases.
+pub const CLOCK_FLOOR_NS: i64 = 1_796_083_200_000_000_000;
+
+/// True when the gateway clock can judge event times (not before [`CLOCK_FLOOR_NS`]).
+pub fn clock_ok(now_ns: i64) -> bool {
+    now_ns >= CLOCK_FLOOR_NS
 }
 
 /// Nanoseconds since the Unix epoch, now (wall clock).

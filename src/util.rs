@@ -50,6 +50,38 @@ impl PartialEq for dyn NamePair + '_ {
 
 impl Eq for dyn NamePair + '_ {}
 
+/// Consecutive late samples of one signal after which an event-time state follows them.
+///
+/// Event-time states (telemetry buckets, threshold rules, deadband and swinging door) refuse a
+/// sample older than the newest they saw: it would rewrite history already reported. But when a
+/// signal's time really went back (a clock corrected by NTP, a sample from up to
+/// `max_future_secs` ahead followed by correct ones, a replayed stream that jumped back), every
+/// later sample would be refused until the time caught up again. So after
+/// [`LateStreak::REBASE_AFTER`] late samples in a row, with no sample on time in between, the
+/// state closes what it holds (reported as usual) and restarts at the late sample's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LateStreak(u8);
+
+impl LateStreak {
+    /// Late samples in a row that make a state restart at their time (the last one is taken).
+    pub const REBASE_AFTER: u8 = 5;
+
+    /// One more late sample: true when the state should restart at its time.
+    pub fn late(&mut self) -> bool {
+        self.0 = self.0.saturating_add(1);
+        if self.0 >= Self::REBASE_AFTER {
+            self.0 = 0;
+            return true;
+        }
+        false
+    }
+
+    /// A sample on time ends the streak.
+    pub fn on_time(&mut self) {
+        self.0 = 0;
+    }
+}
+
 /// Jittered exponential backoff: each delay is a random point in [d/2, d], d doubling from
 /// `min` up to `max`. The jitter keeps a fleet of gateways from reconnecting in lockstep.
 #[derive(Debug, Clone)]

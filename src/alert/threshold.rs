@@ -9,10 +9,13 @@
 //!   `above`, `value > clear` for `below`); values between `clear` and the limit keep it raised.
 //!
 //! Samples older than the last one seen for a (rule, asset) are ignored by the rule (they would
-//! rewrite a history already acted on). The alert id is `gateway/asset/rule/<start ns>`, shared
+//! rewrite a history already acted on), unless [`LateStreak::REBASE_AFTER`] arrive in a row:
+//! then the signal's time went back (a clock corrected by NTP), and the rule follows it from
+//! that sample on: a running hold timer restarts, a raised alert stays raised until its clear
+//! level is crossed. The alert id is `gateway/asset/rule/<start ns>`, shared
 //! by the raised and cleared events of one alert.
 
-use crate::util::FastMap;
+use crate::util::{FastMap, LateStreak};
 use std::sync::Arc;
 
 use crate::config::{Condition, RuleConfig};
@@ -38,12 +41,14 @@ struct State {
     since: Option<i64>,
     raised: bool,
     last_ts: i64,
+    late: LateStreak,
 }
 
 #[derive(Debug)]
 pub struct ThresholdRules {
     rules: Vec<RuleConfig>,
     state: FastMap<(usize, Arc<str>), State>,
+    rebases: u64,
 }
 
 impl ThresholdRules {
@@ -51,6 +56,7 @@ impl ThresholdRules {
         ThresholdRules {
             rules,
             state: FastMap::default(),
+            rebases: 0,
         }
     }
 
@@ -60,6 +66,11 @@ impl ThresholdRules {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Rule states restarted because their signal's time went back, since the last call.
+    pub fn take_rebases(&mut self) -> u64 {
+        std::mem::take(&mut self.rebases)
     }
 
     /// Feed one sample; transitions go to `out`.
@@ -79,7 +90,15 @@ impl ThresholdRules {
             }
             let st = self.state.entry((i, asset.clone())).or_default();
             if ts < st.last_ts {
-                continue;
+                if !st.late.late() {
+                    continue;
+                }
+                self.rebases += 1;
+                if !st.raised {
+                    st.since = None;
+                }
+            } else {
+                st.late.on_time();
             }
             st.last_ts = ts;
             let (holds, limit) = match rule.condition {
@@ -128,6 +147,34 @@ impl ThresholdRules {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_rule_follows_a_signal_whose_time_went_back() {
+        let mut r = rules(0);
+        let (a, s) = (Arc::<str>::from("p"), Arc::<str>::from("t"));
+        let mut out = Vec::new();
+        // One sample from the future, then the right time: ignored until the rebase count.
+        r.push(&a, &s, 1_000_000, 5.0, &mut out);
+        let k = LateStreak::REBASE_AFTER as i64;
+        for i in 0..k - 1 {
+            r.push(&a, &s, 10 + i, 99.0, &mut out);
+        }
+        assert!(out.is_empty());
+        r.push(&a, &s, 10 + k, 99.0, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].event, AlertEvent::Raised);
+        assert_eq!(r.take_rebases(), 1);
+        // Raised stays raised across a rebase and clears under its id.
+        let since = out[0].since_ns;
+        out.clear();
+        for i in 0..k {
+            r.push(&a, &s, i, 99.0, &mut out);
+        }
+        assert!(out.is_empty());
+        r.push(&a, &s, 20, 1.0, &mut out);
+        assert_eq!(out[0].event, AlertEvent::Cleared);
+        assert_eq!(out[0].since_ns, since);
+    }
 
     fn rules(hold_s: u64) -> ThresholdRules {
         ThresholdRules::new(vec![RuleConfig {

@@ -95,6 +95,8 @@ pub enum TimeUnit {
 pub struct TimestampConfig {
     pub field: Option<String>,
     pub unit: TimeUnit,
+    /// Which event times the source lets in ([`crate::ingest::time_guard`]).
+    pub policy: crate::ingest::time_guard::TimePolicy,
 }
 
 #[derive(Debug, Clone)]

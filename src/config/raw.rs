@@ -143,6 +143,19 @@ pub struct RawTimestamp {
     /// `auto` (default), `s`, `ms`, `us`, `ns` or `rfc3339`.
     #[serde(default)]
     pub unit: Option<String>,
+    /// Live sources (MQTT, serial): samples stamped more than this ahead of the gateway clock
+    /// are rejected as `ts_future` (default 300).
+    #[serde(default)]
+    pub max_future_secs: Option<u64>,
+    /// Live sources: samples stamped more than this behind the gateway clock are rejected as
+    /// `ts_past` (default 366 days; 0: no limit).
+    #[serde(default)]
+    pub max_past_secs: Option<u64>,
+    /// Replay sources (and live sources while the gateway clock is wrong): a sample more than
+    /// this away from its asset's newest event time is rejected as `ts_jump` until 3 samples in
+    /// a row confirm the jump (default 86400).
+    #[serde(default)]
+    pub max_jump_secs: Option<u64>,
 }
 
 /// `[[sources]]` with `type = "mqtt"`.

@@ -416,7 +416,7 @@ fn asset(a: &RawAsset, f: &str, p: &mut Problems) -> Option<AssetConfig> {
     })
 }
 
-fn timestamp(t: &RawTimestamp, f: &str, p: &mut Problems) -> TimestampConfig {
+fn timestamp(t: &RawTimestamp, f: &str, live: bool, p: &mut Problems) -> TimestampConfig {
     let unit = match t.unit.as_deref() {
         None | Some("auto") => TimeUnit::Auto,
         Some("s") => TimeUnit::Seconds,
@@ -438,9 +438,42 @@ fn timestamp(t: &RawTimestamp, f: &str, p: &mut Problems) -> TimestampConfig {
             problem(p, format!("{f}.timestamp.field"), "must not be empty");
         }
     }
+    // Ten years at most: past that a bound bounds nothing.
+    const MAX_BOUND_SECS: u64 = 10 * 366 * 86_400;
+    let mut bound = |name: &str, v: Option<u64>, default: u64, zero_ok: bool| {
+        let v = v.unwrap_or(default);
+        if (v == 0 && !zero_ok) || v > MAX_BOUND_SECS {
+            let low = if zero_ok { 0 } else { 1 };
+            problem(
+                p,
+                format!("{f}.timestamp.{name}"),
+                format!("{v}: must be between {low} and {MAX_BOUND_SECS}"),
+            );
+        }
+        v
+    };
+    use crate::ingest::time_guard::TimePolicy as P;
+    let future = bound("max_future_secs", t.max_future_secs, P::DEFAULT_MAX_FUTURE_SECS, false);
+    let past = bound("max_past_secs", t.max_past_secs, P::DEFAULT_MAX_PAST_SECS, true);
+    let jump = bound("max_jump_secs", t.max_jump_secs, P::DEFAULT_MAX_JUMP_SECS, false);
+    if !live {
+        for (name, v) in [
+            ("max_future_secs", t.max_future_secs),
+            ("max_past_secs", t.max_past_secs),
+        ] {
+            if v.is_some() {
+                problem(
+                    p,
+                    format!("{f}.timestamp.{name}"),
+                    "applies to live sources only (a replay is checked against its own stream: max_jump_secs)",
+                );
+            }
+        }
+    }
     TimestampConfig {
         field: t.field.clone(),
         unit,
+        policy: P::from_secs(live, future, past, jump),
     }
 }
 
@@ -508,7 +541,7 @@ fn mqtt(m: &RawMqtt, gateway: &str, f: &str, p: &mut Problems) -> Option<MqttCon
         }
     }
     let levels = pattern(&m.topic_pattern, f, p);
-    let timestamp = timestamp(&m.timestamp, f, p);
+    let timestamp = timestamp(&m.timestamp, f, true, p);
     if !(5..=3600).contains(&m.keep_alive_secs) {
         problem(
             p,
@@ -624,7 +657,7 @@ fn serial(
             "must be between 16 and 1048576",
         );
     }
-    let timestamp = timestamp(&s.timestamp, f, p);
+    let timestamp = timestamp(&s.timestamp, f, true, p);
     let mut timestamp = timestamp;
     if format == LineFormat::Csv && timestamp.field.is_none() && s.fields.iter().any(|c| c == "ts")
     {
@@ -671,7 +704,7 @@ fn replay(
             "must be 0 (as fast as possible) or more",
         );
     }
-    let mut timestamp = timestamp(&r.timestamp, f, p);
+    let mut timestamp = timestamp(&r.timestamp, f, false, p);
     if timestamp.field.is_none() {
         timestamp.field = Some("ts".into());
     }

@@ -6,13 +6,17 @@
 //! - a sample in a later bucket closes the open one (emitted) and opens its own; empty
 //!   intervals in between produce nothing;
 //! - a sample older than the open bucket is **late**: it is dropped from telemetry and counted
-//!   (the bucket it belongs to has already been sent);
+//!   (the bucket it belongs to has already been sent); after
+//!   [`LateStreak::REBASE_AFTER`] late samples in a row the signal's time went back: the open
+//!   bucket is closed (emitted) and the late sample opens a new one ([`PushOutcome::Rebased`]),
+//!   so a clock corrected backwards costs at most that many samples minus one. An interval can
+//!   then be reported twice, with disjoint counts;
 //! - a bucket that received nothing for `width + grace` of wall-clock time is closed by
 //!   [`IntervalBuckets::close_idle`], so a signal that stops still reports its last interval.
 //!
 //! `last` is the value with the greatest event time in the bucket, not the last to arrive.
 
-use crate::util::{FastMap, NamePair};
+use crate::util::{FastMap, LateStreak, NamePair};
 use std::sync::Arc;
 
 /// One signal's open or closed bucket.
@@ -64,6 +68,7 @@ struct Slot {
     open: Option<Bucket>,
     /// Wall-clock time of the last sample, for idle closing.
     touched_ns: i64,
+    late: LateStreak,
 }
 
 /// What pushing one sample did.
@@ -75,6 +80,9 @@ pub enum PushOutcome {
     Closed(Bucket),
     /// Older than the open bucket; not counted in any bucket.
     Late,
+    /// Late once too often in a row: the open bucket was closed (returned) and this sample
+    /// opened a new, earlier one.
+    Rebased(Bucket),
 }
 
 /// The buckets of every (asset, signal).
@@ -94,7 +102,8 @@ impl IntervalBuckets {
         now_ns: i64,
     ) -> PushOutcome {
         let width_ns = width_ns.max(1);
-        let start = ts.div_euclid(width_ns) * width_ns;
+        // Saturating: ts - ts mod width cannot leave i64 except at its very bottom.
+        let start = ts.saturating_sub(ts.rem_euclid(width_ns));
         // Looked up by reference: the names are cloned only when a signal is first seen.
         let key: &dyn NamePair = &(asset.as_ref(), signal.as_ref());
         let Some(slot) = self.slots.get_mut(key) else {
@@ -104,11 +113,20 @@ impl IntervalBuckets {
                     width_ns,
                     open: Some(Bucket::open(start, width_ns, ts, v)),
                     touched_ns: now_ns,
+                    late: LateStreak::default(),
                 },
             );
             return PushOutcome::Added;
         };
         slot.touched_ns = now_ns;
+        if slot.open.as_ref().is_some_and(|b| start < b.start_ns) {
+            if !slot.late.late() {
+                return PushOutcome::Late;
+            }
+            let closed = slot.open.replace(Bucket::open(start, width_ns, ts, v));
+            return closed.map_or(PushOutcome::Added, PushOutcome::Rebased);
+        }
+        slot.late.on_time();
         match &mut slot.open {
             None => {
                 slot.open = Some(Bucket::open(start, width_ns, ts, v));
@@ -118,7 +136,6 @@ impl IntervalBuckets {
                 b.add(ts, v);
                 PushOutcome::Added
             }
-            Some(b) if start < b.start_ns => PushOutcome::Late,
             Some(_) => {
                 let closed = slot.open.replace(Bucket::open(start, width_ns, ts, v));
                 closed.map_or(PushOutcome::Added, PushOutcome::Closed)
@@ -183,6 +200,49 @@ mod tests {
         b.push(&a, &s, 10, 25, 1.0, 0);
         assert_eq!(b.push(&a, &s, 10, 9, 1.0, 0), PushOutcome::Late);
         assert_eq!(b.push(&a, &s, 10, 21, 2.0, 0), PushOutcome::Added);
+    }
+
+    #[test]
+    fn a_signal_whose_time_went_back_is_followed_after_the_rebase_count() {
+        let (a, s) = names();
+        let mut b = IntervalBuckets::default();
+        // One sample from far ahead (within what the source let in), then the right time.
+        b.push(&a, &s, 10, 1_000, 7.0, 0);
+        let k = LateStreak::REBASE_AFTER as i64;
+        for i in 0..k - 1 {
+            assert_eq!(b.push(&a, &s, 10, 20 + i, 1.0, 0), PushOutcome::Late);
+        }
+        match b.push(&a, &s, 10, 20 + k - 1, 2.0, 0) {
+            PushOutcome::Rebased(old) => assert_eq!((old.start_ns, old.count), (1_000, 1)),
+            other => panic!("expected a rebase, got {other:?}"),
+        }
+        assert_eq!(b.push(&a, &s, 10, 26, 3.0, 0), PushOutcome::Added);
+        let mut closed = Vec::new();
+        b.close_all(|_, _, k| closed.push(k));
+        assert_eq!((closed[0].start_ns, closed[0].count), (20, 2));
+    }
+
+    #[test]
+    fn a_late_sample_between_on_time_ones_does_not_rebase() {
+        let (a, s) = names();
+        let mut b = IntervalBuckets::default();
+        b.push(&a, &s, 10, 100, 1.0, 0);
+        for i in 0..20 {
+            assert_eq!(b.push(&a, &s, 10, 5, 1.0, 0), PushOutcome::Late);
+            assert_eq!(b.push(&a, &s, 10, 101 + i % 5, 1.0, 0), PushOutcome::Added);
+        }
+    }
+
+    #[test]
+    fn extreme_timestamps_neither_panic_nor_wrap() {
+        let (a, s) = names();
+        let mut b = IntervalBuckets::default();
+        for ts in [i64::MAX, i64::MIN, 0, -1, i64::MAX - 1, i64::MIN + 1] {
+            let _ = b.push(&a, &s, 60_000_000_000, ts, 1.0, 0);
+        }
+        let mut closed = Vec::new();
+        b.close_all(|_, _, k| closed.push(k));
+        assert!(closed.iter().all(|k| k.start_ns <= k.end_ns));
     }
 
     #[test]

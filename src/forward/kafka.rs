@@ -41,6 +41,7 @@ use tracing::{debug, info, warn};
 
 use crate::codec::encode_payload;
 use crate::config::KafkaConfig;
+use crate::monitor::progress::Stage;
 use crate::monitor::Metrics;
 use crate::outbox::{Entry, Outbox};
 use crate::record::{now_ns, Class};
@@ -274,6 +275,7 @@ impl KafkaForwarder {
         info!(brokers = %self.config.bootstrap_servers, "Kafka forwarder started.");
         let mut drain_until: Option<tokio::time::Instant> = None;
         loop {
+            self.metrics.progress.beat(Stage::Forwarder);
             if let Some(deadline) = drain_until {
                 let empty = self.outbox.counters().classes.iter().all(|c| c.count == 0);
                 if (empty && in_flight.is_empty()) || tokio::time::Instant::now() >= deadline {

@@ -10,6 +10,7 @@ pub mod payload;
 pub mod replay;
 pub mod serial;
 pub mod time;
+pub mod time_guard;
 
 use std::sync::Arc;
 
@@ -43,10 +44,17 @@ pub enum Reject {
     BadTimestamp,
     /// The pipeline was full and the source could not wait (MQTT); the samples were dropped.
     Overload,
+    /// Event time more than `max_future_secs` ahead of the gateway clock (live sources).
+    TsFuture,
+    /// Event time more than `max_past_secs` behind the gateway clock (live sources).
+    TsPast,
+    /// Event time more than `max_jump_secs` away from its asset's stream, not (yet) confirmed
+    /// by the samples after it (replay sources, or a live source under a wrong clock).
+    TsJump,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 10] = [
+    pub const ALL: [Reject; 13] = [
         Reject::Malformed,
         Reject::BadUtf8,
         Reject::Oversize,
@@ -57,6 +65,9 @@ impl Reject {
         Reject::UnknownSignal,
         Reject::BadTimestamp,
         Reject::Overload,
+        Reject::TsFuture,
+        Reject::TsPast,
+        Reject::TsJump,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +82,9 @@ impl Reject {
             Reject::UnknownSignal => "unknown_signal",
             Reject::BadTimestamp => "bad_timestamp",
             Reject::Overload => "overload",
+            Reject::TsFuture => "ts_future",
+            Reject::TsPast => "ts_past",
+            Reject::TsJump => "ts_jump",
         }
     }
 

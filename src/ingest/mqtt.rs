@@ -20,13 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::payload::MqttDecoder;
+use super::time_guard::TimeGuard;
 use super::{AssetIndex, Batch, Reject};
 use crate::config::MqttConfig;
+use crate::channel::Sender;
 use crate::monitor::SourceMetrics;
 use crate::record::now_ns;
 use crate::util::Backoff;
@@ -100,13 +101,14 @@ impl MqttSource {
         })
     }
 
-    pub async fn run(self, out: mpsc::Sender<Batch>, shutdown: CancellationToken) {
+    pub async fn run(self, out: Sender<Batch>, shutdown: CancellationToken) {
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), MAX_PENDING + 64);
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         let mut ever_connected = false;
         // Decoded, waiting for the pipeline; then waiting for their acknowledgement to be queued.
         let mut pending: VecDeque<(Publish, Batch)> = VecDeque::new();
         let mut to_ack: VecDeque<Publish> = VecDeque::new();
+        let mut guard = TimeGuard::new(self.config.timestamp.policy);
         loop {
             while let Some(p) = to_ack.front() {
                 if client.try_ack(p).is_err() {
@@ -132,7 +134,9 @@ impl MqttSource {
                 event = eventloop.poll() => match event {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         self.metrics.received(1);
-                        let decoded = self.decoder.decode(&p.topic, &p.payload, now_ns());
+                        let now = now_ns();
+                        let mut decoded = self.decoder.decode(&p.topic, &p.payload, now);
+                        guard.admit(&mut decoded, now);
                         for r in &decoded.rejects {
                             self.metrics.reject(*r, 1);
                         }

@@ -236,6 +236,7 @@ mod tests {
             timestamp: TimestampConfig {
                 field: Some("ts".into()),
                 unit: TimeUnit::Auto,
+                policy: crate::ingest::time_guard::TimePolicy::defaults(true),
             },
             max_payload_bytes: 1024,
         }

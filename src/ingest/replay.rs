@@ -12,14 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::payload::{parse_number, SampleBuilder};
 use super::{time, AssetIndex, Batch, Decoded, Reject};
 use crate::config::ReplayConfig;
+use crate::channel::Sender;
 use crate::monitor::SourceMetrics;
+use super::time_guard::TimeGuard;
 use crate::record::now_ns;
 
 pub struct ReplaySource {
@@ -87,7 +88,7 @@ fn parse_row(
 }
 
 impl ReplaySource {
-    pub async fn run(self, out: mpsc::Sender<Batch>, shutdown: CancellationToken) {
+    pub async fn run(self, out: Sender<Batch>, shutdown: CancellationToken) {
         let c = &self.config;
         let file = match tokio::fs::File::open(&c.path).await {
             Ok(f) => f,
@@ -104,6 +105,7 @@ impl ReplaySource {
         let mut raw = Vec::new();
         let mut rows = 0u64;
         let mut batch = Batch::new();
+        let mut guard = TimeGuard::new(c.timestamp.policy);
         loop {
             raw.clear();
             let n = tokio::select! {
@@ -133,12 +135,14 @@ impl ReplaySource {
             };
             self.metrics.received(1);
             rows += 1;
+            let now = now_ns();
             let builder = SampleBuilder {
                 index: &self.index,
                 timestamp: &c.timestamp,
-                arrival_ns: now_ns(),
+                arrival_ns: now,
             };
-            let decoded = parse_row(h, c.asset.as_deref(), &builder, line);
+            let mut decoded = parse_row(h, c.asset.as_deref(), &builder, line);
+            guard.admit(&mut decoded, now);
             for r in decoded.rejects {
                 self.metrics.reject(r, 1);
             }
@@ -158,7 +162,7 @@ impl ReplaySource {
         info!(source = %c.name, rows, "Replay finished.");
     }
 
-    async fn send(&self, out: &mpsc::Sender<Batch>, batch: &mut Batch) -> bool {
+    async fn send(&self, out: &Sender<Batch>, batch: &mut Batch) -> bool {
         if batch.is_empty() {
             return true;
         }
@@ -196,6 +200,7 @@ mod tests {
         let ts = TimestampConfig {
             field: Some("ts".into()),
             unit: TimeUnit::Auto,
+            policy: crate::ingest::time_guard::TimePolicy::defaults(false),
         };
         let b = SampleBuilder {
             index: &idx,

@@ -137,7 +137,7 @@ impl Stage {
 pub fn start(
     config: &Config,
     metrics: Arc<Metrics>,
-    records: mpsc::Sender<Vec<Record>>,
+    records: crate::channel::Sender<Vec<Record>>,
 ) -> std::io::Result<(mpsc::Sender<ModelMsg>, std::thread::JoinHandle<()>)> {
     let (tx, mut rx) = mpsc::channel::<ModelMsg>(MODEL_CHANNEL);
     let meta = config
@@ -163,6 +163,7 @@ pub fn start(
             let mut published = Instant::now();
             let mut out = Vec::new();
             while let Some(msg) = rx.blocking_recv() {
+                metrics.progress.beat(crate::monitor::progress::Stage::Models);
                 match msg {
                     ModelMsg::Samples(batch) => {
                         for s in &batch {

@@ -79,8 +79,11 @@ pub enum PipelineDrop {
 #[derive(Debug)]
 pub struct Metrics {
     pub started: Instant,
+    /// Each stage's progress, and the stalled ones ([`super::progress`]).
+    pub progress: super::progress::Progress,
     pub sources: Vec<Arc<SourceMetrics>>,
     late: AtomicU64,
+    time_rebases: AtomicU64,
     write_lost: AtomicU64,
     delivered: AtomicU64,
     delivery_errors: AtomicU64,
@@ -105,11 +108,13 @@ impl Metrics {
     pub fn new(source_names: &[&str]) -> Metrics {
         Metrics {
             started: Instant::now(),
+            progress: Default::default(),
             sources: source_names
                 .iter()
                 .map(|n| Arc::new(SourceMetrics::new(n)))
                 .collect(),
             late: AtomicU64::new(0),
+            time_rebases: AtomicU64::new(0),
             write_lost: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             delivery_errors: AtomicU64::new(0),
@@ -127,6 +132,15 @@ impl Metrics {
         match why {
             PipelineDrop::Late => self.late.fetch_add(n, Relaxed),
         };
+    }
+
+    /// Event-time states that restarted because their signal's time went back.
+    pub fn time_rebased(&self, n: u64) {
+        self.time_rebases.fetch_add(n, Relaxed);
+    }
+
+    pub fn time_rebases(&self) -> u64 {
+        self.time_rebases.load(Relaxed)
     }
 
     /// Records the outbox could not store even after retries (disk failure): lost.

@@ -2,7 +2,7 @@
 
 use crate::config::GatewayConfig;
 use crate::outbox::Outbox;
-use crate::record::{now_ns, Status, STATUS_SCHEMA};
+use crate::record::{clock_ok, now_ns, Status, STATUS_SCHEMA};
 
 use super::Metrics;
 
@@ -80,6 +80,9 @@ pub fn build_status(
         outbox_fill_bytes_per_sec: fill_rate,
         outbox_full_in_secs: full_in,
         models: metrics.models(),
+        clock_ok: clock_ok(now),
+        time_rebases: metrics.time_rebases(),
+        stalled: metrics.progress.stalled(),
     }
 }
 

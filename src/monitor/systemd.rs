@@ -10,23 +10,28 @@
 //! Invariants:
 //! - Notifying never stops or slows the agent: a failed send is ignored, logged at DEBUG the
 //!   first time only, and the socket is non-blocking.
-//! - The watchdog is not a free-running timer. [`watchdog`] pings only when the outbox writer
-//!   made progress since the last tick or had nothing to do ([`WatchdogGate`]), and it runs on
-//!   the tokio runtime. A blocked runtime, or a writer stuck in a commit while records wait
-//!   (a dead eMMC, a hung fsync), stops the pings and systemd restarts the agent. Records wait
-//!   at least every `heartbeat_secs` (the status record), so a stuck writer is noticed within
+//! - The watchdog is not a free-running timer. [`watchdog`] pings only while no stage of the
+//!   pipeline is stalled ([`super::progress`]: processing, models, outbox writer, forwarder;
+//!   a stage is stalled when it had work at two checks and made no progress between them),
+//!   and it runs on the tokio runtime. A blocked runtime, a model that never returns, or a
+//!   writer stuck in a commit while records wait (a dead eMMC, a hung fsync) stops the pings,
+//!   the status names the stalled stage, and systemd restarts the agent. Records wait at least
+//!   every `heartbeat_secs` (the status record), so a stuck writer is noticed within
 //!   `heartbeat_secs + WatchdogSec`.
 //! - The notifier is built from explicit values ([`Notifier::new`]); only
 //!   [`Notifier::from_env`] reads the environment, so tests never touch it.
 
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
+
+use super::progress::{Stage, StallGate, CHECK_INTERVAL};
+use super::Metrics;
 
 use crate::record::Status;
 
@@ -197,66 +202,50 @@ pub fn status_line(s: &Status) -> String {
             s.outbox_write_lost
         ));
     }
+    if !s.stalled.is_empty() {
+        line.push_str(&format!(", stalled: {}", s.stalled.join(" ")));
+    }
+    if !s.clock_ok {
+        line.push_str(", clock before the release date");
+    }
     if let Some(e) = &s.last_delivery_error {
         line.push_str(&format!(", last delivery error: {e}"));
     }
     line
 }
 
-/// Progress of the outbox writer: a count it advances after each group of records it handled.
-#[derive(Debug, Default)]
-pub struct Pulse(AtomicU64);
-
-impl Pulse {
-    pub fn beat(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Decides, tick by tick, whether the pipeline earned a watchdog ping: the writer handled a
-/// group since the last tick, or nothing was waiting for it. Pure, for testing.
-#[derive(Debug, Default)]
-pub struct WatchdogGate {
-    last: u64,
-}
-
-impl WatchdogGate {
-    pub fn tick(&mut self, beats: u64, pending: bool) -> bool {
-        let progressed = beats != self.last;
-        self.last = beats;
-        progressed || !pending
-    }
-}
-
-/// Pings the watchdog every [`Notifier::watchdog_interval`] while the writer keeps up
-/// (`pending`: records wait for it). Returns at once when the unit has no watchdog; else ends
-/// at `stop`.
+/// Checks every stage's progress ([`super::progress`]) every [`Notifier::watchdog_interval`]
+/// (or [`CHECK_INTERVAL`] without a watchdog), publishes the stalled stages for the status,
+/// and pings the watchdog only while none is stalled. `work` says which stages have input
+/// waiting, in [`Stage::ALL`] order. Ends at `stop`.
 pub async fn watchdog(
     notifier: Arc<Notifier>,
-    pulse: Arc<Pulse>,
-    pending: impl Fn() -> bool,
+    metrics: Arc<Metrics>,
+    work: impl Fn() -> [bool; Stage::ALL.len()],
     stop: CancellationToken,
 ) {
-    let Some(every) = notifier.watchdog_interval() else {
-        return;
-    };
+    let every = notifier.watchdog_interval().unwrap_or(CHECK_INTERVAL);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut gate = WatchdogGate::default();
+    let mut gate = StallGate::default();
+    let mut was_stalled = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if gate.tick(pulse.count(), pending()) {
+        let stalled = gate.check(metrics.progress.beats(), work());
+        metrics.progress.set_stalled(&stalled);
+        if stalled.is_empty() {
+            if was_stalled {
+                warn!("The pipeline moves again.");
+            }
             notifier.watchdog_ping();
         } else {
-            debug!("Outbox writer made no progress with records waiting; no watchdog ping.");
+            let names: Vec<_> = stalled.iter().map(|s| s.name()).collect();
+            warn!(stalled = ?names, "Stages with work made no progress; no watchdog ping.");
         }
+        was_stalled = !stalled.is_empty();
     }
 }
 
@@ -366,32 +355,19 @@ mod tests {
         assert_eq!(recv(&sock), "STATUS=listening now");
     }
 
-    #[test]
-    fn the_gate_passes_progress_or_an_idle_writer_and_stops_a_stuck_one() {
-        let mut g = WatchdogGate::default();
-        assert!(g.tick(0, false), "idle: nothing to write");
-        assert!(g.tick(1, true), "wrote a group, more waiting");
-        assert!(g.tick(2, true));
-        assert!(
-            !g.tick(2, true),
-            "records wait, no group written since the last tick"
-        );
-        assert!(!g.tick(2, true));
-        assert!(g.tick(3, true), "moving again");
-    }
-
     #[tokio::test]
-    async fn a_stuck_writer_stops_the_pings_and_a_moving_one_gets_them() {
+    async fn a_stalled_stage_stops_the_pings_and_a_moving_one_gets_them() {
         let dir = tempfile::tempdir().unwrap();
         let (sock, path) = listener(&dir);
-        // WatchdogSec=40ms: a tick every 20 ms. Records always wait for the writer here.
+        // WatchdogSec=40ms: a check every 20 ms. Records always wait for the writer here.
         let n = Arc::new(Notifier::new(Some(&path), Some("40000"), None, 1));
-        let pulse = Arc::new(Pulse::default());
+        let metrics = Arc::new(Metrics::new(&[]));
         let stop = CancellationToken::new();
-        let task = tokio::spawn(watchdog(n, pulse.clone(), || true, stop.clone()));
+        let work = || [false, false, true, false];
+        let task = tokio::spawn(watchdog(n, metrics.clone(), work, stop.clone()));
         // Moving: the writer finishes a group every 5 ms.
         for _ in 0..30 {
-            pulse.beat();
+            metrics.progress.beat(Stage::Writer);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let moving = pending_messages(&sock);
@@ -399,11 +375,13 @@ mod tests {
             moving.len() >= 3 && moving.iter().all(|m| m == "WATCHDOG=1"),
             "{moving:?}"
         );
-        // Stuck: no group finishes. The first tick may still see the last group.
+        assert!(metrics.progress.stalled().is_empty());
+        // Stuck: no group finishes. The first check may still see the last group.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let _ = pending_messages(&sock);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(pending_messages(&sock), Vec::<String>::new());
+        assert_eq!(metrics.progress.stalled(), vec!["outbox_writer"]);
         stop.cancel();
         task.await.unwrap();
     }
@@ -433,14 +411,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_watchdog_the_task_ends_at_once() {
+    async fn without_a_watchdog_stalls_are_still_named_for_the_status() {
         let n = Arc::new(Notifier::disabled());
+        let metrics = Arc::new(Metrics::new(&[]));
         let stop = CancellationToken::new();
-        tokio::time::timeout(
-            Duration::from_secs(1),
-            watchdog(n, Arc::new(Pulse::default()), || true, stop),
-        )
-        .await
-        .unwrap();
+        let task = tokio::spawn(watchdog(
+            n,
+            metrics.clone(),
+            || [false, true, false, false],
+            stop.clone(),
+        ));
+        // Checks at 0 and CHECK_INTERVAL: the second one names the stage.
+        tokio::time::sleep(CHECK_INTERVAL + Duration::from_millis(500)).await;
+        assert_eq!(metrics.progress.stalled(), vec!["models"]);
+        stop.cancel();
+        task.await.unwrap();
     }
 }

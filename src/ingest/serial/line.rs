@@ -128,6 +128,7 @@ mod tests {
         let ts = TimestampConfig {
             field: Some("ts".into()),
             unit: TimeUnit::Auto,
+            policy: crate::ingest::time_guard::TimePolicy::defaults(true),
         };
         let b = SampleBuilder {
             index: &idx,

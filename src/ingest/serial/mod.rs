@@ -16,15 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use self::framer::LineFramer;
 use self::line::{parse_line, LineFormatSpec};
 use super::payload::SampleBuilder;
+use super::time_guard::TimeGuard;
 use super::{AssetIndex, Batch, Decoded};
 use crate::config::{Parity, SerialConfig};
+use crate::channel::Sender;
 use crate::monitor::SourceMetrics;
 use crate::record::now_ns;
 use crate::util::Backoff;
@@ -81,13 +82,14 @@ impl SerialSource {
         }
     }
 
-    pub async fn run(self, out: mpsc::Sender<Batch>, shutdown: CancellationToken) {
+    pub async fn run(self, out: Sender<Batch>, shutdown: CancellationToken) {
         let spec = LineFormatSpec {
             format: self.config.format,
             fields: self.config.fields.clone(),
             asset: self.config.asset.clone(),
         };
         let mut framer = LineFramer::new(self.config.max_frame_bytes);
+        let mut guard = TimeGuard::new(self.config.timestamp.policy);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         let mut buf = vec![0u8; 4096];
         let mut first = true;
@@ -136,12 +138,14 @@ impl SerialSource {
                     arrival_ns,
                 };
                 let metrics = &self.metrics;
+                let guard = &mut guard;
                 framer.push(&buf[..n], |frame| {
                     metrics.received(1);
-                    let decoded = match frame {
+                    let mut decoded = match frame {
                         Ok(text) => parse_line(&spec, &builder, text),
                         Err(r) => Decoded::reject(r),
                     };
+                    guard.admit(&mut decoded, arrival_ns);
                     for r in decoded.rejects {
                         metrics.reject(r, 1);
                     }

@@ -164,6 +164,7 @@ mod tests {
             timestamp: TimestampConfig {
                 field: None,
                 unit: TimeUnit::Millis,
+                policy: crate::ingest::time_guard::TimePolicy::defaults(true),
             },
             max_frame_bytes: 1024,
         }

@@ -5,7 +5,7 @@
 //! tested without a runtime; `app` runs it in one task between the ingest channel and the
 //! outbox writer.
 
-use crate::util::FastMap;
+use crate::util::{FastMap, LateStreak};
 use std::sync::Arc;
 
 use crate::alert::{ThresholdRules, Transition};
@@ -35,8 +35,10 @@ struct Summary {
 /// A deadband or swinging door of one signal, and when it last got a sample (wall clock).
 struct Compressor {
     kind: CompressorKind,
+    config: Compression,
     last_arrival_ns: i64,
     flushed: bool,
+    late: LateStreak,
 }
 
 enum CompressorKind {
@@ -56,8 +58,10 @@ impl Compressor {
         };
         Some(Compressor {
             kind,
+            config: *c,
             last_arrival_ns: 0,
             flushed: false,
+            late: LateStreak::default(),
         })
     }
 
@@ -68,11 +72,37 @@ impl Compressor {
         }
     }
 
-    fn push(&mut self, ts_ns: i64, value: f64, emit: impl FnMut(Point)) -> Admission {
+    /// Feeds one sample. Out of order [`LateStreak::REBASE_AFTER`] times in a row, the
+    /// signal's time went back: the held point is flushed and the compressor restarts at this
+    /// sample ([`Admission::Accepted`], with `rebased` set).
+    fn push(
+        &mut self,
+        ts_ns: i64,
+        value: f64,
+        mut emit: impl FnMut(Point),
+        rebased: &mut bool,
+    ) -> Admission {
         self.flushed = false;
-        match &mut self.kind {
-            CompressorKind::Deadband(d) => d.push(ts_ns, value, emit),
-            CompressorKind::SwingingDoor(d) => d.push(ts_ns, value, emit),
+        let a = match &mut self.kind {
+            CompressorKind::Deadband(d) => d.push(ts_ns, value, &mut emit),
+            CompressorKind::SwingingDoor(d) => d.push(ts_ns, value, &mut emit),
+        };
+        match a {
+            Admission::OutOfOrder if self.late.late() => {
+                if let Some(p) = self.flush() {
+                    emit(p);
+                }
+                if let Some(fresh) = Compressor::new(&self.config) {
+                    self.kind = fresh.kind;
+                }
+                *rebased = true;
+                self.push(ts_ns, value, emit, &mut false)
+            }
+            Admission::OutOfOrder => a,
+            _ => {
+                self.late.on_time();
+                a
+            }
         }
     }
 
@@ -101,6 +131,9 @@ pub struct Processor {
     compressors: FastMap<(Arc<str>, Arc<str>), Compressor>,
     /// Samples a compressor refused (out of order), since the last `take_late`.
     out_of_order: u64,
+    /// Event-time states restarted after their signal's time went back, since the last
+    /// `take_rebases` ([`LateStreak`]).
+    rebases: u64,
 }
 
 /// Grace after a bucket's width before an idle bucket is closed.
@@ -148,6 +181,7 @@ impl Processor {
             late: 0,
             compressors: FastMap::default(),
             out_of_order: 0,
+            rebases: 0,
         }
     }
 
@@ -176,9 +210,13 @@ impl Processor {
                 comp.last_arrival_ns = now_ns;
                 let method = comp.method();
                 let mut kept = Vec::new();
-                if comp.push(s.ts_ns, s.value, |p| kept.push(p)) == Admission::OutOfOrder {
+                let mut rebased = false;
+                if comp.push(s.ts_ns, s.value, |p| kept.push(p), &mut rebased)
+                    == Admission::OutOfOrder
+                {
                     self.out_of_order += 1;
                 }
+                self.rebases += u64::from(rebased);
                 for p in kept {
                     out.push(self.point(&s.asset, &s.signal, p, method));
                 }
@@ -193,6 +231,10 @@ impl Processor {
                 PushOutcome::Added => {}
                 PushOutcome::Closed(b) => out.push(self.telemetry(&s.asset, &s.signal, b)),
                 PushOutcome::Late => self.late += 1,
+                PushOutcome::Rebased(b) => {
+                    self.rebases += 1;
+                    out.push(self.telemetry(&s.asset, &s.signal, b));
+                }
             }
         }
     }
@@ -201,7 +243,7 @@ impl Processor {
     pub fn close_idle(&mut self, now_ns: i64, out: &mut Vec<Record>) {
         let mut flushed = Vec::new();
         for ((a, s), c) in &mut self.compressors {
-            if !c.flushed && now_ns - c.last_arrival_ns > COMPRESSOR_IDLE_NS {
+            if !c.flushed && now_ns.saturating_sub(c.last_arrival_ns) > COMPRESSOR_IDLE_NS {
                 if let Some(p) = c.flush() {
                     flushed.push((a.clone(), s.clone(), p, c.method()));
                 }
@@ -247,6 +289,12 @@ impl Processor {
     /// a deadband / swinging door).
     pub fn take_late(&mut self) -> u64 {
         std::mem::take(&mut self.late) + std::mem::take(&mut self.out_of_order)
+    }
+
+    /// Event-time states (buckets, compressors, threshold rules) restarted since the last call
+    /// because their signal's time went back ([`LateStreak`]).
+    pub fn take_rebases(&mut self) -> u64 {
+        std::mem::take(&mut self.rebases) + self.rules.take_rebases()
     }
 
     /// One sample kept by a deadband or swinging door, as a telemetry record.
@@ -337,134 +385,4 @@ impl Processor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn processor(signals: &str) -> Processor {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("r.csv"), "ts,x\n").unwrap();
-        let text = format!(
-            r#"
-[gateway]
-id = "gw"
-site = "s"
-data_dir = "/tmp/x"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[[sources]]
-type = "replay"
-name = "r"
-path = "r.csv"
-asset = "a"
-[[assets]]
-id = "a"
-signals = [{signals}]
-"#
-        );
-        let config = crate::config::parse_str(&text, "t.toml", dir.path()).unwrap();
-        Processor::new(&config)
-    }
-
-    fn sample(signal: &str, t: i64, v: f64) -> Sample {
-        Sample {
-            asset: Arc::from("a"),
-            signal: Arc::from(signal),
-            ts_ns: t * 1_000_000_000,
-            value: v,
-        }
-    }
-
-    fn points(out: &[Record]) -> Vec<(i64, f64, String)> {
-        out.iter()
-            .filter_map(|r| match r {
-                Record::Telemetry(t) => Some((
-                    t.start_ns / 1_000_000_000,
-                    t.last,
-                    t.method.clone().unwrap_or_default(),
-                )),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn swinging_door_and_deadband_signals_emit_kept_samples_and_flush_at_the_end() {
-        let mut p = processor(
-            r#"{ name = "sdt", swinging_door = 0.5 }, { name = "db", deadband = 1.0, max_silence_secs = 100 }"#,
-        );
-        let mut out = Vec::new();
-        // A ramp then a step: the door keeps the ramp's ends and the step.
-        for t in 0..10 {
-            p.push(&sample("sdt", t, t as f64), 0, &mut out);
-            p.push(&sample("db", t, if t < 5 { 0.2 } else { 3.0 }), 0, &mut out);
-        }
-        p.push(&sample("sdt", 10, 0.0), 0, &mut out);
-        p.push(&sample("db", 3, 9.0), 0, &mut out); // out of order: refused, counted
-        p.close_all(&mut out);
-        let got = points(&out);
-        let sdt: Vec<_> = got.iter().filter(|g| g.2 == "swinging_door").collect();
-        let db: Vec<_> = got.iter().filter(|g| g.2 == "deadband").collect();
-        assert_eq!(
-            sdt.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
-            vec![(0, 0.0), (9, 9.0), (10, 0.0)]
-        );
-        assert_eq!(
-            db.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
-            vec![(0, 0.2), (5, 3.0), (9, 3.0)]
-        );
-        assert_eq!(p.take_late(), 1);
-        // Buckets are off for these signals: every telemetry record is a kept sample.
-        assert_eq!(got.len(), sdt.len() + db.len());
-    }
-
-    #[test]
-    fn a_quiet_compressed_signal_is_flushed_after_the_idle_time() {
-        let mut p = processor(r#"{ name = "sdt", swinging_door = 0.5 }"#);
-        let mut out = Vec::new();
-        for t in 0..5 {
-            p.push(&sample("sdt", t, t as f64), 0, &mut out);
-        }
-        assert_eq!(points(&out).len(), 1);
-        p.close_idle(COMPRESSOR_IDLE_NS / 2, &mut out);
-        assert_eq!(points(&out).len(), 1);
-        p.close_idle(COMPRESSOR_IDLE_NS + 1, &mut out);
-        assert_eq!(points(&out).last().map(|g| (g.0, g.1)), Some((4, 4.0)));
-    }
-
-    #[test]
-    fn compression_options_are_validated() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("r.csv"), "ts,x\n").unwrap();
-        let base = r#"
-[gateway]
-id = "gw"
-site = "s"
-data_dir = "/tmp/x"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[[sources]]
-type = "replay"
-name = "r"
-path = "r.csv"
-asset = "a"
-[[assets]]
-id = "a"
-"#;
-        for (signals, needle) in [
-            (
-                r#"{ name = "x", deadband = 1, swinging_door = 1 }"#,
-                "choose one",
-            ),
-            (r#"{ name = "x", deadband = -1 }"#, ">= 0"),
-            (r#"{ name = "x", max_silence_secs = 5 }"#, "applies only"),
-            (
-                r#"{ name = "x", deadband = 1, interval_secs = 10 }"#,
-                "not both",
-            ),
-        ] {
-            let text = format!("{base}signals = [{signals}]\n");
-            let e = crate::config::parse_str(&text, "t.toml", dir.path()).unwrap_err();
-            assert!(e.to_string().contains(needle), "{signals}: {e}");
-        }
-    }
-}
+mod tests;

@@ -489,7 +489,10 @@ async fn process_stage(
         }
     }
     if not_modelled > 0 {
-        warn!(samples = not_modelled, "Shutdown: samples not handed to the stuck model thread.");
+        warn!(
+            samples = not_modelled,
+            "Shutdown: samples not handed to the stuck model thread."
+        );
     }
     let mut out = Vec::new();
     p.close_all(&mut out);

@@ -116,7 +116,9 @@ impl<T: Weigh> Sender<T> {
         }
         let w = v.weight();
         self.shared.add(w);
-        self.inner.blocking_send(v).inspect_err(|_| self.shared.sub(w))
+        self.inner
+            .blocking_send(v)
+            .inspect_err(|_| self.shared.sub(w))
     }
 
     /// Waits for room, then holds a slot: the message is sent with [`Permit::send`] without

@@ -152,8 +152,8 @@ pub struct RawTimestamp {
     #[serde(default)]
     pub max_past_secs: Option<u64>,
     /// Replay sources (and live sources while the gateway clock is wrong): a sample more than
-    /// this away from its asset's newest event time is rejected as `ts_jump` until 3 samples in
-    /// a row confirm the jump (default 86400).
+    /// this away from its asset's newest event time is rejected as `ts_jump` until 3 distinct
+    /// event times in a row confirm the jump (default 86400).
     #[serde(default)]
     pub max_jump_secs: Option<u64>,
 }

@@ -453,9 +453,24 @@ fn timestamp(t: &RawTimestamp, f: &str, live: bool, p: &mut Problems) -> Timesta
         v
     };
     use crate::ingest::time_guard::TimePolicy as P;
-    let future = bound("max_future_secs", t.max_future_secs, P::DEFAULT_MAX_FUTURE_SECS, false);
-    let past = bound("max_past_secs", t.max_past_secs, P::DEFAULT_MAX_PAST_SECS, true);
-    let jump = bound("max_jump_secs", t.max_jump_secs, P::DEFAULT_MAX_JUMP_SECS, false);
+    let future = bound(
+        "max_future_secs",
+        t.max_future_secs,
+        P::DEFAULT_MAX_FUTURE_SECS,
+        false,
+    );
+    let past = bound(
+        "max_past_secs",
+        t.max_past_secs,
+        P::DEFAULT_MAX_PAST_SECS,
+        true,
+    );
+    let jump = bound(
+        "max_jump_secs",
+        t.max_jump_secs,
+        P::DEFAULT_MAX_JUMP_SECS,
+        false,
+    );
     if !live {
         for (name, v) in [
             ("max_future_secs", t.max_future_secs),

@@ -16,11 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::payload::{parse_number, SampleBuilder};
-use super::{time, AssetIndex, Batch, Decoded, Reject};
-use crate::config::ReplayConfig;
-use crate::channel::Sender;
-use crate::monitor::SourceMetrics;
 use super::time_guard::TimeGuard;
+use super::{time, AssetIndex, Batch, Decoded, Reject};
+use crate::channel::Sender;
+use crate::config::ReplayConfig;
+use crate::monitor::SourceMetrics;
 use crate::record::now_ns;
 
 pub struct ReplaySource {

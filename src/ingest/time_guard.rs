@@ -12,11 +12,12 @@
 //! - **Replay sources** (recordings, backfill) are not related to the gateway clock: each asset's
 //!   samples are checked against that asset's own stream time instead (the newest accepted event
 //!   time). A sample more than `max_jump_secs` (default 86 400) away from it, forward or back, is
-//!   rejected as `ts_jump`, unless it is the [`JUMP_CONFIRM`]-th in a row of such samples that
-//!   lie within `max_jump_secs` of each other: then the stream really moved (a recording that
-//!   starts again a month later), the asset's stream time is set to it and it is accepted. A
-//!   single outlier therefore costs one sample; a real jump costs the `JUMP_CONFIRM - 1` samples
-//!   before it is believed.
+//!   rejected as `ts_jump`, unless it brings the [`JUMP_CONFIRM`]-th distinct event time in a
+//!   row of such samples that lie within `max_jump_secs` of each other: then the stream really
+//!   moved (a recording that starts again a month later), the asset's stream time is set to it
+//!   and it is accepted. (Samples of one row or message share their time, so one bad row cannot
+//!   confirm itself.) A single outlier therefore costs its own samples; a real jump costs the
+//!   samples of the `JUMP_CONFIRM - 1` event times before it is believed.
 //! - **A gateway clock that is obviously wrong** (before [`CLOCK_FLOOR_NS`], this release's
 //!   date: a gateway that booted with a 1970 clock and has no NTP yet) cannot judge event times:
 //!   live sources then check their samples per asset like replay sources, and the status says
@@ -91,7 +92,9 @@ impl StreamClock {
         let within = |a: i64, b: i64| a.abs_diff(b) <= max_jump.unsigned_abs();
         match self.newest {
             Some(n) if !within(ts, n) => {
+                // Samples of one row or message share their time: only a new time counts.
                 let agree = match self.suspect {
+                    Some((last, k)) if ts == last => k,
                     Some((last, k)) if within(ts, last) => k.saturating_add(1),
                     _ => 1,
                 };
@@ -160,13 +163,14 @@ impl TimeGuard {
     /// Move the samples of `d` whose event time the policy refuses into its rejects.
     pub fn admit(&mut self, d: &mut Decoded, now_ns: i64) {
         let mut rejects = std::mem::take(&mut d.rejects);
-        d.samples.retain(|s| match self.check(&s.asset, s.ts_ns, now_ns) {
-            Ok(()) => true,
-            Err(r) => {
-                rejects.push(r);
-                false
-            }
-        });
+        d.samples
+            .retain(|s| match self.check(&s.asset, s.ts_ns, now_ns) {
+                Ok(()) => true,
+                Err(r) => {
+                    rejects.push(r);
+                    false
+                }
+            });
         d.rejects = rejects;
     }
 }
@@ -224,6 +228,17 @@ mod tests {
     }
 
     #[test]
+    fn the_samples_of_one_bad_row_cannot_confirm_its_jump() {
+        let mut g = TimeGuard::new(TimePolicy::defaults(false));
+        let t0 = 1_767_600_100 * SEC;
+        g.check(&a(), t0, 0).unwrap();
+        for _ in 0..14 {
+            assert_eq!(g.check(&a(), 9_223_372_036 * SEC, 0), Err(Reject::TsJump));
+        }
+        assert_eq!(g.check(&a(), t0 + 2 * SEC, 0), Ok(()));
+    }
+
+    #[test]
     fn a_real_jump_is_believed_after_three_agreeing_samples_forward_or_back() {
         let mut g = TimeGuard::new(TimePolicy::defaults(false));
         let t0 = 1_767_600_000 * SEC;
@@ -275,16 +290,16 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the timestamps, a replayed stream accepts every sample within the jump
-        /// bound of its newest one, and never stays refusing: at most JUMP_CONFIRM - 1
-        /// samples in a row of a consistent new time base are refused.
+        /// Whatever the timestamps, a replayed stream never stays refusing: at most
+        /// JUMP_CONFIRM - 1 samples in a row of a consistent new time base are refused.
         #[test]
         fn a_stream_follows_any_jump_within_the_confirmation_count(
             start in any::<i64>(), jump in any::<i64>(), n in 1usize..20
         ) {
             let mut g = TimeGuard::new(TimePolicy::defaults(false));
             let _ = g.check(&a(), start, 0);
-            let base = start.saturating_add(jump);
+            // Distinct times: keep the new base where `i` seconds can be added to it.
+            let base = start.saturating_add(jump).min(i64::MAX - 100 * SEC);
             let mut refused_in_a_row = 0;
             for i in 0..n as i64 {
                 match g.check(&a(), base.saturating_add(i * SEC), 0) {

@@ -163,7 +163,9 @@ pub fn start(
             let mut published = Instant::now();
             let mut out = Vec::new();
             while let Some(msg) = rx.blocking_recv() {
-                metrics.progress.beat(crate::monitor::progress::Stage::Models);
+                metrics
+                    .progress
+                    .beat(crate::monitor::progress::Stage::Models);
                 match msg {
                     ModelMsg::Samples(batch) => {
                         for s in &batch {

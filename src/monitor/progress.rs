@@ -120,7 +120,10 @@ mod tests {
     fn a_stage_with_work_at_two_checks_and_no_beat_between_is_stalled() {
         let mut g = StallGate::default();
         let w = [true, false, true, false];
-        assert!(g.check([0, 0, 0, 0], w).is_empty(), "first check judges nothing");
+        assert!(
+            g.check([0, 0, 0, 0], w).is_empty(),
+            "first check judges nothing"
+        );
         // The writer beat, processing did not.
         assert_eq!(g.check([0, 0, 1, 0], w), vec![Stage::Processing]);
         // Both moved.

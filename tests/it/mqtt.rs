@@ -352,21 +352,34 @@ fn publish_qos0(mqtt: &Mosquitto, topic: &str, payload: &[u8]) {
     assert!(child.wait().expect("mosquitto_pub").success());
 }
 
-/// The `plant` source's status, once `done` holds for it (or the last one seen).
-fn plant_status(kafka: &Tansu, agent: &Agent, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+/// The `plant` source's status in the first status record for which `done(record, plant)`
+/// holds (or the last one seen).
+fn plant_status(
+    kafka: &Tansu,
+    agent: &Agent,
+    done: impl Fn(&serde_json::Value, &serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let found = |m: &Msg| done(&m.json, &m.json["sources"]["plant"]);
     let status = consume(
         &kafka.bootstrap(),
         "forewarn.status",
         Duration::from_secs(90),
-        |msgs| msgs.iter().any(|m| done(&m.json["sources"]["plant"])),
+        |msgs| msgs.iter().any(found),
     );
     status
         .iter()
-        .find(|m| done(&m.json["sources"]["plant"]))
+        .find(|m| found(m))
         .or(status.last())
         .unwrap_or_else(|| panic!("no status\n{}", agent.log()))
         .json["sources"]["plant"]
         .clone()
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos() as i64
 }
 
 /// Peak resident set of a process (VmHWM), in KiB.
@@ -406,20 +419,28 @@ fn an_oversize_message_is_acknowledged_counted_and_the_messages_behind_it_arrive
         let b = bucket(&telemetry, "temp", t + i)
             .unwrap_or_else(|| panic!("no bucket {i}: {telemetry:#?}\n{}", agent.log()));
         assert_eq!(
-            (b.json["count"].as_u64(), b.json["last"].as_i64()),
-            (Some(1), Some(40 + i)),
+            (b.json["count"].as_u64(), b.json["last"].as_f64()),
+            (Some(1), Some((40 + i) as f64)),
             "bucket {i}"
         );
     }
-    let plant = plant_status(&kafka, &agent, |p| {
+    let plant = plant_status(&kafka, &agent, |_, p| {
         p["samples"] == 10 && p["rejected"]["oversize"] == 1
     });
-    assert_eq!(plant["rejected"]["oversize"], 1, "{plant:#}\n{}", agent.log());
+    assert_eq!(
+        plant["rejected"]["oversize"],
+        1,
+        "{plant:#}\n{}",
+        agent.log()
+    );
     assert_eq!(plant["samples"], 10, "{plant:#}");
 
     // A few seconds later: the big message did not come back.
     std::thread::sleep(Duration::from_secs(4));
-    let later = plant_status(&kafka, &agent, |_| false);
+    let after = now_ns();
+    let later = plant_status(&kafka, &agent, |m, _| {
+        m["ts_ns"].as_i64().is_some_and(|t| t >= after)
+    });
     assert_eq!(later["received"], 11, "{later:#}");
     assert_eq!(later["rejected"]["oversize"], 1, "{later:#}");
     assert_eq!(later["samples"], 10, "{later:#}");
@@ -459,7 +480,7 @@ fn messages_at_and_far_above_the_read_limit_are_dropped_within_the_memory_bound(
 
     // Warm up: the pipeline, outbox and Kafka producer at work before the baseline.
     publish_good(3);
-    plant_status(&kafka, &agent, |p| p["samples"] == 3);
+    plant_status(&kafka, &agent, |_, p| p["samples"] == 3);
     let baseline = peak_rss_kib(pid);
 
     // Remaining length = 2 + topic + 2 + payload.
@@ -481,7 +502,7 @@ fn messages_at_and_far_above_the_read_limit_are_dropped_within_the_memory_bound(
     let goods = 3 + 1 + 1 + 3 + 3 + 3;
     let oversize = 1 + 1 + 3 + 3 + 1;
 
-    let plant = plant_status(&kafka, &agent, |p| {
+    let plant = plant_status(&kafka, &agent, |_, p| {
         p["samples"] == goods && p["rejected"]["oversize"] == oversize
     });
     let peak = peak_rss_kib(pid);
@@ -489,7 +510,12 @@ fn messages_at_and_far_above_the_read_limit_are_dropped_within_the_memory_bound(
         "agent peak RSS: {baseline} KiB before the oversize messages, {peak} KiB after; status {plant}"
     );
     assert_eq!(plant["samples"], goods, "{plant:#}\n{}", agent.log());
-    assert_eq!(plant["rejected"]["oversize"], oversize, "{plant:#}\n{}", agent.log());
+    assert_eq!(
+        plant["rejected"]["oversize"],
+        oversize,
+        "{plant:#}\n{}",
+        agent.log()
+    );
     assert_eq!(plant["received"], goods + oversize, "{plant:#}");
     // One drain per message above the limit at most (8), each followed by one reconnect.
     assert!(

@@ -57,11 +57,32 @@ pub enum SkimError {
 #[derive(Debug, Clone, Copy)]
 enum State {
     Byte1,
-    Len { byte1: u8, value: usize, shift: u32 },
-    TopicLen { qos: u8, len: usize, left: usize, hi: Option<u8> },
-    Topic { qos: u8, len: usize, left: usize, skip: usize },
-    Pkid { qos: u8, len: usize, left: usize, hi: Option<u8> },
-    Body { left: usize },
+    Len {
+        byte1: u8,
+        value: usize,
+        shift: u32,
+    },
+    TopicLen {
+        qos: u8,
+        len: usize,
+        left: usize,
+        hi: Option<u8>,
+    },
+    Topic {
+        qos: u8,
+        len: usize,
+        left: usize,
+        skip: usize,
+    },
+    Pkid {
+        qos: u8,
+        len: usize,
+        left: usize,
+        hi: Option<u8>,
+    },
+    Body {
+        left: usize,
+    },
 }
 
 /// Incremental MQTT 3.1.1 packet framer that keeps no payload: O(1) memory per packet.
@@ -72,7 +93,9 @@ pub struct Skimmer {
 
 impl Default for Skimmer {
     fn default() -> Self {
-        Skimmer { state: State::Byte1 }
+        Skimmer {
+            state: State::Byte1,
+        }
     }
 }
 
@@ -336,7 +359,11 @@ trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// The MQTT 3.1.1 CONNECT this source sends: persistent session, no will.
-pub fn connect_packet(client_id: &str, keep_alive_secs: u16, login: Option<(&str, &str)>) -> Vec<u8> {
+pub fn connect_packet(
+    client_id: &str,
+    keep_alive_secs: u16,
+    login: Option<(&str, &str)>,
+) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, s: &[u8]) {
         // MQTT strings are at most 65535 bytes; longer ones are refused at validation.
         let n = u16::try_from(s.len()).unwrap_or(u16::MAX);
@@ -442,7 +469,11 @@ async fn open(target: &Target) -> Result<Box<dyn Stream>, DrainError> {
 
 /// Reads what the broker resends until the plan stops or the broker goes quiet between packets.
 /// Inside a packet the broker may pause up to one keep-alive; we send PINGREQ every half one.
-async fn skim(stream: &mut Box<dyn Stream>, plan: &mut Plan, keep_alive: Duration) -> Result<(), DrainError> {
+async fn skim(
+    stream: &mut Box<dyn Stream>,
+    plan: &mut Plan,
+    keep_alive: Duration,
+) -> Result<(), DrainError> {
     let mut skimmer = Skimmer::default();
     let mut buf = vec![0u8; CHUNK];
     let mut events = Vec::new();
@@ -559,7 +590,11 @@ mod tests {
             Skimmed::End,
         ];
         for chunk in [1, 2, 3, 7, 4096, CHUNK, stream.len()] {
-            assert_eq!(skim_all(&stream, chunk), Ok(expected.clone()), "chunk {chunk}");
+            assert_eq!(
+                skim_all(&stream, chunk),
+                Ok(expected.clone()),
+                "chunk {chunk}"
+            );
         }
     }
 
@@ -567,8 +602,11 @@ mod tests {
     fn the_largest_remaining_length_is_read_and_a_fifth_length_byte_is_refused() {
         let mut s = Skimmer::default();
         let mut out = Vec::new();
-        s.feed(&[0x32, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, b't', 0x00, 0x09], &mut out)
-            .expect("valid header");
+        s.feed(
+            &[0x32, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, b't', 0x00, 0x09],
+            &mut out,
+        )
+        .expect("valid header");
         assert_eq!(
             out,
             vec![Skimmed::Head(Head::Publish {
@@ -592,7 +630,10 @@ mod tests {
             skim_all(&[0x32, 0x04, 0x00, 0x0a, 0x00, 0x01], 1),
             Err(SkimError::ShortPublish)
         );
-        assert_eq!(skim_all(&[0x32, 0x02, 0x00, 0x00], 1), Err(SkimError::ShortPublish));
+        assert_eq!(
+            skim_all(&[0x32, 0x02, 0x00, 0x00], 1),
+            Err(SkimError::ShortPublish)
+        );
     }
 
     fn run(plan: &mut Plan, bytes: &[u8]) -> Vec<Step> {

@@ -301,7 +301,10 @@ impl MqttSource {
         warn!(source = %self.config.name, bytes = len, limit,
               "MQTT message above the read limit; taking it on a separate connection to drop it.");
         match drain::drain(&self.drain, limit, shutdown).await {
-            Ok(Outcome { taken, left_for_later }) => {
+            Ok(Outcome {
+                taken,
+                left_for_later,
+            }) => {
                 // Nothing resent: a QoS 0 message, lost with the connection; still one refused.
                 let counted = taken.max(1);
                 self.metrics.received(counted);

@@ -332,14 +332,14 @@ fn good(ts_s: i64, temp: i64) -> Vec<u8> {
     format!(r#"{{"ts": {}, "temp": {temp}}}"#, ts_s * 1000).into_bytes()
 }
 
-/// Publish one QoS 0 message (the harness publishes QoS 1).
-fn publish_qos0(mqtt: &Mosquitto, topic: &str, payload: &[u8]) {
+/// Publish one message with `mosquitto_pub` at the given QoS to a plain listener on `port`.
+fn publish_to(port: u16, qos: u8, topic: &str, payload: &[u8]) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let bin = crate::harness::find_binary("mosquitto_pub", "FOREWARN_MOSQUITTO_PUB", &[]);
     let mut child = Command::new(bin)
-        .args(["-h", "127.0.0.1", "-p", &mqtt.port.to_string()])
-        .args(["-q", "0", "-t", topic, "-s"])
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-q", &qos.to_string(), "-t", topic, "-s"])
         .stdin(Stdio::piped())
         .spawn()
         .expect("start mosquitto_pub");
@@ -350,6 +350,129 @@ fn publish_qos0(mqtt: &Mosquitto, topic: &str, payload: &[u8]) {
         .write_all(payload)
         .expect("write to mosquitto_pub");
     assert!(child.wait().expect("mosquitto_pub").success());
+}
+
+/// A Mosquitto with a TLS listener on `localhost` (certificate from a CA made here) for the
+/// agent and a plain one on 127.0.0.1 for publishing.
+struct TlsMosquitto {
+    tls_port: u16,
+    plain_port: u16,
+    ca: std::path::PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsMosquitto {
+    fn start() -> TlsMosquitto {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            let ok = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(ok.success(), "openssl {args:?}");
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=forewarn test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(d.join("san.ext"), "subjectAltName=DNS:localhost\n").expect("san.ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ]);
+        // Mosquitto started as root drops to its own user, which must read the key.
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["", "server.key", "server.pem", "ca.pem"] {
+            let mode = if f.is_empty() { 0o755 } else { 0o644 };
+            std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+        }
+        let tls_port = crate::harness::free_port();
+        let plain_port = crate::harness::free_port();
+        let conf = d.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "per_listener_settings false\nallow_anonymous true\npersistence false\n\
+                 max_queued_messages 100000\n\
+                 listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n\
+                 keyfile {d}/server.key\nlistener {plain_port} 127.0.0.1\n",
+                d = d.display()
+            ),
+        )
+        .expect("write mosquitto.conf");
+        let bin = crate::harness::find_binary("mosquitto", "FOREWARN_MOSQUITTO", &[]);
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", plain_port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err()
+        {
+            assert!(std::time::Instant::now() < end, "mosquitto did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsMosquitto {
+            tls_port,
+            plain_port,
+            ca: d.join("ca.pem"),
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsMosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The `plant` source's status in the first status record for which `done(record, plant)`
@@ -497,7 +620,7 @@ fn messages_at_and_far_above_the_read_limit_are_dropped_within_the_memory_bound(
         mqtt.publish(PLANT, &padded(16 << 20, t * 1000));
         publish_good(1);
     }
-    publish_qos0(&mqtt, PLANT, &padded(1 << 20, t * 1000));
+    publish_to(mqtt.port, 0, PLANT, &padded(1 << 20, t * 1000));
     publish_good(3);
     let goods = 3 + 1 + 1 + 3 + 3 + 3;
     let oversize = 1 + 1 + 3 + 3 + 1;
@@ -526,6 +649,58 @@ fn messages_at_and_far_above_the_read_limit_are_dropped_within_the_memory_bound(
     assert!(
         peak < baseline + 8 * 1024,
         "peak RSS grew from {baseline} KiB to {peak} KiB"
+    );
+    assert!(agent.stop().success(), "{}", agent.log());
+}
+
+/// The drain connection speaks TLS like the regular one: an oversize message on a TLS
+/// listener is taken, acknowledged and counted, and the messages behind it arrive.
+#[test]
+fn an_oversize_message_over_tls_is_dropped_and_counted_too() {
+    let mqtt = TlsMosquitto::start();
+    let kafka = Tansu::start();
+    let rest = format!(
+        r#"
+[[sources]]
+type = "mqtt"
+name = "plant"
+host = "localhost"
+port = {port}
+tls = true
+ca_file = "{ca}"
+topics = ["plant/#"]
+topic_pattern = "plant/{{asset}}"
+timestamp = {{ field = "ts", unit = "ms" }}
+max_payload_bytes = 65536
+
+[[assets]]
+id = "pump-1"
+interval_secs = 1.0
+signals = [{{ name = "temp" }}]
+"#,
+        port = mqtt.tls_port,
+        ca = mqtt.ca.display(),
+    );
+    let mut agent = Agent::start(&agent_config(&kafka.bootstrap(), &rest));
+    agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
+    let t = recent_secs();
+    publish_to(mqtt.plain_port, 1, PLANT, &padded(200_000, t * 1000));
+    for i in 0..3 {
+        publish_to(mqtt.plain_port, 1, PLANT, &good(t + i, i));
+    }
+    let plant = plant_status(&kafka, &agent, |_, p| {
+        p["samples"] == 3 && p["rejected"]["oversize"] == 1
+    });
+    assert_eq!(plant["samples"], 3, "{plant:#}\n{}", agent.log());
+    assert_eq!(
+        plant["rejected"]["oversize"],
+        1,
+        "{plant:#}\n{}",
+        agent.log()
+    );
+    assert!(
+        plant["reconnects"].as_u64().is_some_and(|r| r <= 2),
+        "{plant:#}"
     );
     assert!(agent.stop().success(), "{}", agent.log());
 }

@@ -12,6 +12,7 @@ mod demo;
 mod faults;
 mod models;
 mod mqtt;
+mod mqtt_oversize;
 mod outage;
 mod replay;
 mod serial;

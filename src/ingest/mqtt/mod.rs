@@ -64,6 +64,7 @@ use crate::record::now_ns;
 use crate::util::Backoff;
 
 pub mod drain;
+pub mod skim;
 
 /// Decoded messages that may wait, unacknowledged, for room in the pipeline.
 pub const MAX_PENDING: usize = 256;

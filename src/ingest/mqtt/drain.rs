@@ -378,4 +378,58 @@ mod tests {
         let long = connect_packet(&"i".repeat(200), 5, None);
         assert_eq!(&long[..3], &[0x10, 0x80 | (212 % 128) as u8, 1]);
     }
+
+    // The broker side of `skim` over an in-memory pipe: the stall and the silence below are
+    // timings a real broker does not produce on demand.
+    async fn skim_against(
+        broker_sends: &[u8],
+        keep_alive: Duration,
+        limit: usize,
+    ) -> (Result<(), DrainError>, Plan, Vec<u8>, Duration) {
+        let (ours, mut broker) = tokio::io::duplex(1 << 20);
+        broker.write_all(broker_sends).await.expect("pipe");
+        let mut stream: Box<dyn Stream> = Box::new(ours);
+        let mut plan = Plan::new(limit);
+        let start = std::time::Instant::now();
+        let r = skim(&mut stream, &mut plan, keep_alive).await;
+        let took = start.elapsed();
+        drop(stream);
+        let mut written = Vec::new();
+        broker.read_to_end(&mut written).await.expect("pipe");
+        (r, plan, written, took)
+    }
+
+    #[tokio::test]
+    async fn an_oversize_message_is_acked_and_the_drain_ends_when_the_broker_goes_quiet() {
+        let (r, plan, written, took) =
+            skim_against(&publish(1, 9, "t", &[0; 300]), Duration::from_secs(30), 100).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(plan.taken, 1);
+        assert_eq!(written, [0x40, 0x02, 0x00, 0x09], "one PUBACK, no ping");
+        assert!(took >= IDLE && took < IDLE * 3, "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_broker_stalling_inside_a_message_gets_pings_then_the_drain_gives_up() {
+        let message = publish(1, 9, "t", &[0; 300]);
+        let keep_alive = Duration::from_millis(400);
+        let (r, plan, written, took) = skim_against(&message[..50], keep_alive, 100).await;
+        assert!(matches!(r, Err(DrainError::Timeout)), "{r:?}");
+        assert_eq!(plan.taken, 1, "seen, not acknowledged");
+        assert_eq!(
+            written,
+            [0xc0, 0x00],
+            "a PINGREQ at half the keep-alive, no PUBACK"
+        );
+        assert!(took >= keep_alive && took < keep_alive * 3, "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_mid_drain_is_an_error() {
+        let (ours, broker) = tokio::io::duplex(1024);
+        drop(broker);
+        let mut stream: Box<dyn Stream> = Box::new(ours);
+        let r = skim(&mut stream, &mut Plan::new(10), Duration::from_secs(30)).await;
+        assert!(matches!(r, Err(DrainError::Closed)), "{r:?}");
+    }
 }

@@ -139,27 +139,25 @@ impl MqttSource {
         if let Some((user, pass)) = &config.credentials {
             options.set_credentials(user, pass);
         }
+        // One TLS connector (system roots, or the CA file) for rumqttc and for the drain.
         let mut drain_tls = None;
         if config.tls {
             use rumqttc::tokio_native_tls::native_tls;
-            let (tls, connector) = match &config.ca_file {
+            let connector = match &config.ca_file {
                 Some(path) => {
                     let ca = std::fs::read(path).map_err(|source| MqttSourceError::CaFile {
                         path: path.display().to_string(),
                         source,
                     })?;
-                    let connector = native_tls::TlsConnector::builder()
+                    native_tls::TlsConnector::builder()
                         .add_root_certificate(native_tls::Certificate::from_pem(&ca)?)
-                        .build()?;
-                    let tls = TlsConfiguration::SimpleNative {
-                        ca,
-                        client_auth: None,
-                    };
-                    (tls, connector)
+                        .build()?
                 }
-                None => (TlsConfiguration::Native, native_tls::TlsConnector::new()?),
+                None => native_tls::TlsConnector::new()?,
             };
-            options.set_transport(Transport::tls_with_config(tls));
+            options.set_transport(Transport::tls_with_config(
+                TlsConfiguration::NativeConnector(connector.clone()),
+            ));
             drain_tls = Some(connector.into());
         }
         let drain = Target {

@@ -13,6 +13,7 @@ mod faults;
 mod hostile;
 mod models;
 mod mqtt;
+mod mqtt_oversize;
 mod outage;
 mod replay;
 mod serial;

@@ -68,7 +68,7 @@ fn cbor(pairs: &[(&str, f64)]) -> Vec<u8> {
     serde_cbor::to_vec(&m).expect("cbor")
 }
 
-fn bucket<'a>(msgs: &'a [Msg], signal: &str, start_s: i64) -> Option<&'a Msg> {
+pub(crate) fn bucket<'a>(msgs: &'a [Msg], signal: &str, start_s: i64) -> Option<&'a Msg> {
     msgs.iter()
         .find(|m| m.json["signal"] == signal && m.json["start_ns"].as_i64() == Some(start_s * NS))
 }

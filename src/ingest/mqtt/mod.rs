@@ -14,6 +14,45 @@
 //! twice; one that was not is not lost). Subscriptions are (re)issued on every ConnAck, so a
 //! broker that lost our session gets them back. Connection errors back off with jitter, 200 ms
 //! up to 30 s.
+//!
+//! # Oversize messages
+//!
+//! A message whose payload is above `max_payload_bytes` is dropped, acknowledged (so the broker
+//! forgets it) and counted as `oversize` (and in `received`), and the messages behind it keep
+//! coming. Two paths:
+//!
+//! - Up to the **read limit** ([`read_limit`]: `max_payload_bytes` + 65,539 bytes of remaining
+//!   length, room for the longest topic and a packet id; 1,114,115 with the default 1 MiB),
+//!   rumqttc reads the packet whole and the decoder refuses the payload. No reconnect.
+//! - Above it, rumqttc 0.25 refuses the packet as soon as it has its fixed header
+//!   (`mqttbytes::check` → `PayloadSizeLimitExceeded(len)`) and drops the connection; the broker
+//!   would resend the same message on every reconnect (the loop this replaces: 65–88 reconnects
+//!   in 10 s, nothing behind it delivered). The source instead opens one short connection of
+//!   its own on the same session ([`drain`]) that reads what the broker resends through a
+//!   16 KiB buffer without keeping it ([`skim`]), acknowledges each message above the read
+//!   limit, counts it, and leaves messages within the limit unacknowledged for the regular
+//!   connection, which then resumes at once. Cost: one drain connection and one reconnect
+//!   (counted in `reconnects`) per oversize message or run of consecutive ones, the message's
+//!   bytes read once more from the broker, and up to [`drain::IDLE`] (1 s) of waiting when
+//!   nothing follows it. A QoS 0 message is not resent: the drain finds nothing, and the one
+//!   message refused is counted `oversize`. If the drain fails (broker gone, TLS error), the
+//!   usual backoff applies and the next refusal drains again: never a tight loop.
+//!
+//! Why not the alternatives: raising rumqttc's limit (the `EventLoop`'s `mqtt_options`, read at
+//! each connect) to the refused message's size would make the memory bound the broker's
+//! message size limit (Mosquitto's default: the protocol's 256 MiB); a clean session would
+//! drop every message queued behind the oversize one; MQTT 5's Maximum Packet Size has the
+//! broker discard the message silently, with nothing to count, and needs the v5 client.
+//!
+//! **Memory bound** for raw message bytes per MQTT source: a few read limits, whatever the
+//! size of the messages. rumqttc's read buffer grows to the packet being read (at most the
+//! read limit plus its fixed header), may double its capacity when it grows, and a packet
+//! being decoded pins the previous buffer; each packet is dropped once decoded (only its
+//! packet id is kept for the acknowledgement). Measured peak RSS over the agent's own before
+//! the messages, `max_payload_bytes` = 1 MiB: +3.5 MiB for 5 and +3.7 MiB for 20 messages at
+//! the 1,114,115-byte read limit (about 3.4 read limits, not growing with their number), +0.4
+//! MiB for three 64 MiB messages. A drain holds 16 KiB. Decoded samples waiting for the
+//! pipeline are bounded by [`MAX_PENDING`] messages.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,6 +62,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfigur
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use self::drain::{Outcome, Target};
 use super::payload::MqttDecoder;
 use super::time_guard::TimeGuard;
 use super::{AssetIndex, Batch, Reject};
@@ -32,8 +72,31 @@ use crate::monitor::SourceMetrics;
 use crate::record::now_ns;
 use crate::util::Backoff;
 
+pub mod drain;
+pub mod skim;
+
 /// Decoded messages that may wait, unacknowledged, for room in the pipeline.
 pub const MAX_PENDING: usize = 256;
+
+/// Remaining length beyond the payload that a PUBLISH may need: topic length, the longest
+/// topic, packet id.
+pub const PUBLISH_OVERHEAD: usize = 2 + 65_535 + 2;
+
+/// The largest packet (remaining length) the regular connection reads whole; larger ones go
+/// through a [`drain`].
+pub fn read_limit(max_payload_bytes: usize) -> usize {
+    max_payload_bytes.saturating_add(PUBLISH_OVERHEAD)
+}
+
+/// The remaining length of the packet rumqttc refused as too large, if that is the error.
+fn refused_len(e: &rumqttc::ConnectionError) -> Option<usize> {
+    match e {
+        rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(len),
+        )) => Some(*len),
+        _ => None,
+    }
+}
 
 /// What acknowledging a message needs: its packet id and QoS, not its payload. (A `Publish`
 /// kept whole would pin the chunk of the network read buffer its payload points into.)
@@ -50,6 +113,8 @@ pub enum MqttSourceError {
         path: String,
         source: std::io::Error,
     },
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rumqttc::tokio_native_tls::native_tls::Error),
 }
 
 pub struct MqttSource {
@@ -57,6 +122,7 @@ pub struct MqttSource {
     options: MqttOptions,
     decoder: MqttDecoder,
     metrics: Arc<SourceMetrics>,
+    drain: Target,
 }
 
 impl MqttSource {
@@ -70,23 +136,39 @@ impl MqttSource {
             .set_keep_alive(config.keep_alive)
             .set_clean_session(false)
             .set_manual_acks(true)
-            .set_max_packet_size(config.max_payload_bytes + 64 * 1024, 64 * 1024);
+            .set_max_packet_size(read_limit(config.max_payload_bytes), 64 * 1024);
         if let Some((user, pass)) = &config.credentials {
             options.set_credentials(user, pass);
         }
+        // One TLS connector (system roots, or the CA file) for rumqttc and for the drain.
+        let mut drain_tls = None;
         if config.tls {
-            let tls = match &config.ca_file {
-                Some(path) => TlsConfiguration::SimpleNative {
-                    ca: std::fs::read(path).map_err(|source| MqttSourceError::CaFile {
+            use rumqttc::tokio_native_tls::native_tls;
+            let connector = match &config.ca_file {
+                Some(path) => {
+                    let ca = std::fs::read(path).map_err(|source| MqttSourceError::CaFile {
                         path: path.display().to_string(),
                         source,
-                    })?,
-                    client_auth: None,
-                },
-                None => TlsConfiguration::Native,
+                    })?;
+                    native_tls::TlsConnector::builder()
+                        .add_root_certificate(native_tls::Certificate::from_pem(&ca)?)
+                        .build()?
+                }
+                None => native_tls::TlsConnector::new()?,
             };
-            options.set_transport(Transport::tls_with_config(tls));
+            options.set_transport(Transport::tls_with_config(
+                TlsConfiguration::NativeConnector(connector.clone()),
+            ));
+            drain_tls = Some(connector.into());
         }
+        let drain = Target {
+            host: config.host.clone(),
+            port: config.port,
+            client_id: config.client_id.clone(),
+            keep_alive: config.keep_alive,
+            credentials: config.credentials.clone(),
+            tls: drain_tls,
+        };
         let decoder = MqttDecoder {
             index,
             pattern: config.pattern.clone(),
@@ -98,6 +180,7 @@ impl MqttSource {
             options,
             decoder,
             metrics,
+            drain,
         })
     }
 
@@ -195,10 +278,17 @@ impl MqttSource {
                     Ok(_) => {}
                     Err(e) => {
                         // Unacknowledged messages come again on the persistent session; their
-                        // packet ids mean nothing on the next connection.
+                        // packet ids mean nothing on the next connection. (rumqttc keeps the
+                        // events it parsed before the error: stale too.)
                         pending.clear();
                         to_ack.clear();
+                        eventloop.state.events.clear();
                         self.metrics.set_connected(false);
+                        if let Some(len) = refused_len(&e) {
+                            if self.take_oversize(len, &shutdown).await {
+                                continue;
+                            }
+                        }
                         let delay = backoff.next_delay();
                         if backoff.attempts() <= 1 {
                             warn!(source = %self.config.name, error = %e, "MQTT connection lost; reconnecting.");
@@ -211,6 +301,32 @@ impl MqttSource {
                         }
                     }
                 },
+            }
+        }
+    }
+
+    /// After rumqttc refused a packet of `len` bytes: drain it on a connection of our own and
+    /// count it. True if the regular connection may reconnect at once (the message is gone).
+    async fn take_oversize(&self, len: usize, shutdown: &CancellationToken) -> bool {
+        let limit = read_limit(self.config.max_payload_bytes);
+        warn!(source = %self.config.name, bytes = len, limit,
+              "MQTT message above the read limit; taking it on a separate connection to drop it.");
+        match drain::drain(&self.drain, limit, shutdown).await {
+            Ok(Outcome {
+                taken,
+                left_for_later,
+            }) => {
+                // Nothing resent: a QoS 0 message, lost with the connection; still one refused.
+                let counted = taken.max(1);
+                self.metrics.received(counted);
+                self.metrics.reject(Reject::Oversize, counted);
+                info!(source = %self.config.name, taken, left_for_later,
+                      "Oversize MQTT messages acknowledged and dropped.");
+                taken > 0
+            }
+            Err(e) => {
+                warn!(source = %self.config.name, error = %e, "Draining the oversize MQTT message failed.");
+                false
             }
         }
     }

@@ -3,7 +3,8 @@
 //! One task owns the rumqttc event loop. Acknowledgements are manual: a QoS 1 message is
 //! acknowledged only once the pipeline took its samples, so nothing the broker handed over is
 //! dropped silently. While the pipeline is full, decoded messages wait unacknowledged in a
-//! local queue of at most [`MAX_PENDING`] messages; when that is full the task stops reading the
+//! local queue of at most [`MAX_PENDING`] messages and [`MAX_PENDING_SAMPLES`] samples (one
+//! message larger than that may wait alone); when that is full the task stops reading the
 //! socket and waits for the pipeline, which pushes back on the broker through TCP (the broker
 //! queues, within its `max_queued_messages`). That wait is capped at half the keep-alive
 //! interval so the session survives: if the pipeline is stalled longer than that (a dead disk,
@@ -52,7 +53,7 @@
 //! the messages, `max_payload_bytes` = 1 MiB: +3.5 MiB for 5 and +3.7 MiB for 20 messages at
 //! the 1,114,115-byte read limit (about 3.4 read limits, not growing with their number), +0.4
 //! MiB for three 64 MiB messages. A drain holds 16 KiB. Decoded samples waiting for the
-//! pipeline are bounded by [`MAX_PENDING`] messages.
+//! pipeline are bounded by [`MAX_PENDING`] messages and [`MAX_PENDING_SAMPLES`] samples.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -74,6 +75,10 @@ use crate::util::Backoff;
 
 pub mod drain;
 pub mod skim;
+
+/// Samples in the decoded messages that may wait, unacknowledged, for room in the pipeline
+/// (about 3 MiB), besides the one message being taken in.
+pub const MAX_PENDING_SAMPLES: usize = 65_536;
 
 /// Decoded messages that may wait, unacknowledged, for room in the pipeline.
 pub const MAX_PENDING: usize = 256;
@@ -190,6 +195,8 @@ impl MqttSource {
         let mut ever_connected = false;
         // Decoded, waiting for the pipeline; then waiting for their acknowledgement to be queued.
         let mut pending: VecDeque<(Publish, Batch)> = VecDeque::new();
+        // Samples in `pending`, bounded by MAX_PENDING_SAMPLES as `pending` is by MAX_PENDING.
+        let mut pending_samples = 0usize;
         let mut to_ack: VecDeque<Publish> = VecDeque::new();
         let mut guard = TimeGuard::new(self.config.timestamp.policy);
         loop {
@@ -209,6 +216,7 @@ impl MqttSource {
                 permit = out.reserve(), if !pending.is_empty() => {
                     let Ok(permit) = permit else { return };
                     if let Some((publish, batch)) = pending.pop_front() {
+                        pending_samples -= batch.len();
                         self.metrics.accepted(batch.len() as u64);
                         permit.send(batch);
                         to_ack.push_back(publish);
@@ -229,11 +237,14 @@ impl MqttSource {
                             to_ack.push_back(ack);
                             continue;
                         }
+                        pending_samples += decoded.samples.len();
                         pending.push_back((ack, decoded.samples));
                         // Full: stop reading the socket (TCP pushes back on the broker) and feed
                         // the pipeline as it frees up, for at most half a keep-alive.
                         let deadline = tokio::time::Instant::now() + self.config.keep_alive / 2;
-                        while pending.len() > MAX_PENDING {
+                        while pending.len() > MAX_PENDING
+                            || (pending_samples > MAX_PENDING_SAMPLES && pending.len() > 1)
+                        {
                             let permit = tokio::select! {
                                 _ = shutdown.cancelled() => break,
                                 r = tokio::time::timeout_at(deadline, out.reserve()) => r,
@@ -241,6 +252,7 @@ impl MqttSource {
                             match permit {
                                 Ok(Ok(permit)) => {
                                     if let Some((ack, batch)) = pending.pop_front() {
+                                        pending_samples -= batch.len();
                                         self.metrics.accepted(batch.len() as u64);
                                         permit.send(batch);
                                         to_ack.push_back(ack);
@@ -249,6 +261,7 @@ impl MqttSource {
                                 Ok(Err(_)) => return,
                                 Err(_) => {
                                     if let Some((ack, batch)) = pending.pop_back() {
+                                        pending_samples -= batch.len();
                                         warn!(source = %self.config.name, samples = batch.len(), "Pipeline stalled; dropping a message's samples.");
                                         self.metrics.reject(Reject::Overload, batch.len() as u64);
                                         to_ack.push_back(ack);
@@ -281,6 +294,7 @@ impl MqttSource {
                         // packet ids mean nothing on the next connection. (rumqttc keeps the
                         // events it parsed before the error: stale too.)
                         pending.clear();
+                        pending_samples = 0;
                         to_ack.clear();
                         eventloop.state.events.clear();
                         self.metrics.set_connected(false);

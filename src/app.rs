@@ -85,6 +85,9 @@ pub const MAX_QUEUED_RECORDS: usize = 8_192;
 /// pipeline to drain through the model thread, then the model thread is left behind; at the
 /// end every stage still busy is. Below the unit's `TimeoutStopSec=45s`.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// Samples the processing stage takes from one batch at a time (records of one chunk are sent
+/// before the next chunk is processed).
+const PROCESS_CHUNK: usize = 4096;
 /// How often model package directories are checked for changes.
 const MODEL_WATCH: Duration = Duration::from_secs(5);
 /// Records committed per outbox transaction at most (group commit).
@@ -426,9 +429,11 @@ type ModelFeed = (
     Arc<model::stage::WantedSignals>,
 );
 
-/// Samples → records (to the writer first), then the model signals to the model thread. Ends
-/// when the samples channel closes; from `abandon_models` on it no longer waits for the model
-/// thread (shutdown deadline), and counts what it could not hand over.
+/// Samples → records (to the writer first), then the model signals to the model thread, in
+/// chunks of at most [`PROCESS_CHUNK`] samples, so that one large batch (a 1 MiB payload holds
+/// up to 500 000 samples) never makes more than a chunk's records at once. Ends when the samples
+/// channel closes; from `abandon_models` on it no longer waits for the model thread (shutdown
+/// deadline), and counts what it could not hand over.
 async fn process_stage(
     mut p: Processor,
     mut rx: channel::Receiver<Batch>,
@@ -441,38 +446,49 @@ async fn process_stage(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut not_modelled = 0u64;
     loop {
-        let mut out = Vec::new();
-        let mut for_models = Vec::new();
-        tokio::select! {
+        let batch = tokio::select! {
             batch = rx.recv() => match batch {
-                Some(batch) => {
-                    metrics.progress.beat(Stage::Processing);
-                    let now = now_ns();
-                    for s in &batch {
-                        p.push(s, now, &mut out);
-                    }
-                    if let Some((_, wanted)) = &models {
-                        for_models.extend(
-                            batch.iter().filter(|s| wanted.contains(&s.asset, &s.signal)).cloned(),
-                        );
-                    }
-                }
+                Some(batch) => batch,
                 None => break,
             },
-            _ = tick.tick() => p.close_idle(now_ns(), &mut out),
-        }
-        let late = p.take_late();
-        if late > 0 {
-            metrics.drop_sample(PipelineDrop::Late, late);
-        }
-        let rebases = p.take_rebases();
-        if rebases > 0 {
-            metrics.time_rebased(rebases);
-        }
-        if !out.is_empty() && tx.send(out).await.is_err() {
-            return;
-        }
-        if let (Some((mtx, _)), false) = (&models, for_models.is_empty()) {
+            _ = tick.tick() => {
+                let mut out = Vec::new();
+                p.close_idle(now_ns(), &mut out);
+                if !out.is_empty() && tx.send(out).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        metrics.progress.beat(Stage::Processing);
+        for chunk in batch.chunks(PROCESS_CHUNK) {
+            let mut out = Vec::new();
+            let now = now_ns();
+            for s in chunk {
+                p.push(s, now, &mut out);
+            }
+            let late = p.take_late();
+            if late > 0 {
+                metrics.drop_sample(PipelineDrop::Late, late);
+            }
+            let rebases = p.take_rebases();
+            if rebases > 0 {
+                metrics.time_rebased(rebases);
+            }
+            if !out.is_empty() && tx.send(out).await.is_err() {
+                return;
+            }
+            let Some((mtx, wanted)) = &models else {
+                continue;
+            };
+            let for_models: Vec<_> = chunk
+                .iter()
+                .filter(|s| wanted.contains(&s.asset, &s.signal))
+                .cloned()
+                .collect();
+            if for_models.is_empty() {
+                continue;
+            }
             let n = for_models.len() as u64;
             // Waits when the model thread is behind: backpressure, not loss, until the
             // shutdown deadline gives up on the model thread.

@@ -489,3 +489,77 @@ signals = [{{ name = "temp" }}]
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Memory is bounded in samples and records, not in batches: with the outbox writer stalled
+/// (LMDB's write lock held by another process) and maximum-size payloads (1 MiB arrays of
+/// about 520 000 samples each, every sample a record through a deadband of 0), the pipeline
+/// fills to its bounds, the MQTT source stops reading, the broker queues the rest, and the
+/// agent's peak RSS stays under a fixed bound (ARCHITECTURE.md: bounded memory). Before the
+/// bounds, 256 queued record batches of this size would need gigabytes.
+#[test]
+fn memory_stays_bounded_with_the_writer_stalled_under_maximum_size_payloads() {
+    let mqtt = Mosquitto::start();
+    let tansu = Tansu::not_started();
+    let config = agent_config(
+        &tansu.bootstrap(),
+        &format!(
+            r#"
+[[sources]]
+type = "mqtt"
+name = "plc"
+host = "127.0.0.1"
+port = {port}
+topics = ["plant/#"]
+topic_pattern = "plant/{{asset}}/{{signal}}"
+
+[[assets]]
+id = "pump-1"
+signals = [{{ name = "temp", deadband = 0.0 }}]
+"#,
+            port = mqtt.port
+        ),
+    );
+    let agent = Agent::start(&config);
+    agent.wait_log("MQTT subscribed.", Duration::from_secs(30));
+    let pid = agent.pid().expect("pid");
+    let data = agent.data_dir();
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .map_size(64 << 20)
+            .max_dbs(8)
+            .open(data.join("outbox"))
+    }
+    .expect("open the agent's outbox");
+    let _lock = env.write_txn().expect("write lock");
+    let before = peak_rss_kib(pid);
+    // 30 messages of just under 1 MiB: "0,1,0,1,..." is 2 bytes a sample.
+    let one: String = format!("[{}0]", "0,1,".repeat(262_000));
+    assert!(one.len() < 1024 * 1024);
+    let lines = format!("{one}\n").repeat(30);
+    mqtt.publish_lines("plant/pump-1/temp", &lines);
+    // Let the pipeline fill up to its bounds and stop.
+    let mut peak = 0;
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        peak = peak.max(peak_rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("peak RSS: {before} KiB before the messages, {peak} KiB with the writer stalled");
+    assert!(
+        peak < 400 * 1024,
+        "peak RSS {peak} KiB with the writer stalled:\n{}",
+        agent.log()
+    );
+    // The pipeline really is full and stalled, not idle.
+    assert!(agent.log().contains("Stages with work made no progress") || peak > before);
+}

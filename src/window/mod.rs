@@ -59,10 +59,11 @@
 //!   stream passes the windows already closed; a jump forward by at most `J` is ordinary data.
 //! - A sample more than `J` away from the watermark (either way) is held as *suspect*: it does
 //!   not move the watermark. Suspect samples consistent with one another accumulate (at most
-//!   [`MAX_SUSPECT_SAMPLES`] = 1024; more are dropped as `outlier`); consistent means within
-//!   `max(J, 2·d)` of the held ones, `d` being how far the first of them was from the
-//!   watermark; an inconsistent one replaces them (they count as `outlier`). When they carry
-//!   `K` distinct timestamps, the jump is confirmed (counted in `time_jumps`):
+//!   [`MAX_SUSPECT_SAMPLES`] = 1024; more are dropped as `outlier`). Consistent means: on the
+//!   same side of the watermark, not earlier than the newest held one by more than `J`, and
+//!   not later than it by more than `max(J, 2·d)`, `d` being how far the first held one was
+//!   from the watermark. An inconsistent one replaces them (they count as `outlier`). When
+//!   they carry `K` distinct timestamps, the jump is confirmed (counted in `time_jumps`):
 //!   - forward: the held samples are accepted; the windows across the jump close as usual (the
 //!     empty ones skipped in O(1) as `gap`);
 //!   - back: the asset's window state restarts on the new time base (the windows open on the
@@ -331,7 +332,8 @@ pub struct Windower {
 #[derive(Debug)]
 enum Kind {
     Samples(SampleState),
-    Time(TimeState),
+    /// (Boxed: the larger state, one per model and asset.)
+    Time(Box<TimeState>),
 }
 
 impl Windower {
@@ -360,7 +362,7 @@ impl Windower {
                 sample_rate_hz,
                 max_gap_secs,
                 lateness_secs,
-            } => Kind::Time(TimeState::new(
+            } => Kind::Time(Box::new(TimeState::new(
                 secs,
                 hop_secs,
                 sample_rate_hz,
@@ -368,7 +370,7 @@ impl Windower {
                 lateness_secs,
                 len,
                 signals,
-            )),
+            ))),
         };
         Ok(Windower {
             spec,

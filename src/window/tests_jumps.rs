@@ -284,7 +284,10 @@ fn a_stream_sparser_than_j_is_accepted_in_groups_and_loses_nothing() {
     // constant. The last samples' windows wait for later samples (still held, or not due).
     for i in 0..17 {
         let t = (T0 + 100 * i) * S;
-        let mine: Vec<_> = got.iter().filter(|g| g.0 >= t && g.0 < t + 100 * S).collect();
+        let mine: Vec<_> = got
+            .iter()
+            .filter(|g| g.0 >= t && g.0 < t + 100 * S)
+            .collect();
         assert_eq!(mine.len(), 6, "sample {i}: {mine:?}");
         assert!(mine.iter().all(|g| g.2[0].iter().all(|&v| v == i as f64)));
     }

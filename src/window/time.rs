@@ -44,12 +44,13 @@ pub(super) struct TimeState {
 #[derive(Debug, Default)]
 struct Suspect {
     held: Vec<(usize, i64, f64)>,
-    lo: i64,
     hi: i64,
     /// Distinct timestamps among `held` (at most [`JUMP_CONFIRM`]).
     times: Vec<i64>,
     /// Distance of the first held sample from the watermark.
     first_dist: i128,
+    /// Whether they are ahead of the watermark (else behind).
+    up: bool,
 }
 
 /// Why a window could not be made.
@@ -148,26 +149,29 @@ impl TimeState {
 
     /// Hold a suspect sample; one inconsistent with those held replaces them.
     ///
-    /// Consistent: within `R = max(J, 2·d)` of the held span, `d` being how far the first held
-    /// sample was from the watermark. So the samples of a stream sparser than `J` (each step
-    /// `d`) confirm one another, while a sample far from both the base and the held ones
-    /// starts over.
+    /// Consistent: on the same side of the watermark, not earlier than the newest held one by
+    /// more than `J`, and not later than it by more than `max(J, 2·d)`, `d` being how far the
+    /// first held sample was from the watermark. So a stream moving on (even one sparser than
+    /// `J`, each step about `d`) confirms itself, while a sample behind the held ones (the
+    /// stream after a wild one) or far beyond them starts over.
     fn hold(&mut self, signal: usize, ts_ns: i64, value: f64, counters: &mut WindowCounters) {
         let w = self.watermark.map_or(0, i128::from);
+        let j = self.jump_ns;
         let s = &mut self.suspect;
         let t = i128::from(ts_ns);
-        let r = self.jump_ns.max(2 * s.first_dist);
-        let consistent =
-            !s.held.is_empty() && t >= i128::from(s.lo) - r && t <= i128::from(s.hi) + r;
+        let up = t > w;
+        let consistent = !s.held.is_empty()
+            && s.up == up
+            && t >= i128::from(s.hi) - j
+            && t <= i128::from(s.hi) + j.max(2 * s.first_dist);
         if !consistent {
             counters.outlier += s.held.len() as u64;
             s.held.clear();
             s.times.clear();
-            s.lo = ts_ns;
             s.hi = ts_ns;
+            s.up = up;
             s.first_dist = (t - w).abs();
         }
-        s.lo = s.lo.min(ts_ns);
         s.hi = s.hi.max(ts_ns);
         if !s.times.contains(&ts_ns) {
             s.times.push(ts_ns);

@@ -11,6 +11,7 @@ use forewarn::model::runner::{Binding, Infer, LoadedModel, ModelRunner};
 use forewarn::record::{AssetMeta, Record, Sample};
 use forewarn::window::{WindowSpec, JUMP_CONFIRM, MAX_WINDOWS_PER_PUSH};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 use super::{package, replay_rows, repo, Event};
 
@@ -313,7 +314,14 @@ fn garbage_found_by_the_property_test_then_a_clean_stream_recovers() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        // Beside the other seeds (the default would put them next to this file).
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/packages/time_jumps.txt",
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     /// Any timestamps (whole rows or a few signals of one), then a clean stream on a base far
     /// from all of them: bounded work and every window scored on every push, and from the K-th

@@ -260,10 +260,13 @@ impl TimeState {
         counters: &mut WindowCounters,
         emit: &mut impl FnMut(WindowView<'_>),
     ) {
-        let (Some(w), Some(_)) = (self.watermark, self.next_start) else {
+        let (Some(w), Some(start)) = (self.watermark, self.next_start) else {
             return;
         };
         let due_end = i128::from(w) - self.lateness_ns;
+        if start + self.len_ns > due_end {
+            return; // the usual case: nothing to close
+        }
         // No window starting after this can be complete: its last grid point would be more
         // than `max_gap` after the newest sample of some signal (or a signal has none).
         // (`min` over `Option`: `None`, a signal without samples, wins.)

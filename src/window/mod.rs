@@ -76,7 +76,8 @@
 //!   accepted in groups of `K` timestamps this way: nothing lost, windows delayed by up to
 //!   `K − 1` samples.
 //! - A sample within `J` of the watermark while samples are held drops the held ones, counted as
-//!   `outlier`: a single wild timestamp (or a row of several signals sharing one) never moves
+//!   `outlier` (so a sample more than `J` behind the watermark, alone, is an `outlier`, not
+//!   `late`): a single wild timestamp (or a row of several signals sharing one) never moves
 //!   the watermark, so nothing after it becomes `late`. The cost is exactly the outlier
 //!   samples, as if they had never arrived. A signal whose clock disagrees with the rest of its
 //!   asset for good is dropped as `outlier` while the others keep the base.

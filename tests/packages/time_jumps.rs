@@ -159,9 +159,71 @@ fn clock_jumps_either_way_recover_within_the_documented_rows() {
             (1, 0, 0),
             "{what}: {c:?}"
         );
+        // Forward, the confirming row also closes the three old-base windows the 2 s hold
+        // still covers, in one push: all scored. Back, the old base's open windows are
+        // discarded (counted).
+        let confirming = got.per_row[split + JUMP_CONFIRM - 1];
+        if wrong_base == 0 {
+            assert_eq!((confirming, c.skipped_jump), (3, 0), "{what}");
+        } else {
+            assert_eq!((confirming, c.skipped_jump), (0, 30), "{what}");
+        }
         let raised = first_raise(&got.events).expect("low-rul raised");
         assert!(raised < END_OF_LIFE, "{what}: raised at cycle {raised}");
     }
+}
+
+#[test]
+fn a_far_future_vibration_sample_costs_one_buffer_and_the_fault_is_still_found() {
+    // Sample windows (2048 samples, hop 1024, 12 kHz): one sample stamped in 2262 early in
+    // the inner-race excerpt. The samples behind it are a jump back; K_s = max(3, hop) = 1024
+    // of them confirm it, the buffer restarts with them, windows resume 2048 samples after
+    // the outlier's successor.
+    let model = package("bearing-fault");
+    let file = super::package_dir("bearing-fault").join("replay/inner_race.csv");
+    let (columns, rows) = super::read_csv(&file);
+    let mut rows: Vec<(i64, Vec<f64>)> = rows.into_iter().map(|(t, v)| (t * 1000, v)).collect();
+    assert_eq!(rows.len(), 18_000);
+    rows[1000].0 = 9_223_372_036 * S;
+    let got = replay_rows(&model, &columns, &rows);
+    let c = got.runner.window_counters("bearing-fault");
+    assert_eq!((c.time_jumps, c.out_of_order, c.gap), (1, 0, 0), "{c:?}");
+    // Windows at samples 3048, 4072, …, 17384: 15 (16 without the outlier).
+    assert_eq!(got.inferences, 15);
+    let mut raised: Vec<&str> = got
+        .events
+        .iter()
+        .filter(|e| e.1 == "raised")
+        .map(|e| e.0.as_str())
+        .collect();
+    raised.sort_unstable();
+    assert_eq!(raised, ["bearing-fault", "bearing-inner-race"]);
+}
+
+#[test]
+fn several_windows_closed_by_one_push_are_all_scored() {
+    // Issue 14, item 6: one cycle every 2 s (a slow signal for a 1 s hop): each row closes
+    // two windows (the 2 s hold covers the grid point between), and both are inferred.
+    let model = turbofan();
+    let rows: Vec<(i64, Vec<f64>)> = engine_81()
+        .1
+        .iter()
+        .take(100)
+        .enumerate()
+        .map(|(i, (_, v))| ((T0 + 2 * i as i64) * S, v.clone()))
+        .collect();
+    let got = replay_rows(&model, &engine_81().0, &rows);
+    let c = got.runner.window_counters("turbofan-rul");
+    // Windows [T0, T0+30) … ending at the last row (T0 + 198 s): 169, none with a gap.
+    assert_eq!((c.windows, c.gap), (169, 0));
+    assert_eq!(got.inferences, c.windows);
+    // Row 15 (T0 + 30 s) closes the first window; every later row closes two.
+    assert_eq!(got.per_row[15], 1);
+    assert!(
+        got.per_row[16..].iter().all(|&n| n == 2),
+        "{:?}",
+        got.per_row
+    );
 }
 
 /// A package's model under another manifest (same ONNX model).

@@ -243,7 +243,7 @@ impl ModelRunner {
             }) else {
                 continue;
             };
-            for state in inst.alerts.iter_mut() {
+            for state in &mut inst.alerts {
                 if let Some(p) = prev
                     .alerts
                     .iter_mut()

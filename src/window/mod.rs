@@ -423,3 +423,5 @@ impl Windower {
 mod tests;
 #[cfg(test)]
 mod tests_jumps;
+#[cfg(test)]
+mod tests_props;

@@ -6,7 +6,7 @@
 //!
 //! **Sample windows** (`samples = N, hop = H`): the last N samples of each signal, once N have
 //! arrived and then every H new samples. For signals that arrive as a dense stream, such as
-//! 12 kHz vibration in batches ([`samples`]).
+//! 12 kHz vibration in batches (`samples.rs`).
 //! - Samples of one signal must arrive in event-time order. One older than the signal's newest
 //!   is dropped and counted as `out_of_order`.
 //! - With `max_gap_secs` set, two consecutive samples further apart than that break the stream:
@@ -18,7 +18,7 @@
 //! **Time windows** (`secs = T, hop_secs = S, sample_rate_hz = R`): windows `[s, s + T)` with
 //! `s` a multiple of S since the epoch, resampled onto the grid `s + k/R`, `k = 0..N`,
 //! `N = round(T·R)`. For irregular or slow signals (one value a minute), several signals aligned
-//! on one time base ([`time`]).
+//! on one time base (`time.rs`).
 //! - Grid value: the latest sample at or before the grid point (sample and hold). If there is
 //!   none, or it is older than `max_gap_secs` (default: two grid periods), the window has a gap:
 //!   it is skipped and counted as `gap`.
@@ -52,8 +52,8 @@
 //! # Time jumps and recovery
 //!
 //! **Time windows**, per asset (per model instance). Let `J = T + lateness_secs + hop_secs +
-//! max_gap` (the span that can hold data of one window, plus slack) and [`JUMP_CONFIRM`]
-//! `K = 3`.
+//! max_gap` (`max_gap`: `max_gap_secs`, by default two grid periods; `J` is the span that can
+//! hold data of one window, plus slack; 33 s for `turbofan-rul`) and [`JUMP_CONFIRM`] `K = 3`.
 //! - A sample within `J` of the watermark is handled as above. A jump back by at most `J`
 //!   makes the samples behind the watermark `late` for at most `J` of event time, until the
 //!   stream passes the windows already closed; a jump forward by at most `J` is ordinary data.
@@ -92,6 +92,19 @@
 //! in order or by a smaller step back is dropped as `out_of_order`. A forward outlier
 //! therefore costs, per signal, the buffer (at most N samples, refilled) and nothing of the
 //! stream behind it, which resumes after `K_s` samples.
+//!
+//! In numbers (each checked by the tests in `tests_jumps.rs`, `tests_props.rs` and
+//! `tests/packages/time_jumps.rs`):
+//!
+//! | what happens | time windows | sample windows |
+//! |---|---|---|
+//! | one wild timestamp (or one row of signals sharing it), any `i64` | dropped as `outlier`; every window as without it | windows resume N samples after it (the next `K_s` held, then replayed) |
+//! | clock jump by more than `J` (`J_s`), either way | `K` = 3 distinct timestamps held, then replayed; on the new base the windows of a fresh start | `K_s` samples held, then replayed; windows resume after N |
+//! | jump back by at most `J` (`J_s`) | `late` for at most `J` of event time | `out_of_order` until the stream passes its newest sample |
+//! | work per sample | ≤ 64 windows evaluated | ≤ 1 window (≤ 3 when a jump is confirmed) |
+//!
+//! Every window emitted is featurised and scored by the model runner
+//! ([`crate::model::runner`]); the counters above are in the model status (`window_drops`).
 
 use crate::features::SignalShape;
 

@@ -46,8 +46,9 @@
 //!   `max_gap_secs` plus one grid period) once one window in it was found to have a gap. If more
 //!   windows that may hold data are due than the budget (only with a hop far smaller than the
 //!   window and a sparse signal), the newest of them are skipped and counted as
-//!   `skipped_burst`. A sample window emits at most one window per sample (at most 3 when a
-//!   confirmed jump replays its held samples, see below).
+//!   `skipped_burst`. A sample window emits at most one window per sample (at most 64 when a
+//!   confirmed jump replays its held samples, see below; more are counted as
+//!   `skipped_burst`).
 //!
 //! # Time jumps and recovery
 //!
@@ -85,11 +86,12 @@
 //! **Sample windows** have no watermark: a forward jump is accepted (with `max_gap_secs` it
 //! restarts the signal's buffer, as any gap). A sample older than its signal's newest by more
 //! than `J_s = max(max_gap_secs, N/R)` is held in that signal's run of suspects; `K_s = max(3,
-//! H)` consecutive such samples of one signal, in event-time order, confirm a jump back
+//! N)` consecutive such samples of one signal, in event-time order, confirm a jump back
 //! (counted in `time_jumps`): the buffers of all the asset's signals restart, and the runs
 //! every signal holds are replayed in event-time order (so signals sent together stay
 //! aligned); windows resume once every buffer holds N samples again. A run broken by a sample
-//! in order or by a smaller step back is dropped as `out_of_order`. A forward outlier
+//! in order or by a smaller step back is dropped as `out_of_order` (so a batch re-sent from
+//! the past, shorter than a window, is only out of order). A forward outlier
 //! therefore costs, per signal, the buffer (at most N samples, refilled) and nothing of the
 //! stream behind it, which resumes after `K_s` samples.
 //!
@@ -101,7 +103,7 @@
 //! | one wild timestamp (or one row of signals sharing it), any `i64` | dropped as `outlier`; every window as without it | windows resume N samples after it (the next `K_s` held, then replayed) |
 //! | clock jump by more than `J` (`J_s`), either way | `K` = 3 distinct timestamps held, then replayed; on the new base the windows of a fresh start | `K_s` samples held, then replayed; windows resume after N |
 //! | jump back by at most `J` (`J_s`) | `late` for at most `J` of event time | `out_of_order` until the stream passes its newest sample |
-//! | work per sample | ≤ 64 windows evaluated | ≤ 1 window (≤ 3 when a jump is confirmed) |
+//! | work per sample | ≤ 64 windows evaluated | ≤ 1 window (≤ 64 when a jump is confirmed) |
 //!
 //! Every window emitted is featurised and scored by the model runner
 //! ([`crate::model::runner`]); the counters above are in the model status (`window_drops`).

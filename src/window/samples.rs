@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{dur_ns, WindowCounters, WindowView, JUMP_CONFIRM, NS};
+use super::{dur_ns, WindowCounters, WindowView, JUMP_CONFIRM, MAX_WINDOWS_PER_PUSH, NS};
 
 #[derive(Debug)]
 pub(super) struct SampleState {
@@ -13,7 +13,8 @@ pub(super) struct SampleState {
     max_gap_secs: Option<f64>,
     /// A step back larger than this starts a run of suspects (`J_s`).
     jump_ns: i128,
-    /// Suspects that confirm a jump back (`K_s`).
+    /// Suspects that confirm a jump back (`K_s`): a batch re-sent from the past shorter than
+    /// a window is only out of order.
     confirm: usize,
 }
 
@@ -46,7 +47,7 @@ impl SampleState {
             hop,
             max_gap_secs,
             jump_ns: span.max(max_gap_secs.map_or(0, dur_ns)),
-            confirm: JUMP_CONFIRM.max(hop),
+            confirm: JUMP_CONFIRM.max(len),
         }
     }
 
@@ -92,8 +93,9 @@ impl SampleState {
                 r.fresh = 0;
             }
             held.sort_by_key(|&(t, j, _)| (t, j));
+            let mut budget = MAX_WINDOWS_PER_PUSH;
             for (t, j, v) in held {
-                self.accept(j, t, v, out, counters, emit);
+                self.accept(j, t, v, out, counters, emit, &mut budget);
             }
             return;
         }
@@ -101,10 +103,12 @@ impl SampleState {
             counters.out_of_order += ring.back.len() as u64;
             ring.back.clear();
         }
-        self.accept(signal, ts_ns, value, out, counters, emit);
+        self.accept(signal, ts_ns, value, out, counters, emit, &mut 1);
     }
 
-    /// Append a sample in order; emit the window it completes, if any.
+    /// Append a sample in order; emit the window it completes, if any and if `budget` allows
+    /// (else count it as `skipped_burst`).
+    #[allow(clippy::too_many_arguments)] // the windower's parts, lent for one push
     fn accept(
         &mut self,
         signal: usize,
@@ -113,6 +117,7 @@ impl SampleState {
         out: &mut [Vec<f64>],
         counters: &mut WindowCounters,
         emit: &mut impl FnMut(WindowView<'_>),
+        budget: &mut usize,
     ) {
         let (len, hop) = (self.len, self.hop);
         let Some(ring) = self.rings.get_mut(signal) else {
@@ -138,6 +143,14 @@ impl SampleState {
         {
             return;
         }
+        if *budget == 0 {
+            counters.skipped_burst += 1;
+            for r in &mut self.rings {
+                r.fresh = 0;
+            }
+            return;
+        }
+        *budget -= 1;
         let mut start = i64::MAX;
         let mut end = i64::MIN;
         for (r, o) in self.rings.iter_mut().zip(out.iter_mut()) {

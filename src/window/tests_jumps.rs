@@ -293,6 +293,27 @@ fn a_stream_sparser_than_j_is_accepted_in_groups_and_loses_nothing() {
 }
 
 #[test]
+fn a_batch_resent_from_the_past_is_only_out_of_order() {
+    // 8-sample windows: a batch of 7 old samples (an MQTT redelivery) then the stream goes on.
+    let spec = WindowSpec::Samples {
+        len: 8,
+        hop: 4,
+        sample_rate_hz: 1.0,
+        max_gap_secs: None,
+    };
+    let mut items = stream(T0, 20);
+    items.extend(stream(T0 + 2, 7));
+    items.extend(stream(T0 + 20, 20));
+    let mut w = Windower::new(spec, 1).unwrap();
+    let got = feed(&mut w, &items);
+    let mut reference = Windower::new(spec, 1).unwrap();
+    let mut clean = stream(T0, 20);
+    clean.extend(stream(T0 + 20, 20));
+    assert_eq!(got, feed(&mut reference, &clean));
+    assert_eq!((w.counters().out_of_order, w.counters().time_jumps), (7, 0));
+}
+
+#[test]
 fn sample_windows_of_several_signals_stay_aligned_across_a_jump_back() {
     // One reading of three signals per window (the process-failure package's shape).
     let spec = WindowSpec::Samples {

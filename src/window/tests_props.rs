@@ -177,7 +177,7 @@ proptest! {
         n_after in 0usize..80,
         back in 1i64..1_000_000,
     ) {
-        let WindowSpec::Samples { len, hop, max_gap_secs, .. } = spec else { unreachable!() };
+        let WindowSpec::Samples { len, max_gap_secs, .. } = spec else { unreachable!() };
         let a = T0 * S;
         let jump = (len as i64 + max_gap_secs.map_or(0, |g| g as i64) + 1) * S;
         let b = a - jump - back * S;
@@ -192,7 +192,7 @@ proptest! {
         let mut fresh = Windower::new(spec, 1).unwrap();
         let want = feed(&mut fresh, &after);
         let on_b: Vec<_> = got.into_iter().filter(|g| g.1 < a).collect();
-        if n_after >= JUMP_CONFIRM.max(hop) {
+        if n_after >= JUMP_CONFIRM.max(len) {
             prop_assert_eq!(on_b, want);
             prop_assert_eq!(w.counters().time_jumps, 1);
         } else {

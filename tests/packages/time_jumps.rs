@@ -176,9 +176,9 @@ fn clock_jumps_either_way_recover_within_the_documented_rows() {
 #[test]
 fn a_far_future_vibration_sample_costs_one_buffer_and_the_fault_is_still_found() {
     // Sample windows (2048 samples, hop 1024, 12 kHz): one sample stamped in 2262 early in
-    // the inner-race excerpt. The samples behind it are a jump back; K_s = max(3, hop) = 1024
-    // of them confirm it, the buffer restarts with them, windows resume 2048 samples after
-    // the outlier's successor.
+    // the inner-race excerpt. The samples behind it are a jump back; K_s = max(3, N) = 2048
+    // of them confirm it, the buffer restarts with them and makes a window at once: windows
+    // resume 2048 samples after the outlier.
     let model = package("bearing-fault");
     let file = super::package_dir("bearing-fault").join("replay/inner_race.csv");
     let (columns, rows) = super::read_csv(&file);

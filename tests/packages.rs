@@ -11,6 +11,10 @@
 //!   cleared, window end, score) and the window count must be the ones `replay/expected.json`
 //!   lists, which training computed by replaying the same files in Python. The end-to-end
 //!   version over MQTT and Kafka is `tests/it/replay.rs`.
+//! - **Hostile timestamps** ([`time_jumps`]): the C-MAPSS recording with a far-future row,
+//!   clock jumps either way, a 1 ns hop, and arbitrary `i64` times through the same runner:
+//!   bounded work per sample, every closed window scored, recovery within the documented
+//!   number of samples (`src/window/mod.rs`).
 //!
 //! Its own test binary because it needs no brokers or ptys.
 
@@ -22,10 +26,13 @@ use forewarn::model::load::load_package;
 use forewarn::model::package::normalize;
 use forewarn::model::runner::{Binding, LoadedModel, ModelRunner};
 use forewarn::record::{AlertEvent, AssetMeta, Record, Sample};
+use forewarn::window::MAX_WINDOWS_PER_PUSH;
 use serde_json::Value;
 
 #[path = "support/replay.rs"]
 mod support;
+#[path = "packages/time_jumps.rs"]
+mod time_jumps;
 use support::{assert_same_events, expected_events, json, package_dir, read_csv, Event, TOLERANCE};
 
 const PACKAGES: [&str; 3] = ["bearing-fault", "process-failure", "turbofan-rul"];
@@ -166,13 +173,25 @@ fn shipped_packages_match_their_python_golden_files() {
     eprint!("{report}");
 }
 
-/// Replay one excerpt through a fresh runner; the alert events and the inference count.
-fn replay(model: &Arc<LoadedModel>, file: &Path, ts_to_ns: i64) -> (Vec<Event>, u64) {
+/// What replaying rows through a fresh runner gave.
+struct Replayed {
+    /// Alert events: rule, event, window end, score.
+    events: Vec<Event>,
+    inferences: u64,
+    /// Windows scored (inferred) while each row was pushed.
+    per_row: Vec<u64>,
+    runner: ModelRunner,
+}
+
+/// Push rows (event time in ns, one value per column) sample by sample, in the model's signal
+/// order, through a fresh runner bound to one asset. On every push, every window the
+/// windower emitted must have been scored (an inference or a counted error) and at most
+/// [`MAX_WINDOWS_PER_PUSH`] of them.
+fn replay_rows(model: &Arc<LoadedModel>, columns: &[String], rows: &[(i64, Vec<f64>)]) -> Replayed {
     let m = &model.manifest;
-    let (columns, rows) = read_csv(file);
     let asset: Arc<str> = Arc::from("replay-asset");
     let signals: Vec<Arc<str>> = m.signals.iter().map(|s| Arc::from(s.as_str())).collect();
-    // The CSV may carry its signals in any order; every model signal must be there.
+    // The rows may carry their signals in any order; every model signal must be there.
     let column: Vec<usize> = m
         .signals
         .iter()
@@ -180,7 +199,7 @@ fn replay(model: &Arc<LoadedModel>, file: &Path, ts_to_ns: i64) -> (Vec<Event>, 
             columns
                 .iter()
                 .position(|c| c == s)
-                .unwrap_or_else(|| panic!("{}: no column {s}", file.display()))
+                .unwrap_or_else(|| panic!("no column {s}"))
         })
         .collect();
     let binding = Binding {
@@ -191,16 +210,31 @@ fn replay(model: &Arc<LoadedModel>, file: &Path, ts_to_ns: i64) -> (Vec<Event>, 
     let mut runner =
         ModelRunner::new("gw", "site", vec![(model.clone(), vec![binding])]).expect("runner");
     let mut out = Vec::new();
-    for (ts, values) in &rows {
+    let scored = |r: &ModelRunner| {
+        let st = r.stats().get(&m.name).expect("stats");
+        (st.inferences, st.errors, r.window_counters(&m.name).windows)
+    };
+    let mut per_row = Vec::with_capacity(rows.len());
+    for (ts_ns, values) in rows {
+        let row_start = scored(&runner).0;
         for (k, signal) in signals.iter().enumerate() {
             let s = Sample {
                 asset: asset.clone(),
                 signal: signal.clone(),
-                ts_ns: ts * ts_to_ns,
+                ts_ns: *ts_ns,
                 value: values[column[k]],
             };
+            let (i0, e0, w0) = scored(&runner);
             runner.push(&s, &mut out);
+            let (i1, e1, w1) = scored(&runner);
+            assert_eq!(i1 - i0 + e1 - e0, w1 - w0, "every window is scored");
+            assert!(
+                w1 - w0 <= MAX_WINDOWS_PER_PUSH as u64,
+                "{} windows",
+                w1 - w0
+            );
         }
+        per_row.push(scored(&runner).0 - row_start);
     }
     let events = out
         .into_iter()
@@ -219,7 +253,20 @@ fn replay(model: &Arc<LoadedModel>, file: &Path, ts_to_ns: i64) -> (Vec<Event>, 
             _ => None,
         })
         .collect();
-    let stats = runner.stats().get(&m.name).expect("stats");
+    Replayed {
+        events,
+        inferences: scored(&runner).0,
+        per_row,
+        runner,
+    }
+}
+
+/// Replay one excerpt through a fresh runner; the alert events and the inference count.
+fn replay(model: &Arc<LoadedModel>, file: &Path, ts_to_ns: i64) -> (Vec<Event>, u64) {
+    let (columns, rows) = read_csv(file);
+    let rows: Vec<(i64, Vec<f64>)> = rows.into_iter().map(|(t, v)| (t * ts_to_ns, v)).collect();
+    let r = replay_rows(model, &columns, &rows);
+    let stats = r.runner.stats().get(&model.manifest.name).expect("stats");
     assert_eq!(
         stats.errors,
         0,
@@ -227,7 +274,7 @@ fn replay(model: &Arc<LoadedModel>, file: &Path, ts_to_ns: i64) -> (Vec<Event>, 
         file.display(),
         stats.last_error
     );
-    (events, stats.inferences)
+    (r.events, r.inferences)
 }
 
 #[test]

@@ -11,6 +11,15 @@
 //!   suffices: hysteresis already keeps it from flapping). The debounce history restarts.
 //!
 //! A score that is not finite (a model producing NaN) is not counted either way.
+//!
+//! **Event time.** A rule's state holds no clock and does no arithmetic on time: the debounce
+//! counts windows, not seconds, and the only time it keeps is `since_ns`, the end of the window
+//! that raised the alert, which names it (the alert id). So a jump of the asset's event time
+//! (a clock corrected either way, an outlier the windows dropped) neither raises, clears nor
+//! delays anything: the windows after the jump count exactly as if the time had not jumped
+//! (recovery within 0 windows), a raised alert clears on the first clearing window on the new
+//! time base, and its cleared event keeps the raise's `since_ns` so consumers can match it. The
+//! property tests below check that the lifecycle does not depend on the window times at all.
 
 use std::collections::VecDeque;
 
@@ -222,6 +231,60 @@ mod tests {
     fn non_finite_scores_are_ignored() {
         let mut s = ModelAlertState::new(rule(Direction::Above, 0.5, 0.3, 1, 1));
         assert_eq!(run(&mut s, &[f64::NAN, f64::INFINITY]), vec![]);
+    }
+
+    #[test]
+    fn a_raised_alert_clears_after_a_clock_jump_and_keeps_its_id() {
+        let mut s = ModelAlertState::new(rule(Direction::Below, 30.0, 45.0, 3, 5));
+        let t = 1_767_600_000_000_000_000i64;
+        let mut events = Vec::new();
+        for (i, &sc) in [20.0, 20.0, 20.0].iter().enumerate() {
+            events.push(s.observe(sc, t + i as i64));
+        }
+        assert_eq!(events[2], Some(Lifecycle::Raised));
+        // The clock jumps back to 1970, then forward to 2262: the alert stays up and clears
+        // on the first clearing window, whatever its time.
+        assert_eq!(s.observe(25.0, 5), None);
+        assert_eq!(s.observe(25.0, i64::MAX), None);
+        assert_eq!(s.raised().map(|r| r.since_ns), Some(t + 2));
+        assert_eq!(s.observe(50.0, i64::MIN), Some(Lifecycle::Cleared));
+        // And raises again after k of n windows on any time base.
+        let again: Vec<_> = [10.0, 10.0, 10.0]
+            .iter()
+            .map(|&sc| s.observe(sc, -1))
+            .collect();
+        assert_eq!(again, vec![None, None, Some(Lifecycle::Raised)]);
+    }
+
+    proptest::proptest! {
+        /// The lifecycle depends on the scores only, never on the window times; `since_ns` is
+        /// the end of the window that raised.
+        #[test]
+        fn the_lifecycle_ignores_event_time(
+            scores in proptest::collection::vec(
+                proptest::prop_oneof![0.0f64..1.0, proptest::strategy::Just(f64::NAN)],
+                1..80,
+            ),
+            times in proptest::collection::vec(proptest::prelude::any::<i64>(), 80),
+            k in 1usize..4,
+            extra in 0usize..3,
+            above in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = if above { Direction::Above } else { Direction::Below };
+            let (on, off) = if above { (0.7, 0.4) } else { (0.3, 0.6) };
+            let r = rule(dir, on, off, k, k + extra);
+            let mut wild = ModelAlertState::new(r.clone());
+            let mut tame = ModelAlertState::new(r);
+            for (i, &sc) in scores.iter().enumerate() {
+                let a = wild.observe(sc, times[i]);
+                let b = tame.observe(sc, i as i64);
+                proptest::prop_assert_eq!(a, b);
+                if a == Some(Lifecycle::Raised) {
+                    proptest::prop_assert_eq!(wild.raised().map(|x| x.since_ns), Some(times[i]));
+                }
+                proptest::prop_assert_eq!(wild.raised().is_some(), tame.raised().is_some());
+            }
+        }
     }
 
     #[test]

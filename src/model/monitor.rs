@@ -213,7 +213,7 @@ impl FeatureMonitor {
             .zip(&self.names)
             .map(|(r, n)| r.summary(n))
             .collect();
-        (self.hour.map(|h| h * HOUR_NS), cur, prev)
+        (self.hour.map(|h| h.saturating_mul(HOUR_NS)), cur, prev)
     }
 
     pub fn output_summaries(&self) -> Vec<FeatureSummary> {

@@ -179,18 +179,34 @@ impl ModelRunner {
     }
 
     /// Feed one sample; alert records it causes go to `out`.
+    ///
+    /// Every window the sample closes is featurised, inferred and run through the alert rules,
+    /// oldest first (at most [`crate::window::MAX_WINDOWS_PER_PUSH`] per model and asset; the
+    /// windower counts what it skips, by reason).
     pub fn push(&mut self, s: &Sample, out: &mut Vec<Record>) {
         let key: &dyn NamePair = &(s.asset.as_ref(), s.signal.as_ref());
         let Some(routes) = self.routes.get(key) else {
             return;
         };
+        let (gateway, site) = (self.gateway.as_str(), self.site.as_str());
+        let stats = &mut self.stats;
         for &(i, k) in routes {
-            let inst = &mut self.instances[i];
-            let mut window = None;
-            let (windower, extractor, raw) =
-                (&mut inst.windower, &mut inst.extractor, &mut inst.raw);
-            let m = &inst.model.manifest;
+            let Some(inst) = self.instances.get_mut(i) else {
+                continue;
+            };
+            let Instance {
+                model,
+                binding,
+                windower,
+                extractor,
+                raw,
+                input,
+                alerts,
+                ..
+            } = inst;
+            let m = &model.manifest;
             windower.push(k, s.ts_ns, s.value, |w| {
+                let stats = stats.entry(m.name.clone()).or_default();
                 // Model signal order → feature-set signal order.
                 let slices: Vec<&[f64]> = m
                     .features
@@ -199,18 +215,20 @@ impl ModelRunner {
                     .filter_map(|fs| m.signals.iter().position(|x| x == fs))
                     .filter_map(|j| w.signals.get(j).map(Vec::as_slice))
                     .collect();
-                window = Some((w.start_ns, w.end_ns, extractor.extract(&slices, raw)));
+                if let Err(e) = extractor.extract(&slices, raw) {
+                    stats.errors += 1;
+                    stats.last_error = Some(e.to_string());
+                    return;
+                }
+                let scoring = Scoring {
+                    model,
+                    binding,
+                    raw,
+                    input,
+                    alerts,
+                };
+                run_window(gateway, site, scoring, stats, w.start_ns, w.end_ns, out);
             });
-            let Some((start, end, extracted)) = window else {
-                continue;
-            };
-            let stats = self.stats.entry(m.name.clone()).or_default();
-            if let Err(e) = extracted {
-                stats.errors += 1;
-                stats.last_error = Some(e.to_string());
-                continue;
-            }
-            run_window(&self.gateway, &self.site, inst, stats, start, end, out);
         }
     }
 
@@ -245,12 +263,7 @@ impl ModelRunner {
             .iter()
             .filter(|i| i.model.manifest.name == model)
         {
-            let w = i.windower.counters();
-            c.windows += w.windows;
-            c.late += w.late;
-            c.out_of_order += w.out_of_order;
-            c.gap += w.gap;
-            c.overflow += w.overflow;
+            c.add(&i.windower.counters());
         }
         c
     }
@@ -262,16 +275,7 @@ impl ModelRunner {
             .map(|(name, st)| {
                 let w = self.window_counters(name);
                 let (hour, features, previous) = st.monitor.summaries();
-                let drops = [
-                    ("late", w.late),
-                    ("out_of_order", w.out_of_order),
-                    ("overflow", w.overflow),
-                    ("gap", w.gap),
-                ]
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| (k.to_string(), n))
-                .collect();
+                let drops = w.drops().map(|(k, n)| (k.to_string(), n)).collect();
                 let s = ModelStatus {
                     version: st.version.clone(),
                     assets: st.assets,
@@ -295,22 +299,32 @@ impl ModelRunner {
     }
 }
 
+/// What scoring one window needs of an [`Instance`] (whose windower is busy producing it).
+struct Scoring<'a> {
+    model: &'a LoadedModel,
+    binding: &'a Binding,
+    /// The window's features, as extracted.
+    raw: &'a [f32],
+    input: &'a mut [f32],
+    alerts: &'a mut [ModelAlertState],
+}
+
 /// Normalise, infer, monitor, and evaluate the alert rules for one finished window.
 fn run_window(
     gateway: &str,
     site: &str,
-    inst: &mut Instance,
+    inst: Scoring<'_>,
     stats: &mut ModelStats,
     start_ns: i64,
     end_ns: i64,
     out: &mut Vec<Record>,
 ) {
     let m = &inst.model.manifest;
-    inst.input.copy_from_slice(&inst.raw);
-    normalize(m, &mut inst.input);
-    stats.monitor.observe(&inst.raw, end_ns);
+    inst.input.copy_from_slice(inst.raw);
+    normalize(m, inst.input);
+    stats.monitor.observe(inst.raw, end_ns);
     let t = Instant::now();
-    let output = inst.model.model.infer(&inst.input);
+    let output = inst.model.model.infer(inst.input);
     stats.latency.record(t.elapsed());
     let output = match output {
         Ok(o) if o.len() == m.output_len() => o,
@@ -331,7 +345,7 @@ fn run_window(
     };
     stats.inferences += 1;
     stats.monitor.observe_output(&output);
-    for state in &mut inst.alerts {
+    for state in inst.alerts.iter_mut() {
         let Some(sc) = score(state.rule(), &m.output, &output) else {
             continue;
         };
@@ -382,7 +396,7 @@ fn run_window(
                 version: m.version.clone(),
                 window_start_ns: start_ns,
                 window_end_ns: end_ns,
-                drivers: drivers(m, &inst.raw, 3),
+                drivers: drivers(m, inst.raw, 3),
             }),
         }));
     }

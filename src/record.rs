@@ -153,8 +153,10 @@ pub struct ModelStatus {
     pub version: String,
     pub assets: usize,
     pub windows: u64,
-    /// Samples dropped by the windows, by reason (`late`, `out_of_order`, `overflow`), and
-    /// windows skipped for a `gap`.
+    /// Samples dropped by the windows, by reason (`late`, `out_of_order`, `overflow`, `outlier`:
+    /// a time jump that nothing confirmed), and windows not scored, by reason (`gap`: no data;
+    /// `skipped_burst`: more than 64 windows due at one sample; `skipped_jump`: open windows
+    /// of a time base the stream jumped back from).
     pub window_drops: BTreeMap<String, u64>,
     pub inferences: u64,
     pub errors: u64,

@@ -10,6 +10,7 @@ mod corruption;
 mod crash;
 mod demo;
 mod faults;
+mod model_packages;
 mod models;
 mod mqtt;
 mod outage;

@@ -37,6 +37,9 @@ pub struct Config {
     pub package_problems: Vec<Problem>,
 }
 
+/// Per asset, the asset signal feeding each model signal, in the model's signal order.
+pub type Bound = Vec<(Arc<str>, Vec<Arc<str>>)>;
+
 /// A model package bound to assets. Loading it (isolated check, tract, golden vectors)
 /// happens in the model stage, at start and at every reload, where it is bound again by
 /// signal name ([`ModelConfig::bind`]), so a package that reorders its signals is wired the
@@ -73,10 +76,7 @@ pub enum BindError {
 impl ModelConfig {
     /// Binds `model_signals` (a manifest's `input.signals`, in its order) by name: per asset,
     /// the asset signal feeding each model signal, in that order.
-    pub fn bind(
-        &self,
-        model_signals: &[String],
-    ) -> Result<Vec<(Arc<str>, Vec<Arc<str>>)>, Vec<BindError>> {
+    pub fn bind(&self, model_signals: &[String]) -> Result<Bound, Vec<BindError>> {
         let mut errors: Vec<BindError> = self
             .renames
             .keys()

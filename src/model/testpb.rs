@@ -167,7 +167,7 @@ pub fn node_attrs(
     parts.push(string(3, &format!("{op}_node")));
     parts.push(string(4, op));
     for a in attrs {
-        parts.push(msg(5, &[a.clone()]));
+        parts.push(msg(5, std::slice::from_ref(a)));
     }
     parts.push(string(7, domain));
     msg(1, &parts)

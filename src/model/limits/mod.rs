@@ -236,7 +236,7 @@ fn declared(vi: &pb::ValueInfoProto) -> Result<(), LimitError> {
 fn values(t: &pb::TensorProto) -> Option<Vec<f64>> {
     const SHORT: usize = 64;
     let from_raw = |w: usize, f: &dyn Fn(&[u8]) -> f64| -> Option<Vec<f64>> {
-        if t.raw_data.len() > SHORT * w || t.raw_data.len() % w != 0 {
+        if t.raw_data.len() > SHORT * w || !t.raw_data.len().is_multiple_of(w) {
             return None;
         }
         Some(t.raw_data.chunks_exact(w).map(f).collect())

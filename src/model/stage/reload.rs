@@ -315,9 +315,7 @@ impl Stage {
                     }
                 }
             }
-            let Some((i, reason)) = failed else {
-                return None;
-            };
+            let (i, reason) = failed?;
             let back = self.loaded[i]
                 .clone()
                 .filter(|old| !next[i].as_ref().is_some_and(|n| Arc::ptr_eq(n, old)));

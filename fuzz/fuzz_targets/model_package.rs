@@ -36,9 +36,16 @@ fn check_manifest(m: &Manifest) {
     assert!(m.alerts.len() <= MAX_ALERTS);
     assert!(m.output_len() <= MAX_LABELS);
     let len = m.window.shape().len;
-    assert!(len >= 1 && len * signals <= MAX_WINDOW_POINTS, "{len} x {signals}");
+    assert!(
+        len >= 1 && len * signals <= MAX_WINDOW_POINTS,
+        "{len} x {signals}"
+    );
     match m.window {
-        WindowSpec::Samples { hop, sample_rate_hz, .. } => {
+        WindowSpec::Samples {
+            hop,
+            sample_rate_hz,
+            ..
+        } => {
             assert!(hop >= 1 && hop <= len);
             assert!((MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&sample_rate_hz));
         }
@@ -49,7 +56,10 @@ fn check_manifest(m: &Manifest) {
             lateness_secs,
             ..
         } => {
-            assert!(hop_secs >= MIN_HOP_SECS && hop_secs <= secs, "hop {hop_secs}");
+            assert!(
+                hop_secs >= MIN_HOP_SECS && hop_secs <= secs,
+                "hop {hop_secs}"
+            );
             assert!(secs <= MAX_WINDOW_SECS);
             assert!((MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&sample_rate_hz));
             assert!((0.0..=MAX_LATENESS_SECS).contains(&lateness_secs));
@@ -69,8 +79,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let len = usize::from(u16::from_le_bytes(*len)).min(rest.len());
     let (manifest, onnx) = rest.split_at(len);
-    let manifest = std::str::from_utf8(manifest).ok().and_then(|t| {
-        match Manifest::parse(t) {
+    let manifest = std::str::from_utf8(manifest)
+        .ok()
+        .and_then(|t| match Manifest::parse(t) {
             Ok(m) => {
                 check_manifest(&m);
                 Some(m)
@@ -79,8 +90,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!e.0.is_empty(), "refused without a problem");
                 None
             }
-        }
-    });
+        });
     let Ok(decoded) = limits::check_file(onnx) else {
         return;
     };
@@ -98,7 +108,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = package.verify(|x| {
             model
                 .run(x)
-                .map(|o| o.iter().next().map(|o| o.values.clone()).unwrap_or_default())
+                .map(|o| {
+                    o.iter()
+                        .next()
+                        .map(|o| o.values.clone())
+                        .unwrap_or_default()
+                })
                 .map_err(|e| e.to_string())
         });
     }

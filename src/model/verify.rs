@@ -429,6 +429,25 @@ mod tests {
     }
 
     #[test]
+    fn a_child_killed_by_a_signal_is_a_crash() {
+        // What an allocation failure does to the child: abort, SIGABRT.
+        let (status, out) = run_limited(sh("kill -ABRT $$"), LIMITS, &|| false).unwrap();
+        let v = parse_verdict(status, &out, LIMITS.memory_bytes);
+        assert_eq!(
+            v,
+            Verdict::Crashed {
+                signal: libc::SIGABRT,
+                memory_bytes: 64 << 20
+            }
+        );
+        assert!(!is_transient_for_tests(&v));
+    }
+
+    fn is_transient_for_tests(v: &Verdict) -> bool {
+        crate::model::stage::reload::is_transient(v)
+    }
+
+    #[test]
     fn stop_cancels_a_running_check() {
         let t = Instant::now();
         let v = run_limited(sh("sleep 30"), LIMITS, &|| {

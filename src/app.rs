@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -323,7 +323,7 @@ pub async fn run(
                 models_waiting
                     .as_ref()
                     .and_then(|w| w.upgrade())
-                    .is_some_and(|t| t.capacity() < t.max_capacity()),
+                    .is_some_and(|t| t.has_queued()),
                 queued(&records),
                 forwarding && outbox.counters().classes.iter().any(|c| c.count > 0),
             ]
@@ -425,7 +425,7 @@ pub async fn run(
 
 /// The model thread's sender and the (asset, signal) pairs it wants.
 type ModelFeed = (
-    mpsc::Sender<model::stage::ModelMsg>,
+    channel::Sender<model::stage::ModelMsg>,
     Arc<model::stage::WantedSignals>,
 );
 

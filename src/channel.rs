@@ -214,6 +214,11 @@ impl<T: Weigh> Receiver<T> {
         Some(self.took(v))
     }
 
+    /// True when nothing waits in the channel.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let v = self.inner.try_recv()?;
         Ok(self.took(v))

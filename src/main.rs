@@ -63,8 +63,17 @@ enum Command {
 enum ModelCommand {
     /// Manifest, ONNX inputs and outputs, known tract issues.
     Inspect { package: PathBuf },
-    /// Load the package as the agent does: checksum, tract, golden vectors (exit 5 if refused).
-    Verify { package: PathBuf },
+    /// Load the package as the agent does: checksum, limits, tract, golden vectors, in a child
+    /// process under memory, CPU and time limits (exit 5 if refused).
+    Verify {
+        package: PathBuf,
+        /// Longest the check may take, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// What `verify` and the agent run in the child process: one verdict line on stdout.
+    #[command(hide = true)]
+    CheckChild { package: PathBuf },
     /// Latency of feature extraction and inference over N runs (p50, p99, max).
     Bench {
         package: PathBuf,
@@ -214,19 +223,35 @@ fn main() -> ExitCode {
                         eprintln!("{}: 1 problem(s)\n  {}: kafka.properties: librdkafka refuses them: {e}", file.display(), file.display());
                         return ExitCode::from(3);
                     }
-                    let refused: Vec<String> = c
-                        .models
+                    // Package problems stop `check-config` (not `run`); every package that
+                    // reads is then verified as the agent would, in a child under limits.
+                    let mut refused: Vec<String> = c
+                        .package_problems
                         .iter()
-                        .filter_map(|m| {
-                            forewarn::model::load::load_package(&m.package)
-                                .err()
-                                .map(|e| format!("models ({}): {e}", m.package.display()))
+                        .map(|p| match (p.line, p.column) {
+                            (Some(l), Some(col)) => {
+                                format!(":{l}:{col}: {}: {}", p.field, p.message)
+                            }
+                            _ => format!(": {}: {}", p.field, p.message),
                         })
                         .collect();
+                    if refused.is_empty() {
+                        for m in &c.models {
+                            let limits = forewarn::model::verify::CheckLimits {
+                                timeout: m.check_timeout,
+                                ..Default::default()
+                            };
+                            let v =
+                                forewarn::model::verify::run_check(&m.package, limits, &|| false);
+                            if !v.is_ok() {
+                                refused.push(format!(": models ({}): {v}", m.package.display()));
+                            }
+                        }
+                    }
                     if !refused.is_empty() {
                         eprintln!("{}: {} problem(s)", file.display(), refused.len());
                         for r in refused {
-                            eprintln!("  {}: {r}", file.display());
+                            eprintln!("  {}{r}", file.display());
                         }
                         return ExitCode::from(3);
                     }
@@ -259,6 +284,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
+            // A bad package does not stop the agent: the model stage refuses it (reason in
+            // the status) and tries it again at the next reload.
+            for p in &config.package_problems {
+                tracing::warn!(field = %p.field, problem = %p.message, "Model package problem; starting without it.");
+            }
             runtime_main(|token| async move {
                 let options = forewarn::app::RunOptions {
                     exit_when_sources_end,
@@ -325,21 +355,35 @@ fn model_command(command: ModelCommand) -> ExitCode {
                 }
             }
         }
-        ModelCommand::Verify { package } => match load_package(&package) {
-            Ok(m) => {
-                println!(
-                    "{} {}: ok ({} golden vectors match)",
-                    m.manifest.name,
-                    m.manifest.version,
-                    m.manifest.golden.len()
-                );
-                ExitCode::SUCCESS
+        ModelCommand::Verify {
+            package,
+            timeout_secs,
+        } => {
+            use forewarn::model::verify::{run_check, CheckLimits, Verdict};
+            let limits = CheckLimits {
+                timeout: std::time::Duration::from_secs(timeout_secs.clamp(1, 3600)),
+                ..Default::default()
+            };
+            match run_check(&package, limits, &|| false) {
+                Verdict::Ok { name, version, .. } => {
+                    println!("{name} {version}: ok (loaded and every golden vector matched, in a child process under limits)");
+                    ExitCode::SUCCESS
+                }
+                v => {
+                    eprintln!("refused: {v}");
+                    ExitCode::from(5)
+                }
             }
-            Err(e) => {
-                eprintln!("refused: {e}");
+        }
+        ModelCommand::CheckChild { package } => {
+            let v = forewarn::model::load::check_child(&package);
+            println!("{}", v.line());
+            if matches!(v, forewarn::model::verify::ChildVerdict::Ok { .. }) {
+                ExitCode::SUCCESS
+            } else {
                 ExitCode::from(5)
             }
-        },
+        }
         ModelCommand::Bench { package, runs } => match load_package(&package) {
             Ok(m) => {
                 let r = forewarn::model::bench::bench(&m, runs.max(1));

@@ -177,9 +177,34 @@ pub struct ModelStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features_previous_hour: Vec<FeatureSummary>,
     pub outputs: Vec<FeatureSummary>,
-    /// Why the last reload of this model's package was refused (the previous version runs).
+    /// Why the last load or reload of this model's package was refused (the previous
+    /// version runs, if one was loaded before: see `running`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_error: Option<String>,
+    /// Whether a version of this package runs (false: every load since start was refused).
+    #[serde(default)]
+    pub running: bool,
+    /// The last load or reload of this package, good or bad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reload: Option<ReloadStatus>,
+}
+
+/// The last load or reload of one model package.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReloadStatus {
+    /// When it finished (gateway clock, ns since the epoch).
+    pub at_ns: i64,
+    /// What asked for it: `start`, `SIGHUP`, `package changed` or `retry`.
+    pub trigger: String,
+    /// `loaded` (a new version runs), `unchanged` (same version and checksum as the running
+    /// one) or `refused` (see `reload_error`).
+    pub outcome: String,
+    /// The version the package on disk declares, when its manifest could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Loads and reloads of this package since start, and how many were refused.
+    pub attempts: u64,
+    pub refusals: u64,
 }
 
 /// Per-source ingest counters as reported in status.

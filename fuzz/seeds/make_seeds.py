@@ -98,3 +98,23 @@ c('alert-cleared-nonfinite', cbor(cleared))
 c('status', cbor(status))
 c('telemetry-f64', cbor(telemetry, compact=False))
 c('mqtt-doc', cbor([{'ts': T0, 'temp': 41.5, 'big': 2**64 - 1, 'neg': -2**63}, 1.5, None, 'x']))
+
+# model_package: [manifest length, u16 LE] + manifest.toml + model.onnx, from the test packages
+# (tests/fixtures/models/: the real `level` model, the tree-ensemble bomb, an absurd hop).
+# Not the `slow` or `bomb-fold` packages: those are for the verification child's time and
+# memory limits, which a fuzz run does not have.
+FIXTURES = os.path.join(ROOT, '..', 'tests', 'fixtures', 'models')
+
+def package(name, manifest, onnx):
+    write('model_package', name, struct.pack('<H', len(manifest)) + manifest + onnx)
+
+def read(*parts):
+    with open(os.path.join(FIXTURES, *parts), 'rb') as f: return f.read()
+
+level_manifest, level_onnx = read('level', 'manifest.toml'), read('level', 'model.onnx')
+package('level', level_manifest, level_onnx)
+package('bomb-trees', read('hostile', 'bomb-trees', 'manifest.toml'),
+        read('hostile', 'bomb-trees', 'model.onnx'))
+package('hop-1ns', level_manifest.replace(
+    b'window = { samples = 4, hop = 4, sample_rate_hz = 1.0 }',
+    b'window = { secs = 4.0, hop_secs = 1e-9, sample_rate_hz = 1.0 }'), level_onnx)

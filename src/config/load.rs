@@ -123,14 +123,29 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Co
         }
     }
     let mut semantic = Vec::new();
-    let config = validate(raw, base_dir, &mut semantic);
+    let mut packages = Vec::new();
+    let config = validate(raw, base_dir, &mut semantic, &mut packages);
     for (field, message) in semantic {
         let span = sink.located.as_ref().and_then(|t| locate(t, &field));
         sink.push_span(&field, span, &message);
     }
     match config {
-        Some(c) if sink.problems.is_empty() => Ok(c),
-        _ => Err(sink.into_errors(origin)),
+        Some(mut c) if sink.problems.is_empty() => {
+            // Problems of the packages themselves, located the same way but kept apart.
+            for (field, message) in packages {
+                let span = sink.located.as_ref().and_then(|t| locate(t, &field));
+                sink.push_span(&field, span, &message);
+            }
+            c.package_problems = std::mem::take(&mut sink.problems);
+            Ok(c)
+        }
+        _ => {
+            for (field, message) in packages {
+                let span = sink.located.as_ref().and_then(|t| locate(t, &field));
+                sink.push_span(&field, span, &message);
+            }
+            Err(sink.into_errors(origin))
+        }
     }
 }
 

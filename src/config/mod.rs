@@ -30,16 +30,81 @@ pub struct Config {
     pub assets: Vec<AssetConfig>,
     pub rules: Vec<RuleConfig>,
     pub models: Vec<ModelConfig>,
+    /// Problems of the model packages themselves (unreadable, a bad manifest, a model signal
+    /// an asset lacks). `check-config` reports them as errors; `run` starts without those
+    /// packages, which the model stage refuses with the reason in the status and tries again
+    /// at the next reload.
+    pub package_problems: Vec<Problem>,
 }
 
-/// A model package bound to assets. The package was read and its manifest checked when the
-/// file was validated; loading it into the runtime (and its golden check) happens at start.
+/// Per asset, the asset signal feeding each model signal, in the model's signal order.
+pub type Bound = Vec<(Arc<str>, Vec<Arc<str>>)>;
+
+/// A model package bound to assets. Loading it (isolated check, tract, golden vectors)
+/// happens in the model stage, at start and at every reload, where it is bound again by
+/// signal name ([`ModelConfig::bind`]), so a package that reorders its signals is wired the
+/// same way.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
     pub package: PathBuf,
+    /// The manifest's model name (the package directory's name if it could not be read).
     pub name: String,
-    /// Per asset: the asset signal feeding each model signal, in the manifest's order.
+    /// Per asset: the asset signal feeding each model signal, in the order of the manifest
+    /// read when the file was validated (empty if it could not be read).
     pub bindings: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    /// The bound assets, each with every signal it declares.
+    pub assets: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    /// Model signal → asset signal, where the names differ (`signals` of the binding).
+    pub renames: BTreeMap<String, String>,
+    /// How long the isolated check of a package may take (`check_timeout_secs`, default 60).
+    pub check_timeout: Duration,
+}
+
+/// Why a package's signals cannot be bound to an asset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindError {
+    #[error("the binding maps model signal `{0}`, which the package does not have")]
+    UnknownModelSignal(String),
+    #[error("asset `{asset}` has no signal `{signal}` for model signal `{model_signal}` (declare it, or map it in the binding's signals)")]
+    NoAssetSignal {
+        asset: String,
+        signal: String,
+        model_signal: String,
+    },
+}
+
+impl ModelConfig {
+    /// Binds `model_signals` (a manifest's `input.signals`, in its order) by name: per asset,
+    /// the asset signal feeding each model signal, in that order.
+    pub fn bind(&self, model_signals: &[String]) -> Result<Bound, Vec<BindError>> {
+        let mut errors: Vec<BindError> = self
+            .renames
+            .keys()
+            .filter(|k| !model_signals.contains(k))
+            .map(|k| BindError::UnknownModelSignal(k.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(self.assets.len());
+        for (asset, signals) in &self.assets {
+            let mut sigs = Vec::with_capacity(model_signals.len());
+            for ms in model_signals {
+                let name = self.renames.get(ms).unwrap_or(ms);
+                match signals.iter().find(|s| &***s == name.as_str()) {
+                    Some(s) => sigs.push(s.clone()),
+                    None => errors.push(BindError::NoAssetSignal {
+                        asset: asset.to_string(),
+                        signal: name.clone(),
+                        model_signal: ms.clone(),
+                    }),
+                }
+            }
+            out.push((asset.clone(), sigs));
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -356,4 +356,7 @@ pub struct RawModelBinding {
     /// Model signal → asset signal, where the names differ.
     #[serde(default)]
     pub signals: BTreeMap<String, String>,
+    /// How long the isolated check of a new package may take, in seconds (default 60, at
+    /// most 3600); a check that takes longer is killed and the package refused.
+    pub check_timeout_secs: Option<f64>,
 }

@@ -105,6 +105,59 @@ fn a_tampered_onnx_file_is_refused_by_its_checksum() {
     let text = config(
         "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = { vib = \"de_vib\" }\n",
     );
-    let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
-    assert!(e.to_string().contains("sha256"), "{e}");
+    // A problem of the package, not of the file: `run` starts without it (the model stage
+    // refuses it with the reason), `check-config` reports it.
+    let c = parse_str(&text, "t.toml", dir.path()).unwrap();
+    assert_eq!(c.package_problems.len(), 1, "{:?}", c.package_problems);
+    assert_eq!(c.package_problems[0].field, "models[0].package");
+    assert!(
+        c.package_problems[0].message.contains("sha256"),
+        "{:?}",
+        c.package_problems
+    );
+    assert_eq!(c.models.len(), 1);
+    assert!(c.models[0].bindings.is_empty());
+}
+
+#[test]
+fn bindings_are_made_by_signal_name_for_any_signal_order() {
+    let dir = tempfile::tempdir().unwrap();
+    package(&dir.path().join("pkg"));
+    let text = config(
+        "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = { vib = \"de_vib\" }\ncheck_timeout_secs = 5\n",
+    );
+    let c = parse_str(&text, "t.toml", dir.path()).unwrap();
+    let mc = &c.models[0];
+    assert_eq!(mc.check_timeout, std::time::Duration::from_secs(5));
+    let names = |b: Vec<(std::sync::Arc<str>, Vec<std::sync::Arc<str>>)>| -> Vec<String> {
+        b[0].1.iter().map(|s| s.to_string()).collect()
+    };
+    let order = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names(mc.bind(&order(&["vib", "speed"])).unwrap()),
+        ["de_vib", "speed"]
+    );
+    // A retrained package listing its signals the other way round is wired by name.
+    assert_eq!(
+        names(mc.bind(&order(&["speed", "vib"])).unwrap()),
+        ["speed", "de_vib"]
+    );
+    let e = mc.bind(&order(&["speed", "temp"])).unwrap_err();
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e.iter()
+            .any(|e| e.to_string().contains("model signal `vib`")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|e| e.to_string().contains("no signal `temp`")),
+        "{e:?}"
+    );
+    for bad in ["0.5", "3601", "nan"] {
+        let text = config(&format!(
+            "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = {{ vib = \"de_vib\" }}\ncheck_timeout_secs = {bad}\n"
+        ));
+        let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
+        assert!(e.to_string().contains("check_timeout_secs"), "{bad}: {e}");
+    }
 }

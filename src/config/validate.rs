@@ -70,7 +70,14 @@ fn expand_env(value: &str, field: &str, p: &mut Problems) -> String {
     out
 }
 
-pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
+/// `packages` collects the problems of the model packages themselves (see
+/// [`Config::package_problems`]), apart from the file's own in `p`.
+pub(super) fn validate(
+    raw: RawConfig,
+    base: &Path,
+    p: &mut Problems,
+    packages: &mut Problems,
+) -> Option<Config> {
     let gateway = raw.gateway.as_ref().and_then(|g| gateway(g, p));
     if !raw.present.contains("gateway") {
         problem(p, "gateway", "missing table [gateway]");
@@ -165,7 +172,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
     for (i, m) in raw.models.iter().enumerate() {
         let Some(m) = m else { continue };
         let f = format!("models[{i}]");
-        if let Some(mc) = model(m, &assets, base, &f, p) {
+        if let Some(mc) = model(m, &assets, base, &f, p, packages) {
             if !model_names.insert(mc.name.clone()) {
                 problem(
                     p,
@@ -191,6 +198,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<
         assets,
         rules,
         models,
+        package_problems: Vec::new(),
     })
 }
 
@@ -811,70 +819,108 @@ fn rule(r: &RawRule, assets: &[AssetConfig], f: &str, p: &mut Problems) -> Optio
     })
 }
 
+/// A `[[models]]` binding. Problems of the file (an unknown asset, no assets, a bad timeout)
+/// go to `p`; problems of the package (unreadable, a bad manifest, a model signal the asset
+/// lacks) go to `packages`, so that `run` can start without that package.
 fn model(
     m: &RawModelBinding,
     assets: &[AssetConfig],
     base_dir: &Path,
     f: &str,
     p: &mut Problems,
+    packages: &mut Problems,
 ) -> Option<ModelConfig> {
     let n = p.len();
     let dir = base_dir.join(&m.package);
-    let manifest = match crate::model::package::Package::read(&dir) {
-        Ok(pkg) => Some(pkg.manifest),
-        Err(e) => {
-            problem(p, format!("{f}.package"), e.to_string());
-            None
-        }
-    };
     if m.assets.is_empty() {
         problem(p, format!("{f}.assets"), "must list at least one asset");
     }
-    let manifest = manifest?;
-    for k in m.signals.keys() {
-        if !manifest.signals.contains(k) {
-            problem(
-                p,
-                format!("{f}.signals.{k}"),
-                format!(
-                    "model `{}` has no signal `{k}` (its signals: {})",
-                    manifest.name,
-                    manifest.signals.join(", ")
-                ),
-            );
-        }
-    }
-    let mut bindings = Vec::new();
+    let mut bound = Vec::new();
     for (j, a) in m.assets.iter().enumerate() {
-        let Some(asset) = assets.iter().find(|x| &*x.id == a) else {
-            problem(
+        match assets.iter().find(|x| &*x.id == a) {
+            Some(asset) => bound.push((
+                asset.id.clone(),
+                asset
+                    .signals
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect::<Vec<_>>(),
+            )),
+            None => problem(
                 p,
                 format!("{f}.assets[{j}]"),
                 format!("unknown asset `{a}`"),
+            ),
+        }
+    }
+    let check_timeout = match m.check_timeout_secs {
+        None => crate::model::verify::DEFAULT_TIMEOUT,
+        Some(t)
+            if t.is_finite()
+                && t >= 1.0
+                && t <= crate::model::verify::MAX_TIMEOUT.as_secs_f64() =>
+        {
+            Duration::from_secs_f64(t)
+        }
+        Some(_) => {
+            problem(
+                p,
+                format!("{f}.check_timeout_secs"),
+                "must be a number of seconds from 1 to 3600",
             );
-            continue;
-        };
-        let mut sigs = Vec::new();
-        for ms in &manifest.signals {
-            let name = m.signals.get(ms).unwrap_or(ms);
-            match asset.signal(name) {
-                Some(s) => sigs.push(s.name.clone()),
-                None => problem(
-                    p,
-                    format!("{f}.assets[{j}]"),
-                    format!(
-                        "asset `{a}` has no signal `{name}` for model signal `{ms}` (declare it, or map it in {f}.signals)"
-                    ),
-                ),
+            Duration::ZERO
+        }
+    };
+    let manifest = match crate::model::package::Package::read(&dir) {
+        Ok(pkg) => Some(pkg.manifest),
+        Err(e) => {
+            problem(packages, format!("{f}.package"), e.to_string());
+            None
+        }
+    };
+    let name = manifest.as_ref().map_or_else(
+        || {
+            dir.file_name()
+                .map_or_else(|| m.package.clone(), |n| n.to_string_lossy().into_owned())
+        },
+        |m| m.name.clone(),
+    );
+    let mut mc = ModelConfig {
+        package: dir,
+        name,
+        bindings: Vec::new(),
+        assets: bound,
+        renames: m.signals.clone(),
+        check_timeout,
+    };
+    if let Some(manifest) = &manifest {
+        match mc.bind(&manifest.signals) {
+            Ok(b) => mc.bindings = b,
+            Err(errors) => {
+                for e in errors {
+                    let field = match &e {
+                        crate::config::BindError::UnknownModelSignal(k) => {
+                            format!("{f}.signals.{k}")
+                        }
+                        crate::config::BindError::NoAssetSignal { asset, .. } => {
+                            let j = m.assets.iter().position(|a| a == asset).unwrap_or(0);
+                            format!("{f}.assets[{j}]")
+                        }
+                    };
+                    let msg = match &e {
+                        crate::config::BindError::UnknownModelSignal(k) => format!(
+                            "model `{}` has no signal `{k}` (its signals: {})",
+                            manifest.name,
+                            manifest.signals.join(", ")
+                        ),
+                        other => other.to_string(),
+                    };
+                    problem(packages, field, msg);
+                }
             }
         }
-        bindings.push((asset.id.clone(), sigs));
     }
-    (p.len() == n).then_some(ModelConfig {
-        package: dir,
-        name: manifest.name,
-        bindings,
-    })
+    (p.len() == n).then_some(mc)
 }
 
 fn compression(s: &RawSignal, sf: &str, p: &mut Problems) -> Option<Compression> {

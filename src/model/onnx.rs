@@ -51,6 +51,8 @@ pub enum ModelError {
     NoFeatures,
     #[error("tract could not read the ONNX model: {0}")]
     Parse(String),
+    #[error("the model exceeds a resource limit: {0}")]
+    Limits(#[from] super::limits::LimitError),
     #[error("tract 0.23 does not support {}", describe_unsupported(.0))]
     UnsupportedOperators(Vec<UnsupportedOp>),
     #[error("the model has {0} inputs; forewarn feeds exactly one float32 tensor [1, F]")]
@@ -291,12 +293,19 @@ impl OnnxModel {
     }
 
     fn load_inner(bytes: &[u8], n_features: usize) -> Result<OnnxModel, ModelError> {
-        let mut reader = bytes;
+        // Limits first: nothing sized from the file is allocated before they pass.
+        let decoded = super::limits::check_file(bytes)?;
         let mut onnx = tract_onnx::onnx();
         super::trees::register(&mut onnx.op_register);
+        let mut reader = bytes;
+        let proto = onnx
+            .proto_model_for_read(&mut reader)
+            .map_err(|e| ModelError::Parse(format!("{e:#}")))?;
+        super::limits::check_model(&proto, decoded)?;
         let mut model = onnx
-            .model_for_read(&mut reader)
+            .model_for_proto_model(&proto)
             .map_err(|e| ModelError::Parse(with_hint(format!("{e:#}"))))?;
+        drop(proto);
 
         let unsupported: Vec<UnsupportedOp> = model
             .nodes()
@@ -543,123 +552,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
 
-    /// Just enough of protobuf and of the ONNX schema (onnx.proto field numbers) to write
-    /// small models by hand, so each error path has a file that triggers it.
-    mod pb {
-        fn varint(out: &mut Vec<u8>, mut v: u64) {
-            while v >= 0x80 {
-                out.push((v as u8) | 0x80);
-                v >>= 7;
-            }
-            out.push(v as u8);
-        }
-        pub fn int(out: &mut Vec<u8>, field: u64, v: i64) {
-            varint(out, field << 3);
-            varint(out, v as u64);
-        }
-        pub fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
-            varint(out, (field << 3) | 2);
-            varint(out, b.len() as u64);
-            out.extend_from_slice(b);
-        }
-        pub fn msg(field: u64, parts: &[Vec<u8>]) -> Vec<u8> {
-            let body: Vec<u8> = parts.concat();
-            let mut out = Vec::new();
-            bytes(&mut out, field, &body);
-            out
-        }
-        pub fn string(field: u64, s: &str) -> Vec<u8> {
-            let mut out = Vec::new();
-            bytes(&mut out, field, s.as_bytes());
-            out
-        }
-
-        pub enum Dim {
-            Fixed(i64),
-            Param(&'static str),
-        }
-
-        /// ValueInfoProto `field` of a GraphProto: a tensor of ONNX element type `elem`
-        /// (1 float, 7 int64) and the given shape.
-        pub fn value_info(field: u64, name: &str, elem: i64, dims: &[Dim]) -> Vec<u8> {
-            let dims: Vec<Vec<u8>> = dims
-                .iter()
-                .map(|d| match d {
-                    Dim::Fixed(v) => {
-                        let mut b = Vec::new();
-                        int(&mut b, 1, *v);
-                        msg(1, &[b])
-                    }
-                    Dim::Param(p) => msg(1, &[string(2, p)]),
-                })
-                .collect();
-            let mut elem_type = Vec::new();
-            int(&mut elem_type, 1, elem);
-            let tensor = msg(1, &[elem_type, msg(2, &dims)]);
-            msg(field, &[string(1, name), msg(2, &[tensor])])
-        }
-
-        pub fn node(op: &str, domain: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
-            node_with(op, domain, inputs, outputs, &[])
-        }
-
-        /// A NodeProto with INT attributes (AttributeProto: name 1, i 3, type 20 = INT 2).
-        pub fn node_with(
-            op: &str,
-            domain: &str,
-            inputs: &[&str],
-            outputs: &[&str],
-            int_attrs: &[(&str, i64)],
-        ) -> Vec<u8> {
-            let mut parts: Vec<Vec<u8>> = inputs.iter().map(|i| string(1, i)).collect();
-            parts.extend(outputs.iter().map(|o| string(2, o)));
-            parts.push(string(3, &format!("{op}_node")));
-            parts.push(string(4, op));
-            for (name, v) in int_attrs {
-                let mut a = string(1, name);
-                int(&mut a, 3, *v);
-                int(&mut a, 20, 2);
-                parts.push(msg(5, &[a]));
-            }
-            parts.push(string(7, domain));
-            msg(1, &parts)
-        }
-
-        /// TensorProto initializer (GraphProto field 5) of float32 values.
-        pub fn init_f32(name: &str, dims: &[i64], values: &[f32]) -> Vec<u8> {
-            let mut parts = Vec::new();
-            let mut d = Vec::new();
-            for v in dims {
-                int(&mut d, 1, *v);
-            }
-            parts.push(d);
-            let mut dt = Vec::new();
-            int(&mut dt, 2, 1);
-            parts.push(dt);
-            parts.push(string(8, name));
-            let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let mut r = Vec::new();
-            bytes(&mut r, 9, &raw);
-            parts.push(r);
-            msg(5, &parts)
-        }
-
-        /// A ModelProto (IR 8, opset 17, ai.onnx.ml 3) around the graph parts.
-        pub fn model(graph: &[Vec<u8>]) -> Vec<u8> {
-            let mut out = Vec::new();
-            int(&mut out, 1, 8);
-            let mut v = Vec::new();
-            int(&mut v, 2, 17);
-            out.extend(msg(8, &[string(1, ""), v]));
-            let mut v = Vec::new();
-            int(&mut v, 2, 3);
-            out.extend(msg(8, &[string(1, "ai.onnx.ml"), v]));
-            let mut g = vec![string(2, "test")];
-            g.extend_from_slice(graph);
-            out.extend(msg(7, &g));
-            out
-        }
-    }
+    use crate::model::testpb as pb;
     use pb::Dim::{Fixed, Param};
 
     /// y = x * w + b, argmax(y): a float and an int64 output.
@@ -769,6 +662,18 @@ mod tests {
                 other => panic!("{bytes:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_tree_ensemble_declaring_2_to_the_40_outputs_is_refused_by_the_limits() {
+        // Before the limits, this 1 kB file made the process abort on allocation.
+        let bomb = pb::stump_regressor(1 << 40);
+        assert!(bomb.len() < 1024);
+        let e = OnnxModel::load(&bomb, 1).unwrap_err();
+        assert!(matches!(e, ModelError::Limits(_)), "{e}");
+        assert!(e.to_string().contains("limit 4096"), "{e}");
+        let model = OnnxModel::load(&pb::stump_regressor(3), 1).unwrap();
+        assert_eq!(model.run(&[0.0]).unwrap().0[0].values, vec![1.0, 0.0, 0.0]);
     }
 
     #[test]

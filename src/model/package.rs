@@ -1,10 +1,12 @@
-//! A model package on disk: `manifest.toml` + the ONNX file. Reading checks the manifest and
-//! the file's sha256; [`Package::verify`] runs the golden vectors through a loaded model.
+//! A model package on disk: `manifest.toml` (at most 1 MiB) + the ONNX file (at most 64 MiB).
+//! Reading checks the sizes before reading, the manifest and the file's sha256;
+//! [`Package::verify`] runs the golden vectors through a loaded model.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::manifest::bounds::MAX_MANIFEST_BYTES;
 use super::manifest::{Manifest, ManifestErrors};
 
 /// Largest ONNX file accepted (a gateway model is kilobytes to a few megabytes).
@@ -28,8 +30,8 @@ pub enum PackageError {
         expected: String,
         actual: String,
     },
-    #[error("{}: {size} bytes is larger than the {MAX_ONNX_BYTES}-byte limit", path.display())]
-    TooLarge { path: PathBuf, size: u64 },
+    #[error("{}: {size} bytes is larger than the {max}-byte limit", path.display())]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
     #[error("model {name} {version}: {reason}")]
     Model {
         name: String,
@@ -80,6 +82,20 @@ impl Package {
     /// Read `dir/manifest.toml` and the ONNX file it names, and check the checksum.
     pub fn read(dir: &Path) -> Result<Package, PackageError> {
         let manifest_path = dir.join("manifest.toml");
+        let max = MAX_MANIFEST_BYTES as u64;
+        let size = std::fs::metadata(&manifest_path)
+            .map_err(|source| PackageError::Read {
+                path: manifest_path.clone(),
+                source,
+            })?
+            .len();
+        if size > max {
+            return Err(PackageError::TooLarge {
+                path: manifest_path,
+                size,
+                max,
+            });
+        }
         let text = String::from_utf8_lossy(&read(&manifest_path)?).into_owned();
         let manifest = Manifest::parse(&text).map_err(|errors| PackageError::Manifest {
             path: manifest_path.clone(),
@@ -96,6 +112,7 @@ impl Package {
             return Err(PackageError::TooLarge {
                 path: onnx_path,
                 size,
+                max: MAX_ONNX_BYTES,
             });
         }
         let onnx = read(&onnx_path)?;

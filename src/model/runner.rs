@@ -98,6 +98,17 @@ pub enum RunnerError {
     },
 }
 
+impl RunnerError {
+    /// The model whose instances could not be built.
+    pub fn model(&self) -> &str {
+        match self {
+            RunnerError::SignalCount { model, .. }
+            | RunnerError::Features { model, .. }
+            | RunnerError::Window { model, .. } => model,
+        }
+    }
+}
+
 impl ModelRunner {
     /// Bind each model to its assets. Every model/asset pair gets its own windows and alert
     /// states; the loaded model is shared.
@@ -292,6 +303,8 @@ impl ModelRunner {
                     features_previous_hour: previous,
                     outputs: st.monitor.output_summaries(),
                     reload_error: None,
+                    running: true,
+                    last_reload: None,
                 };
                 (name.clone(), s)
             })

@@ -401,6 +401,11 @@ pub fn agent_command() -> Command {
         Some(program) => {
             let mut c = Command::new(program);
             c.args(words).arg(forewarn_bin());
+            // Under qemu-user (no binfmt_misc), the agent's model check cannot exec the ARM
+            // binary by itself: it runs it through the same emulator (src/model/verify.rs).
+            if program.contains("qemu") {
+                c.env("FOREWARN_CHECK_WRAPPER", &wrapper);
+            }
             c
         }
         None => Command::new(forewarn_bin()),

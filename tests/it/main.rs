@@ -11,6 +11,7 @@ mod crash;
 mod demo;
 mod faults;
 mod hostile;
+mod model_packages;
 mod models;
 mod mqtt;
 mod mqtt_oversize;

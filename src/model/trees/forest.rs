@@ -3,13 +3,17 @@
 //! Built from the `ai.onnx.ml` TreeEnsembleClassifier / TreeEnsembleRegressor attributes (see
 //! [`super`] for the parsing), evaluated on `f32` rows. Everything that can be wrong
 //! with the attributes (dangling child ids, cycles, class ids out of range, unknown modes) is
-//! rejected by [`Forest::build`], so evaluation is panic-free and always terminates.
+//! rejected by [`Forest::build`], so evaluation is panic-free and always terminates; sizes
+//! (nodes, votes, outputs, trees) are checked against [`crate::model::limits`] before the
+//! tables sized from them are allocated.
 //!
 //! Summation order is the one tract-onnx-opl 0.23 uses (trees by ascending tree id, the votes
 //! of a leaf in attribute order, all in f32), so SUM results are bit-identical to tract's.
 
 use std::collections::HashMap;
 use std::fmt;
+
+use crate::model::limits::{MAX_TREES, MAX_TREE_NODES, MAX_TREE_OUTPUTS, MAX_TREE_VOTES};
 
 /// Why a tree ensemble could not be built or evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,8 +225,17 @@ impl Forest {
         if n == 0 {
             fail!("the ensemble has no nodes");
         }
-        if n >= (1 << 30) {
-            fail!("too many nodes ({n})");
+        if n > MAX_TREE_NODES {
+            fail!("the ensemble has {n} nodes (limit {MAX_TREE_NODES})");
+        }
+        if n_outputs > MAX_TREE_OUTPUTS {
+            fail!("the ensemble has {n_outputs} outputs (limit {MAX_TREE_OUTPUTS})");
+        }
+        if votes.tree_ids.len() > MAX_TREE_VOTES {
+            fail!(
+                "the ensemble has {} leaf votes (limit {MAX_TREE_VOTES})",
+                votes.tree_ids.len()
+            );
         }
         for (name, len) in [
             ("nodes_nodeids", nodes.node_ids.len()),
@@ -344,6 +357,9 @@ impl Forest {
             });
         }
 
+        if roots.len() > MAX_TREES {
+            fail!("the ensemble has {} trees (limit {MAX_TREES})", roots.len());
+        }
         let forest = Forest {
             roots,
             nodes: flat,
@@ -657,6 +673,24 @@ mod tests {
         assert_eq!(
             refused(&a, 2),
             "leaf vote for output -1, but there are 2 outputs"
+        );
+    }
+
+    #[test]
+    fn sizes_over_the_limits_are_refused_before_allocating() {
+        // 2^40 outputs: the per-output tables would be terabytes; refused by the count.
+        assert_eq!(
+            refused(&stump(), 1 << 40),
+            format!("the ensemble has {} outputs (limit 4096)", 1u64 << 40)
+        );
+        assert!(stump().build(MAX_TREE_OUTPUTS).is_ok());
+        let mut many = stump();
+        for t in 1..=MAX_TREES as i64 {
+            many = many.leaf(t, 0, &[]);
+        }
+        assert_eq!(
+            refused(&many, 1),
+            "the ensemble has 65537 trees (limit 65536)"
         );
     }
 

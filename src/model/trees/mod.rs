@@ -15,6 +15,10 @@
 //! two-class rules of onnxruntime's `TreeAggregatorClassifier` (label and `[1-p, p]` layout),
 //! NaN goes to the true child when `nodes_missing_value_tracks_true` says so and otherwise
 //! compares as IEEE NaN. `*_as_tensor` (double) attributes are accepted and rounded to f32.
+//!
+//! Sizes are bounded before anything is allocated from them (the limits of [`super::limits`],
+//! also checked on the whole file before tract parses it): at most 4,096 outputs (`n_targets`
+//! or classes), 2^20 nodes, 2^22 leaf votes and 65,536 trees per ensemble.
 
 use std::sync::Arc;
 
@@ -24,6 +28,7 @@ use tract_onnx::tract_hir::internal::*;
 
 mod forest;
 
+use super::limits::MAX_TREE_OUTPUTS;
 use forest::{logistic, Aggregate, Forest, ForestError, Mode, NodeAttrs, PostTransform, VoteAttrs};
 
 /// Replaces tract-onnx's TreeEnsembleClassifier builder and adds TreeEnsembleRegressor.
@@ -131,6 +136,9 @@ fn build_classifier(
     if n_classes == 0 {
         bail!("the classifier has no class labels");
     }
+    if n_classes > MAX_TREE_OUTPUTS {
+        bail!("the classifier has {n_classes} classes (limit {MAX_TREE_OUTPUTS})");
+    }
     let forest = forest(ctx, node, "class", n_classes)?;
     let base = base_values(ctx, node, n_classes)?;
     if n_classes > 2 && base.len() == 1 {
@@ -157,6 +165,10 @@ fn build_regressor(
     let n_targets: i64 = node.get_attr_opt("n_targets")?.unwrap_or(1);
     if n_targets < 1 {
         bail!("n_targets is {n_targets}");
+    }
+    // Checked before anything is sized from it: a huge n_targets would abort on allocation.
+    if n_targets > MAX_TREE_OUTPUTS as i64 {
+        bail!("n_targets is {n_targets} (limit {MAX_TREE_OUTPUTS})");
     }
     let n_targets = n_targets as usize;
     let aggregate = Aggregate::parse(

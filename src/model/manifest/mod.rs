@@ -1,5 +1,7 @@
 //! `manifest.toml`: what a model package declares (format: `models/README.md`). Parsing
-//! rejects unknown keys; [`Manifest::parse`] then checks meaning and lists every problem.
+//! rejects unknown keys; [`Manifest::parse`] then checks meaning and every number against the
+//! bounds of [`bounds`] (so that no manifest can make a window buffer, a loop or a table grow
+//! without bound), and lists every problem with its field.
 
 use serde::Deserialize;
 
@@ -7,9 +9,11 @@ use crate::features::{FeatureError, FeatureSet};
 use crate::record::Severity;
 use crate::window::{WindowError, WindowSpec, Windower};
 
+pub mod bounds;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawManifest {
+pub(crate) struct RawManifest {
     model: RawModel,
     input: RawInput,
     output: RawOutput,
@@ -22,7 +26,7 @@ struct RawManifest {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawModel {
+pub(crate) struct RawModel {
     name: String,
     version: String,
     #[serde(default)]
@@ -33,7 +37,7 @@ struct RawModel {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawInput {
+pub(crate) struct RawInput {
     signals: Vec<String>,
     features: Vec<String>,
     window: RawWindow,
@@ -42,7 +46,7 @@ struct RawInput {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawWindow {
+pub(crate) struct RawWindow {
     samples: Option<usize>,
     hop: Option<usize>,
     secs: Option<f64>,
@@ -54,14 +58,14 @@ struct RawWindow {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawNormalize {
+pub(crate) struct RawNormalize {
     mean: Vec<f32>,
     std: Vec<f32>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOutput {
+pub(crate) struct RawOutput {
     kind: String,
     name: String,
     #[serde(default)]
@@ -72,7 +76,7 @@ struct RawOutput {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawAlert {
+pub(crate) struct RawAlert {
     name: String,
     severity: Option<Severity>,
     class: Option<String>,
@@ -84,14 +88,14 @@ struct RawAlert {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDebounce {
+pub(crate) struct RawDebounce {
     k: usize,
     n: usize,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawGolden {
+pub(crate) struct RawGolden {
     features: Vec<f32>,
     output: Vec<f32>,
     #[serde(default = "default_tolerance")]
@@ -104,7 +108,7 @@ fn default_tolerance() -> f32 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTraining {
+pub(crate) struct RawTraining {
     mean: Vec<f64>,
     std: Vec<f64>,
     #[serde(default)]
@@ -183,10 +187,52 @@ pub struct Manifest {
     pub training: Option<TrainingStats>,
 }
 
-/// Everything wrong with a manifest.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}", .0.join("; "))]
-pub struct ManifestErrors(pub Vec<String>);
+/// One thing wrong with a manifest: the field (dotted path, e.g. `input.window.hop_secs`;
+/// empty for a TOML syntax error) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestProblem {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ManifestProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Everything wrong with a manifest, each problem with its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ManifestErrors(pub Vec<ManifestProblem>);
+
+impl ManifestErrors {
+    /// Whether some problem names `field` (exactly).
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|p| p.field == field)
+    }
+}
+
+/// Collects problems with their fields.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<ManifestProblem>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ManifestProblem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 fn ident_ok(s: &str) -> bool {
     !s.is_empty()
@@ -196,79 +242,115 @@ fn ident_ok(s: &str) -> bool {
 }
 
 impl Manifest {
-    /// Parse and check `text`.
+    /// Parse and check `text`: every field against its type, its meaning and its bounds
+    /// ([`bounds`]); every problem is listed with its field.
     pub fn parse(text: &str) -> Result<Manifest, ManifestErrors> {
-        let raw: RawManifest = toml::from_str(text)
-            .map_err(|e| ManifestErrors(vec![e.to_string().trim().replace('\n', " ")]))?;
-        let mut p: Vec<String> = Vec::new();
+        if text.len() > bounds::MAX_MANIFEST_BYTES {
+            return Err(ManifestErrors(vec![ManifestProblem {
+                field: String::new(),
+                message: format!(
+                    "the manifest is {} bytes (limit {})",
+                    text.len(),
+                    bounds::MAX_MANIFEST_BYTES
+                ),
+            }]));
+        }
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            ManifestErrors(vec![ManifestProblem {
+                field: String::new(),
+                message: e.to_string().trim().replace('\n', " "),
+            }])
+        })?;
+        let mut p = Problems::default();
+        bounds::check(&raw, &mut p);
         let m = &raw.model;
         if !ident_ok(&m.name) {
-            p.push(format!(
-                "model.name {:?}: use 1-64 letters, digits, '-', '_', '.'",
-                m.name
-            ));
+            p.add(
+                "model.name",
+                format!("{:?}: use 1-64 letters, digits, '-', '_', '.'", m.name),
+            );
         }
         if m.version.trim().is_empty() {
-            p.push("model.version is empty".into());
+            p.add("model.version", "is empty");
         }
         let sha = m.sha256.to_ascii_lowercase();
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            p.push("model.sha256 must be 64 hex digits".into());
+            p.add("model.sha256", "must be 64 hex digits");
         }
         if m.onnx.is_empty() || m.onnx.contains("..") || m.onnx.starts_with('/') {
-            p.push(format!(
-                "model.onnx {:?} must be a file name inside the package",
-                m.onnx
-            ));
+            p.add(
+                "model.onnx",
+                format!("{:?} must be a file name inside the package", m.onnx),
+            );
         }
 
         let features = match FeatureSet::parse(&raw.input.features) {
             Ok(f) => Some(f),
             Err(e) => {
-                p.push(format!("input.features: {e}"));
+                p.add("input.features", e.to_string());
                 None
             }
         };
         if raw.input.signals.is_empty() {
-            p.push("input.signals is empty".into());
+            p.add("input.signals", "is empty");
+        }
+        for (i, s) in raw.input.signals.iter().enumerate() {
+            if raw.input.signals[..i].contains(s) {
+                p.add("input.signals", format!("lists {s:?} twice"));
+            }
         }
         if let Some(f) = &features {
             for s in f.signals() {
                 if !raw.input.signals.contains(s) {
-                    p.push(format!(
-                        "input.features uses signal {s:?}, which input.signals does not list"
-                    ));
+                    p.add(
+                        "input.features",
+                        format!("uses signal {s:?}, which input.signals does not list"),
+                    );
                 }
             }
             for s in &raw.input.signals {
                 if !f.signals().contains(s) {
-                    p.push(format!("input.signals lists {s:?}, which no feature uses"));
+                    p.add(
+                        "input.signals",
+                        format!("lists {s:?}, which no feature uses"),
+                    );
                 }
             }
         }
         let nf = raw.input.features.len();
-        let window = window_spec(&raw.input.window)
-            .and_then(|w| Windower::new(w, raw.input.signals.len().max(1)).map(|_| w));
+        // A window is built (to check it the way the runner will) only within the bounds:
+        // its buffers are sized from these numbers.
+        let bounded =
+            !p.0.iter()
+                .any(|x| x.field.starts_with("input.window") || x.field == "input.signals");
+        let window = bounded.then(|| {
+            window_spec(&raw.input.window)
+                .and_then(|w| Windower::new(w, raw.input.signals.len().max(1)).map(|_| w))
+        });
         let window = match window {
-            Ok(w) => Some(w),
-            Err(e) => {
-                p.push(format!("input.window: {e}"));
+            Some(Ok(w)) => Some(w),
+            Some(Err(e)) => {
+                p.add("input.window", e.to_string());
                 None
             }
+            None => None,
         };
         let normalize = raw.input.normalize.map(|n| {
             if n.mean.len() != nf || n.std.len() != nf {
-                p.push(format!(
-                    "input.normalize needs {nf} means and stds (one per feature), has {} and {}",
-                    n.mean.len(),
-                    n.std.len()
-                ));
+                p.add(
+                    "input.normalize",
+                    format!(
+                        "needs {nf} means and stds (one per feature), has {} and {}",
+                        n.mean.len(),
+                        n.std.len()
+                    ),
+                );
             }
             if n.mean.iter().any(|x| !x.is_finite()) {
-                p.push("input.normalize.mean must be finite".into());
+                p.add("input.normalize.mean", "must be finite");
             }
             if n.std.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
-                p.push("input.normalize.std must be finite and > 0".into());
+                p.add("input.normalize.std", "must be finite and > 0");
             }
             (n.mean, n.std)
         });
@@ -277,18 +359,21 @@ impl Manifest {
         let output = match o.kind.as_str() {
             "classes" => {
                 if o.labels.len() < 2 {
-                    p.push("output.labels needs at least two classes".into());
+                    p.add("output.labels", "needs at least two classes");
                 }
                 let normal = match &o.normal {
                     Some(n) => match o.labels.iter().position(|l| l == n) {
                         Some(i) => i,
                         None => {
-                            p.push(format!("output.normal {n:?} is not one of output.labels"));
+                            p.add(
+                                "output.normal",
+                                format!("{n:?} is not one of output.labels"),
+                            );
                             0
                         }
                     },
                     None => {
-                        p.push("output.normal is required for classes".into());
+                        p.add("output.normal", "is required for classes");
                         0
                     }
                 };
@@ -302,41 +387,52 @@ impl Manifest {
             }),
             "anomaly" => Some(OutputKind::Anomaly),
             k => {
-                p.push(format!(
-                    "output.kind {k:?}: expected classes, regression or anomaly"
-                ));
+                p.add(
+                    "output.kind",
+                    format!("{k:?}: expected classes, regression or anomaly"),
+                );
                 None
             }
         };
         if o.name.is_empty() {
-            p.push("output.name is empty".into());
+            p.add("output.name", "is empty");
         }
 
         let mut alerts = Vec::new();
         for (i, a) in raw.alerts.iter().enumerate() {
             let at = format!("alerts[{i}]");
             if !ident_ok(&a.name) {
-                p.push(format!(
-                    "{at}.name {:?}: use letters, digits, '-', '_', '.'",
-                    a.name
-                ));
+                p.add(
+                    format!("{at}.name"),
+                    format!("{:?}: use letters, digits, '-', '_', '.'", a.name),
+                );
             }
             let direction = match a.direction.as_str() {
                 "above" => Direction::Above,
                 "below" => Direction::Below,
                 d => {
-                    p.push(format!("{at}.direction {d:?}: expected above or below"));
+                    p.add(
+                        format!("{at}.direction"),
+                        format!("{d:?}: expected above or below"),
+                    );
                     Direction::Above
                 }
             };
-            if !a.on.is_finite() || !a.off.is_finite() {
-                p.push(format!("{at}: on and off must be finite"));
-            } else if (direction == Direction::Above && a.off > a.on)
-                || (direction == Direction::Below && a.off < a.on)
+            if !a.on.is_finite() {
+                p.add(format!("{at}.on"), "must be finite");
+            }
+            if !a.off.is_finite() {
+                p.add(format!("{at}.off"), "must be finite");
+            }
+            if a.on.is_finite()
+                && a.off.is_finite()
+                && ((direction == Direction::Above && a.off > a.on)
+                    || (direction == Direction::Below && a.off < a.on))
             {
-                p.push(format!(
-                    "{at}: off must be on the clearing side of on (hysteresis): above needs off <= on, below needs off >= on"
-                ));
+                p.add(
+                    format!("{at}.off"),
+                    "must be on the clearing side of on (hysteresis): above needs off <= on, below needs off >= on",
+                );
             }
             let class = match (&a.class, &output) {
                 (None, _) => None,
@@ -344,22 +440,28 @@ impl Manifest {
                     match labels.iter().position(|l| l == c) {
                         Some(i) => Some(i),
                         None => {
-                            p.push(format!("{at}.class {c:?} is not one of output.labels"));
+                            p.add(
+                                format!("{at}.class"),
+                                format!("{c:?} is not one of output.labels"),
+                            );
                             None
                         }
                     }
                 }
                 (Some(_), _) => {
-                    p.push(format!("{at}.class applies only to classes outputs"));
+                    p.add(format!("{at}.class"), "applies only to classes outputs");
                     None
                 }
             };
             let (k, n) = a.debounce.as_ref().map_or((1, 1), |d| (d.k, d.n));
-            if k == 0 || n == 0 || k > n || n > 1000 {
-                p.push(format!("{at}.debounce: need 1 <= k <= n <= 1000"));
+            if k == 0 || n == 0 || k > n || n > bounds::MAX_DEBOUNCE_N {
+                p.add(
+                    format!("{at}.debounce"),
+                    format!("need 1 <= k <= n <= {}", bounds::MAX_DEBOUNCE_N),
+                );
             }
             if alerts.iter().any(|x: &ModelAlertRule| x.name == a.name) {
-                p.push(format!("{at}.name {:?} is used twice", a.name));
+                p.add(format!("{at}.name"), format!("{:?} is used twice", a.name));
             }
             alerts.push(ModelAlertRule {
                 name: a.name.clone(),
@@ -376,16 +478,16 @@ impl Manifest {
         let mut golden = Vec::new();
         for (i, g) in raw.golden.iter().enumerate() {
             if g.features.len() != nf {
-                p.push(format!(
-                    "golden[{i}] has {} features, the model takes {nf}",
-                    g.features.len()
-                ));
+                p.add(
+                    format!("golden[{i}].features"),
+                    format!("has {} features, the model takes {nf}", g.features.len()),
+                );
             }
             if g.output.is_empty() {
-                p.push(format!("golden[{i}].output is empty"));
+                p.add(format!("golden[{i}].output"), "is empty");
             }
             if !(g.tolerance.is_finite() && g.tolerance >= 0.0) {
-                p.push(format!("golden[{i}].tolerance must be finite and >= 0"));
+                p.add(format!("golden[{i}].tolerance"), "must be finite and >= 0");
             }
             golden.push(Golden {
                 features: g.features.clone(),
@@ -394,7 +496,7 @@ impl Manifest {
             });
         }
         if golden.is_empty() {
-            p.push("at least one [[golden]] vector is required".into());
+            p.add("golden", "at least one [[golden]] vector is required");
         }
 
         let training = raw.training.map(|t| {
@@ -403,9 +505,10 @@ impl Manifest {
                 || (!t.min.is_empty() && t.min.len() != nf)
                 || (!t.max.is_empty() && t.max.len() != nf)
             {
-                p.push(format!(
-                    "training statistics need one value per feature ({nf})"
-                ));
+                p.add(
+                    "training",
+                    format!("statistics need one value per feature ({nf})"),
+                );
             }
             TrainingStats {
                 mean: t.mean,
@@ -432,7 +535,7 @@ impl Manifest {
                 golden,
                 training,
             }),
-            _ => Err(ManifestErrors(p)),
+            _ => Err(ManifestErrors(p.0)),
         }
     }
 
@@ -475,7 +578,10 @@ fn window_spec(w: &RawWindow) -> Result<WindowSpec, WindowError> {
 
 impl From<FeatureError> for ManifestErrors {
     fn from(e: FeatureError) -> ManifestErrors {
-        ManifestErrors(vec![e.to_string()])
+        ManifestErrors(vec![ManifestProblem {
+            field: "input.features".into(),
+            message: e.to_string(),
+        }])
     }
 }
 

@@ -325,3 +325,57 @@ fn check_config_reports_each_hostile_package_as_an_error() {
         assert!(err.contains("1 problem(s)"), "{err}");
     }
 }
+
+/// SIGTERM with a model stage that does not return: the `slow` package (a real Scan of 2^22
+/// steps per run) bound with a check timeout of an hour, so the model stage is still busy with
+/// it when the signal comes. The agent still ends within the shutdown deadline (it leaves the
+/// model thread behind at half of it), and the telemetry and threshold alert of the samples it
+/// took before are committed and delivered.
+#[test]
+fn sigterm_ends_the_agent_within_the_deadline_while_a_model_stage_does_not_return() {
+    let mqtt = Mosquitto::start();
+    let kafka = Tansu::start();
+    let slow = fixtures().join("hostile").join("slow");
+    let text = config(mqtt.port, &kafka.bootstrap(), &[&slow])
+        .replace("check_timeout_secs = 3", "check_timeout_secs = 3600");
+    let mut agent = Agent::start(&text);
+    agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
+    publish(&mqtt, 0, &[150.0; 4]);
+    publish(&mqtt, 4, &[10.0; 4]);
+    let bootstrap = kafka.bootstrap();
+    let msgs = consume(
+        &bootstrap,
+        "forewarn.alerts",
+        Duration::from_secs(30),
+        |m| m.iter().any(is_threshold),
+    );
+    assert!(msgs.iter().any(is_threshold), "{}", agent.log());
+    assert!(!agent.log().contains("Model loaded."), "{}", agent.log());
+
+    let asked = Instant::now();
+    let status = agent.stop();
+    let took = asked.elapsed();
+    assert!(
+        took < forewarn::app::SHUTDOWN_DEADLINE + Duration::from_secs(5),
+        "SIGTERM took {took:?}\n{}",
+        agent.log()
+    );
+    assert!(status.code().is_some(), "{status}");
+    assert!(
+        agent
+            .log()
+            .contains("The model thread did not finish within half the shutdown deadline"),
+        "{}",
+        agent.log()
+    );
+    // What was committed before the signal reached Kafka: the raised and cleared alert and
+    // the telemetry of the closed seconds.
+    let msgs = consume_topics(
+        &bootstrap,
+        &["forewarn.alerts", "forewarn.telemetry"],
+        Duration::from_secs(20),
+        |m| m.iter().filter(|m| is_threshold(m)).count() >= 2 && telemetry(m) >= 7,
+    );
+    assert_eq!(msgs.iter().filter(|m| is_threshold(m)).count(), 2);
+    assert!(telemetry(&msgs) >= 7, "telemetry {}", telemetry(&msgs));
+}

@@ -122,6 +122,19 @@ pub fn check_file(bytes: &[u8]) -> Result<u64, LimitError> {
     Ok(decoded)
 }
 
+/// Every limit that can be checked without building a model: the wire walk, the protobuf
+/// decode, then the decoded graph (what `OnnxModel::load` does before tract builds anything).
+/// `None`: the bytes are not a protobuf ONNX model at all.
+pub fn check_bytes(bytes: &[u8]) -> Option<Result<Usage, LimitError>> {
+    let decoded = match check_file(bytes) {
+        Ok(d) => d,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut reader = bytes;
+    let proto = tract_onnx::onnx().proto_model_for_read(&mut reader).ok()?;
+    Some(check_model(&proto, decoded))
+}
+
 /// Checks the decoded model against every limit; `decoded` is [`check_file`]'s estimate.
 pub fn check_model(model: &pb::ModelProto, decoded: u64) -> Result<Usage, LimitError> {
     let mut u = Usage {

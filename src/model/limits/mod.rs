@@ -131,6 +131,7 @@ pub fn check_bytes(bytes: &[u8]) -> Option<Result<Usage, LimitError>> {
         Err(e) => return Some(Err(e)),
     };
     let mut reader = bytes;
+    use tract_onnx::prelude::Framework;
     let proto = tract_onnx::onnx().proto_model_for_read(&mut reader).ok()?;
     Some(check_model(&proto, decoded))
 }

@@ -43,10 +43,10 @@ use crate::ingest::{AssetIndex, Batch};
 use crate::model;
 use crate::monitor::progress::Stage;
 use crate::monitor::systemd::{self, Notifier};
-use crate::monitor::{build_status, FillEstimator, Metrics, PipelineDrop};
+use crate::monitor::{build_status, FillEstimator, Metrics};
 use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
-use crate::record::{now_ns, Record};
+use crate::record::Record;
 
 /// Called with every batch of records right after it is committed to the outbox.
 pub type CommitHook = Box<dyn FnMut(&[Record]) + Send>;
@@ -85,9 +85,6 @@ pub const MAX_QUEUED_RECORDS: usize = 8_192;
 /// pipeline to drain through the model thread, then the model thread is left behind; at the
 /// end every stage still busy is. Below the unit's `TimeoutStopSec=45s`.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
-/// Samples the processing stage takes from one batch at a time (records of one chunk are sent
-/// before the next chunk is processed).
-const PROCESS_CHUNK: usize = 4096;
 /// How often model package directories are checked for changes.
 const MODEL_WATCH: Duration = Duration::from_secs(5);
 /// Records committed per outbox transaction at most (group commit).
@@ -231,7 +228,7 @@ pub async fn run(
 
     // Processing.
     let processor = Processor::new(&config);
-    let process = tokio::spawn(process_stage(
+    let process = tokio::spawn(crate::process::stage::run(
         processor,
         samples_rx,
         records_tx.clone(),
@@ -421,100 +418,6 @@ pub async fn run(
     };
     info!(backlog = report.backlog(), "Stopped.");
     Ok(report)
-}
-
-/// The model thread's sender and the (asset, signal) pairs it wants.
-type ModelFeed = (
-    channel::Sender<model::stage::ModelMsg>,
-    Arc<model::stage::WantedSignals>,
-);
-
-/// Samples → records (to the writer first), then the model signals to the model thread, in
-/// chunks of at most [`PROCESS_CHUNK`] samples, so that one large batch (a 1 MiB payload holds
-/// up to 500 000 samples) never makes more than a chunk's records at once. Ends when the samples
-/// channel closes; from `abandon_models` on it no longer waits for the model thread (shutdown
-/// deadline), and counts what it could not hand over.
-async fn process_stage(
-    mut p: Processor,
-    mut rx: channel::Receiver<Batch>,
-    tx: channel::Sender<Vec<Record>>,
-    metrics: Arc<Metrics>,
-    mut models: Option<ModelFeed>,
-    abandon_models: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut not_modelled = 0u64;
-    loop {
-        let batch = tokio::select! {
-            batch = rx.recv() => match batch {
-                Some(batch) => batch,
-                None => break,
-            },
-            _ = tick.tick() => {
-                let mut out = Vec::new();
-                p.close_idle(now_ns(), &mut out);
-                if !out.is_empty() && tx.send(out).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-        };
-        metrics.progress.beat(Stage::Processing);
-        for chunk in batch.chunks(PROCESS_CHUNK) {
-            let mut out = Vec::new();
-            let now = now_ns();
-            for s in chunk {
-                p.push(s, now, &mut out);
-            }
-            let late = p.take_late();
-            if late > 0 {
-                metrics.drop_sample(PipelineDrop::Late, late);
-            }
-            let rebases = p.take_rebases();
-            if rebases > 0 {
-                metrics.time_rebased(rebases);
-            }
-            if !out.is_empty() && tx.send(out).await.is_err() {
-                return;
-            }
-            let Some((mtx, wanted)) = &models else {
-                continue;
-            };
-            let for_models: Vec<_> = chunk
-                .iter()
-                .filter(|s| wanted.contains(&s.asset, &s.signal))
-                .cloned()
-                .collect();
-            if for_models.is_empty() {
-                continue;
-            }
-            let n = for_models.len() as u64;
-            // Waits when the model thread is behind: backpressure, not loss, until the
-            // shutdown deadline gives up on the model thread.
-            tokio::select! {
-                r = mtx.send(model::stage::ModelMsg::Samples(for_models)) => if r.is_err() {
-                    error!("The model thread stopped; models no longer run.");
-                    models = None;
-                },
-                _ = abandon_models.cancelled() => {
-                    not_modelled += n;
-                    models = None;
-                }
-            }
-        }
-    }
-    if not_modelled > 0 {
-        warn!(
-            samples = not_modelled,
-            "Shutdown: samples not handed to the stuck model thread."
-        );
-    }
-    let mut out = Vec::new();
-    p.close_all(&mut out);
-    if !out.is_empty() {
-        let _ = tx.send(out).await;
-    }
 }
 
 async fn heartbeat_stage(

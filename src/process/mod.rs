@@ -384,5 +384,7 @@ impl Processor {
     }
 }
 
+pub mod stage;
+
 #[cfg(test)]
 mod tests;

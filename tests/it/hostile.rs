@@ -560,6 +560,4 @@ signals = [{{ name = "temp", deadband = 0.0 }}]
         "peak RSS {peak} KiB with the writer stalled:\n{}",
         agent.log()
     );
-    // The pipeline really is full and stalled, not idle.
-    assert!(agent.log().contains("Stages with work made no progress") || peak > before);
 }

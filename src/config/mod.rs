@@ -7,6 +7,7 @@
 //! next; every [`Problem`] names its field path and, where the file has it, line and column.
 
 mod load;
+mod settings;
 pub mod raw;
 mod validate;
 
@@ -19,6 +20,7 @@ use crate::codec::Encoding;
 use crate::record::{AssetMeta, Severity};
 
 pub use load::{load_file, parse_str, ConfigErrors, Problem};
+pub use settings::{Band, TimePolicy};
 
 /// A validated provisioning file.
 #[derive(Debug, Clone)]
@@ -161,7 +163,7 @@ pub struct TimestampConfig {
     pub field: Option<String>,
     pub unit: TimeUnit,
     /// Which event times the source lets in ([`crate::ingest::time_guard`]).
-    pub policy: crate::ingest::time_guard::TimePolicy,
+    pub policy: TimePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -263,7 +265,7 @@ pub struct Compression {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CompressionMethod {
-    Deadband(crate::downsample::Band),
+    Deadband(Band),
     SwingingDoor(f64),
 }
 

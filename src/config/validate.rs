@@ -460,7 +460,7 @@ fn timestamp(t: &RawTimestamp, f: &str, live: bool, p: &mut Problems) -> Timesta
         }
         v
     };
-    use crate::ingest::time_guard::TimePolicy as P;
+    use crate::config::TimePolicy as P;
     let future = bound(
         "max_future_secs",
         t.max_future_secs,
@@ -924,7 +924,7 @@ fn model(
 }
 
 fn compression(s: &RawSignal, sf: &str, p: &mut Problems) -> Option<Compression> {
-    use crate::downsample::Band;
+    use crate::config::Band;
     let given: Vec<(&str, f64)> = [
         ("deadband", s.deadband),
         ("deadband_percent", s.deadband_percent),

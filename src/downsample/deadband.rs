@@ -85,24 +85,7 @@ pub struct InvalidParameter {
     pub value: f64,
 }
 
-/// The deadband's half-width.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Band {
-    /// In signal units.
-    Abs(f64),
-    /// Percent of the magnitude of the last kept value.
-    Percent(f64),
-}
-
-impl Band {
-    /// Half-width of the band around the held value `held`.
-    pub fn width_at(self, held: f64) -> f64 {
-        match self {
-            Band::Abs(a) => a,
-            Band::Percent(p) => p / 100.0 * held.abs(),
-        }
-    }
-}
+pub use crate::config::Band;
 
 /// Checks a `*_secs` parameter and converts it to nanoseconds (saturating).
 pub(super) fn silence_ns(max_silence_secs: Option<f64>) -> Result<Option<i64>, InvalidParameter> {

@@ -230,7 +230,13 @@ severity = "critical"
 }
 
 fn bench_config() -> Config {
-    config::parse_str(&config_toml(), "micro.toml", &repo()).unwrap_or_else(|e| panic!("{e}"))
+    config::parse_str_with(
+        &config_toml(),
+        "micro.toml",
+        &repo(),
+        &forewarn::model::package::ManifestReader,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The decoder of the MQTT source `name`, built as `MqttSource::new` builds it.

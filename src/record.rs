@@ -451,4 +451,3 @@ impl Reject {
         self as usize
     }
 }
-

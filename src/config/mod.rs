@@ -7,8 +7,8 @@
 //! next; every [`Problem`] names its field path and, where the file has it, line and column.
 
 mod load;
-mod settings;
 pub mod raw;
+mod settings;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -19,8 +19,8 @@ use std::time::Duration;
 use crate::codec::Encoding;
 use crate::record::{AssetMeta, Severity};
 
-pub use load::{load_file, parse_str, ConfigErrors, Problem};
-pub use settings::{Band, TimePolicy};
+pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
+pub use settings::{Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, MAX_CHECK_TIMEOUT};
 
 /// A validated provisioning file.
 #[derive(Debug, Clone)]
@@ -39,6 +39,27 @@ pub struct Config {
     pub package_problems: Vec<Problem>,
 }
 
+/// What validation reads of a model package: its manifest's model name and signals. The
+/// model layer implements it (`model::package::ManifestReader`, the manifest only: no ONNX
+/// file read or hashed), so that `config` imports no stage. Without a reader
+/// ([`parse_str`], [`load_file`]) packages are not read: a model is named after its
+/// package's directory and bound when the model stage reads the package.
+pub trait PackageReader {
+    fn manifest(&self, dir: &std::path::Path) -> Result<PackageInfo, PackageReadError>;
+}
+
+/// The part of a manifest validation needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageInfo {
+    pub name: String,
+    pub signals: Vec<String>,
+}
+
+/// Why a package's manifest could not be read (the reader's own error, kept whole).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PackageReadError(pub Box<dyn std::error::Error + Send + Sync>);
+
 /// Per asset, the asset signal feeding each model signal, in the model's signal order.
 pub type Bound = Vec<(Arc<str>, Vec<Arc<str>>)>;
 
@@ -49,10 +70,10 @@ pub type Bound = Vec<(Arc<str>, Vec<Arc<str>>)>;
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
     pub package: PathBuf,
-    /// The manifest's model name (the package directory's name if it could not be read).
+    /// The manifest's model name (the package directory's name if it was not read).
     pub name: String,
     /// Per asset: the asset signal feeding each model signal, in the order of the manifest
-    /// read when the file was validated (empty if it could not be read).
+    /// read when the file was validated (empty if it was not read).
     pub bindings: Vec<(Arc<str>, Vec<Arc<str>>)>,
     /// The bound assets, each with every signal it declares.
     pub assets: Vec<(Arc<str>, Vec<Arc<str>>)>,

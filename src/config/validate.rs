@@ -75,6 +75,7 @@ fn expand_env(value: &str, field: &str, p: &mut Problems) -> String {
 pub(super) fn validate(
     raw: RawConfig,
     base: &Path,
+    reader: Option<&dyn crate::config::PackageReader>,
     p: &mut Problems,
     packages: &mut Problems,
 ) -> Option<Config> {
@@ -172,7 +173,7 @@ pub(super) fn validate(
     for (i, m) in raw.models.iter().enumerate() {
         let Some(m) = m else { continue };
         let f = format!("models[{i}]");
-        if let Some(mc) = model(m, &assets, base, &f, p, packages) {
+        if let Some(mc) = model(m, &assets, base, reader, &f, p, packages) {
             if !model_names.insert(mc.name.clone()) {
                 problem(
                     p,
@@ -826,6 +827,7 @@ fn model(
     m: &RawModelBinding,
     assets: &[AssetConfig],
     base_dir: &Path,
+    reader: Option<&dyn crate::config::PackageReader>,
     f: &str,
     p: &mut Problems,
     packages: &mut Problems,
@@ -854,11 +856,9 @@ fn model(
         }
     }
     let check_timeout = match m.check_timeout_secs {
-        None => crate::model::verify::DEFAULT_TIMEOUT,
+        None => crate::config::DEFAULT_CHECK_TIMEOUT,
         Some(t)
-            if t.is_finite()
-                && t >= 1.0
-                && t <= crate::model::verify::MAX_TIMEOUT.as_secs_f64() =>
+            if t.is_finite() && t >= 1.0 && t <= crate::config::MAX_CHECK_TIMEOUT.as_secs_f64() =>
         {
             Duration::from_secs_f64(t)
         }
@@ -871,9 +871,10 @@ fn model(
             Duration::ZERO
         }
     };
-    let manifest = match crate::model::package::Package::read(&dir) {
-        Ok(pkg) => Some(pkg.manifest),
-        Err(e) => {
+    let manifest = match reader.map(|r| r.manifest(&dir)) {
+        None => None,
+        Some(Ok(info)) => Some(info),
+        Some(Err(e)) => {
             problem(packages, format!("{f}.package"), e.to_string());
             None
         }

@@ -81,26 +81,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Package {
     /// Read `dir/manifest.toml` and the ONNX file it names, and check the checksum.
     pub fn read(dir: &Path) -> Result<Package, PackageError> {
-        let manifest_path = dir.join("manifest.toml");
-        let max = MAX_MANIFEST_BYTES as u64;
-        let size = std::fs::metadata(&manifest_path)
-            .map_err(|source| PackageError::Read {
-                path: manifest_path.clone(),
-                source,
-            })?
-            .len();
-        if size > max {
-            return Err(PackageError::TooLarge {
-                path: manifest_path,
-                size,
-                max,
-            });
-        }
-        let text = String::from_utf8_lossy(&read(&manifest_path)?).into_owned();
-        let manifest = Manifest::parse(&text).map_err(|errors| PackageError::Manifest {
-            path: manifest_path.clone(),
-            errors,
-        })?;
+        let manifest = read_manifest(dir)?;
         let onnx_path = dir.join(&manifest.onnx);
         let size = std::fs::metadata(&onnx_path)
             .map_err(|source| PackageError::Read {
@@ -189,6 +170,49 @@ impl Package {
     }
 }
 
+/// Read and parse `dir/manifest.toml` only (size-limited; the ONNX file is not read).
+pub fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
+    let manifest_path = dir.join("manifest.toml");
+    let max = MAX_MANIFEST_BYTES as u64;
+    let size = std::fs::metadata(&manifest_path)
+        .map_err(|source| PackageError::Read {
+            path: manifest_path.clone(),
+            source,
+        })?
+        .len();
+    if size > max {
+        return Err(PackageError::TooLarge {
+            path: manifest_path,
+            size,
+            max,
+        });
+    }
+    let text = String::from_utf8_lossy(&read(&manifest_path)?).into_owned();
+    let manifest = Manifest::parse(&text).map_err(|errors| PackageError::Manifest {
+        path: manifest_path.clone(),
+        errors,
+    })?;
+    Ok(manifest)
+}
+
+/// [`crate::config::PackageReader`] for validating a provisioning file: the manifest's name
+/// and signals, without reading or hashing the ONNX file (the model stage and `check-config`
+/// check the whole package, in a child process).
+pub struct ManifestReader;
+
+impl crate::config::PackageReader for ManifestReader {
+    fn manifest(
+        &self,
+        dir: &Path,
+    ) -> Result<crate::config::PackageInfo, crate::config::PackageReadError> {
+        let m = read_manifest(dir).map_err(|e| crate::config::PackageReadError(Box::new(e)))?;
+        Ok(crate::config::PackageInfo {
+            name: m.name,
+            signals: m.signals,
+        })
+    }
+}
+
 /// Apply the manifest's normalisation in place: `(x − mean) / std`.
 pub fn normalize(m: &Manifest, x: &mut [f32]) {
     if let Some((mean, std)) = &m.normalize {
@@ -266,6 +290,23 @@ output = [2.0]
         assert!(matches!(e, PackageError::Golden { .. }), "{e}");
         let e = p.verify(|_| Err("no such output".into())).unwrap_err();
         assert!(e.to_string().contains("no such output"), "{e}");
+    }
+
+    #[test]
+    fn the_manifest_reader_neither_reads_nor_hashes_the_onnx_file() {
+        use crate::config::PackageReader;
+        let dir = tempfile::tempdir().unwrap();
+        // A checksum that does not match and then no ONNX file at all: validating a
+        // provisioning file needs only the manifest's name and signals.
+        package(dir.path(), b"onnx bytes", &sha256_hex(b"other bytes"));
+        std::fs::remove_file(dir.path().join("model.onnx")).unwrap();
+        let info = ManifestReader.manifest(dir.path()).unwrap();
+        assert_eq!(info.name, "m");
+        assert_eq!(info.signals, ["x"]);
+        assert!(Package::read(dir.path()).is_err());
+        std::fs::write(dir.path().join("manifest.toml"), "[model]\nname = 1").unwrap();
+        let e = ManifestReader.manifest(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("manifest.toml"), "{e}");
     }
 
     #[test]

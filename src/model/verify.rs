@@ -35,9 +35,9 @@ use serde::{Deserialize, Serialize};
 /// Default memory limit of the check (`RLIMIT_DATA`).
 pub const DEFAULT_MEMORY_BYTES: u64 = 1 << 30;
 /// Default wall-clock limit of the check.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_TIMEOUT: Duration = crate::config::DEFAULT_CHECK_TIMEOUT;
 /// Longest `check_timeout_secs` a binding may set.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const MAX_TIMEOUT: Duration = crate::config::MAX_CHECK_TIMEOUT;
 /// Marks the child's verdict line on stdout.
 pub const VERDICT_PREFIX: &str = "forewarn-check ";
 /// Most stdout read from the child.

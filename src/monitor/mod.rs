@@ -3,6 +3,7 @@
 //! systemd notifications (readiness, watchdog, status line) of a service ([`systemd`]); the
 //! stages' progress, which decides whether the watchdog is pinged ([`progress`]).
 
+pub mod heartbeat;
 pub mod metrics;
 pub mod progress;
 pub mod status;

@@ -43,10 +43,12 @@ use crate::ingest::{AssetIndex, Batch};
 use crate::model;
 use crate::monitor::progress::Stage;
 use crate::monitor::systemd::{self, Notifier};
-use crate::monitor::{build_status, FillEstimator, Metrics};
+use crate::monitor::Metrics;
 use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
 use crate::record::Record;
+
+pub mod signals;
 
 /// Called with every batch of records right after it is committed to the outbox.
 pub type CommitHook = Box<dyn FnMut(&[Record]) + Send>;
@@ -195,6 +197,7 @@ pub async fn run(
             config.models.clone(),
             tx.downgrade(),
             MODEL_WATCH,
+            signals::hangups(shutdown.clone()),
             shutdown.clone(),
         ));
         Some((tx, handle))
@@ -206,22 +209,7 @@ pub async fn run(
             Some(h),
         ),
         None => {
-            // SIGHUP's default action ends the process: `systemctl reload` must not stop an
-            // agent that has no model packages to reload.
-            #[cfg(unix)]
-            if let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            {
-                let stop = shutdown.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            _ = stop.cancelled() => break,
-                            Some(()) = hup.recv() => info!("SIGHUP: nothing to reload (no [[models]])."),
-                        }
-                    }
-                });
-            }
+            signals::ignore_hangups(shutdown.clone());
             (None, None)
         }
     };
@@ -245,7 +233,7 @@ pub async fn run(
     };
     let records_tx_weak = records_tx.downgrade();
     let records_waiting = records_tx.downgrade();
-    let heartbeat = tokio::spawn(heartbeat_stage(
+    let heartbeat = tokio::spawn(crate::monitor::heartbeat::run(
         config.gateway.clone(),
         metrics.clone(),
         outbox.clone(),
@@ -418,30 +406,6 @@ pub async fn run(
     };
     info!(backlog = report.backlog(), "Stopped.");
     Ok(report)
-}
-
-async fn heartbeat_stage(
-    gateway: crate::config::GatewayConfig,
-    metrics: Arc<Metrics>,
-    outbox: Arc<Outbox>,
-    tx: channel::Sender<Vec<Record>>,
-    stop: CancellationToken,
-    notifier: Arc<Notifier>,
-) {
-    let mut tick = tokio::time::interval(gateway.heartbeat);
-    tick.tick().await;
-    let mut fill = FillEstimator::default();
-    loop {
-        let last = tokio::select! {
-            _ = stop.cancelled() => true,
-            _ = tick.tick() => false,
-        };
-        let status = build_status(&gateway, &metrics, &outbox, &mut fill);
-        notifier.status(&systemd::status_line(&status));
-        if tx.send(vec![Record::Status(status)]).await.is_err() || last {
-            return;
-        }
-    }
 }
 
 /// Group commit: take everything queued (up to `MAX_GROUP` records), append it in one

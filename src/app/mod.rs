@@ -48,7 +48,10 @@ use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
 use crate::record::Record;
 
+mod shutdown;
 pub mod signals;
+
+use shutdown::{Deadline, Stages, Writer};
 
 /// Called with every batch of records right after it is committed to the outbox.
 pub type CommitHook = Box<dyn FnMut(&[Record]) + Send>;
@@ -110,86 +113,27 @@ pub async fn run(
     mut opts: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunReport> {
-    let dir = config.gateway.data_dir.join("outbox");
-    let (budget, durability) = (config.outbox.budget_bytes, config.outbox.durability);
-    let outbox = {
-        let d = dir.clone();
-        tokio::task::spawn_blocking(move || Outbox::open(&d, budget, durability))
-            .await?
-            .with_context(|| format!("opening the outbox in {}", dir.display()))?
-    };
-    let outbox = Arc::new(outbox);
+    let outbox = open_outbox(&config).await?;
     // Only a service notifies systemd; the demo (exit_when_sources_end) is a command.
     let notifier = Arc::new(if opts.exit_when_sources_end {
         Notifier::disabled()
     } else {
         Notifier::from_env()
     });
-    let c = outbox.counters();
-    info!(path = %dir.display(), backlog = c.classes.iter().map(|x| x.count).sum::<u64>(), next_seq = c.next_seq, "Outbox open.");
-
     let names: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
     let metrics = Arc::new(Metrics::new(&names));
-    let index = Arc::new(AssetIndex::new(&config.assets));
     let (samples_tx, samples_rx) = channel::channel::<Batch>(SAMPLE_CHANNEL, MAX_QUEUED_SAMPLES);
     let (records_tx, records_rx) =
         channel::channel::<Vec<Record>>(RECORD_CHANNEL, MAX_QUEUED_RECORDS);
     let appended = Arc::new(Notify::new());
-    // Shutdown phases (module header): at the signal plus half the deadline, stop waiting for
-    // the model thread; at the deadline, stop waiting for anything.
-    let abandon_models = CancellationToken::new();
-    let hard_stop = CancellationToken::new();
-    {
-        let (signal, models, hard) = (shutdown.clone(), abandon_models.clone(), hard_stop.clone());
-        tokio::spawn(async move {
-            signal.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_DEADLINE / 2).await;
-            models.cancel();
-            tokio::time::sleep(SHUTDOWN_DEADLINE / 2).await;
-            hard.cancel();
-        });
-    }
+    let deadline = Deadline::start(&shutdown);
 
-    // Sources.
-    let mut sources = JoinSet::new();
-    for sc in &config.sources {
-        let m = metrics
-            .source(sc.name())
-            .context("internal: a source without metrics")?;
-        let (tx, token) = (samples_tx.clone(), shutdown.clone());
-        match sc.clone() {
-            SourceConfig::Mqtt(c) => {
-                let name = c.name.clone();
-                let s = MqttSource::new(c, index.clone(), m)
-                    .with_context(|| format!("source {name}"))?;
-                sources.spawn(s.run(tx, token));
-            }
-            SourceConfig::Serial(c) => {
-                sources.spawn(
-                    SerialSource {
-                        config: c,
-                        index: index.clone(),
-                        metrics: m,
-                    }
-                    .run(tx, token),
-                );
-            }
-            SourceConfig::Replay(c) => {
-                sources.spawn(
-                    ReplaySource {
-                        config: c,
-                        index: index.clone(),
-                        metrics: m,
-                    }
-                    .run(tx, token),
-                );
-            }
-        }
-    }
+    let sources = spawn_sources(&config, &metrics, &samples_tx, &shutdown)?;
 
     // Models: a dedicated thread, fed only the signals some model uses.
-    let models = if config.models.is_empty() {
-        None
+    let (model_tx, model_thread) = if config.models.is_empty() {
+        signals::ignore_hangups(shutdown.clone());
+        (None, None)
     } else {
         let (tx, handle) = model::stage::start(&config, metrics.clone(), records_tx.clone())
             .context("starting the model thread")?;
@@ -200,29 +144,17 @@ pub async fn run(
             signals::hangups(shutdown.clone()),
             shutdown.clone(),
         ));
-        Some((tx, handle))
+        (Some(tx), Some(handle))
     };
-    let models_waiting = models.as_ref().map(|(tx, _)| tx.downgrade());
-    let (model_tx, model_thread) = match models {
-        Some((tx, h)) => (
-            Some((tx, Arc::new(model::stage::wanted_signals(&config)))),
-            Some(h),
-        ),
-        None => {
-            signals::ignore_hangups(shutdown.clone());
-            (None, None)
-        }
-    };
+    let models_waiting = model_tx.as_ref().map(|tx| tx.downgrade());
 
-    // Processing.
-    let processor = Processor::new(&config);
     let process = tokio::spawn(crate::process::stage::run(
-        processor,
+        Processor::new(&config),
         samples_rx,
         records_tx.clone(),
         metrics.clone(),
-        model_tx,
-        abandon_models.clone(),
+        model_tx.map(|tx| (tx, Arc::new(model::stage::wanted_signals(&config)))),
+        deadline.abandon_models.clone(),
     ));
 
     // Heartbeat: ends at shutdown, or when the pipeline ended in exit_when_sources_end mode.
@@ -231,7 +163,6 @@ pub async fn run(
     } else {
         shutdown.clone()
     };
-    let records_tx_weak = records_tx.downgrade();
     let records_waiting = records_tx.downgrade();
     let heartbeat = tokio::spawn(crate::monitor::heartbeat::run(
         config.gateway.clone(),
@@ -254,26 +185,15 @@ pub async fn run(
             .context("starting the outbox writer thread")?
     };
 
-    // Periodic fsync for batched durability.
     let sync_stop = CancellationToken::new();
-    if let Durability::Batched(every) = durability {
-        let (outbox, stop) = (outbox.clone(), sync_stop.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                let o = outbox.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || o.sync()).await {
-                    error!(error = %e, "Outbox sync failed.");
-                }
-            }
-        });
+    if let Durability::Batched(every) = config.outbox.durability {
+        tokio::spawn(crate::outbox::sync::periodic(
+            outbox.clone(),
+            every,
+            sync_stop.clone(),
+        ));
     }
 
-    // Forwarder.
     let forward_stop = CancellationToken::new();
     let forwarder = if opts.forward {
         let f = KafkaForwarder::new(
@@ -292,12 +212,12 @@ pub async fn run(
     notifier.ready(&format!(
         "running: sources {}, outbox backlog {}",
         config.sources.len(),
-        c.classes.iter().map(|x| x.count).sum::<u64>()
+        backlog(&outbox.counters())
     ));
     // Progress of every stage; the watchdog is pinged while none with work is stuck.
     let work = {
         let samples = samples_tx.downgrade();
-        let records = records_waiting;
+        let records = records_waiting.clone();
         let (outbox, forwarding) = (outbox.clone(), opts.forward);
         move || {
             fn queued<T>(w: &channel::WeakSender<T>) -> bool {
@@ -305,12 +225,9 @@ pub async fn run(
             }
             [
                 queued(&samples),
-                models_waiting
-                    .as_ref()
-                    .and_then(|w| w.upgrade())
-                    .is_some_and(|t| t.has_queued()),
+                models_waiting.as_ref().is_some_and(queued),
                 queued(&records),
-                forwarding && outbox.counters().classes.iter().any(|c| c.count > 0),
+                forwarding && backlog(&outbox.counters()) > 0,
             ]
         }
     };
@@ -323,75 +240,24 @@ pub async fn run(
         watchdog_stop.clone(),
     ));
 
-    // Wait for the sources (they end on shutdown, or by themselves), then drain in order; a
-    // stage still busy at the deadline is left behind (what was committed stays committed).
-    let phase = Arc::new(std::sync::Mutex::new("sources"));
-    let set_phase = |p: &'static str| {
-        if let Ok(mut g) = phase.lock() {
-            *g = p;
-        }
+    let stages = Stages {
+        sources,
+        process,
+        model_thread,
+        heartbeat,
+        heartbeat_stop,
+        writer: Writer {
+            thread: writer,
+            idle: writer_idle,
+            queue: records_waiting,
+        },
+        wait_for_kafka: (opts.exit_when_sources_end && opts.forward).then_some(opts.drain),
+        forwarder,
+        forward_stop,
     };
-    let orderly = async {
-        while let Some(r) = sources.join_next().await {
-            if let Err(e) = r {
-                error!(error = %e, "A source task failed.");
-            }
-        }
-        notifier.stopping("stopping: sources ended, draining the pipeline and the outbox");
-        set_phase("processing");
-        process.await.context("processing stage")?;
-        let mut models_left = false;
-        if let Some(h) = model_thread {
-            set_phase("models");
-            let join = tokio::task::spawn_blocking(move || h.join());
-            tokio::select! {
-                r = join => r?.map_err(|_| anyhow::anyhow!("the model thread panicked"))?,
-                _ = abandon_models.cancelled() => {
-                    warn!("The model thread did not finish within half the shutdown deadline; leaving it.");
-                    models_left = true;
-                }
-            }
-        }
-        set_phase("heartbeat");
-        heartbeat_stop.cancel();
-        heartbeat.await.context("heartbeat stage")?;
-        set_phase("outbox_writer");
-        if models_left {
-            // The model thread keeps a sender open: wait until the writer took and committed
-            // everything else instead of for its end.
-            while records_tx_weak.upgrade().is_some_and(|t| t.has_queued())
-                || !writer_idle.load(Ordering::Acquire)
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        } else {
-            tokio::task::spawn_blocking(move || writer.join())
-                .await?
-                .map_err(|_| anyhow::anyhow!("the outbox writer thread panicked"))?;
-        }
-        set_phase("forwarder");
-        if opts.exit_when_sources_end && opts.forward {
-            let deadline = tokio::time::Instant::now() + opts.drain;
-            while outbox.counters().classes.iter().any(|c| c.count > 0)
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        forward_stop.cancel();
-        if let Some(f) = forwarder {
-            f.await.context("forwarder")?;
-        }
-        anyhow::Ok(())
-    };
-    tokio::select! {
-        r = orderly => r?,
-        _ = hard_stop.cancelled() => {
-            let at = phase.lock().map(|g| *g).unwrap_or("?");
-            error!(waiting_for = at, deadline_secs = SHUTDOWN_DEADLINE.as_secs(), "Shutdown deadline passed; stopping without the stages still busy (committed records stay committed).");
-        }
-    }
-    if let Durability::Batched(_) = durability {
+    stages.drain(&deadline, &notifier, &outbox).await?;
+
+    if let Durability::Batched(_) = config.outbox.durability {
         let o = outbox.clone();
         let sync = tokio::task::spawn_blocking(move || o.sync());
         match tokio::time::timeout(Duration::from_secs(2), sync).await {
@@ -406,6 +272,64 @@ pub async fn run(
     };
     info!(backlog = report.backlog(), "Stopped.");
     Ok(report)
+}
+
+fn backlog(c: &Counters) -> u64 {
+    c.classes.iter().map(|x| x.count).sum()
+}
+
+/// Opens the outbox (on the blocking pool: opening walks the whole store).
+async fn open_outbox(config: &Config) -> anyhow::Result<Arc<Outbox>> {
+    let dir = config.gateway.data_dir.join("outbox");
+    let (budget, durability) = (config.outbox.budget_bytes, config.outbox.durability);
+    let d = dir.clone();
+    let outbox = tokio::task::spawn_blocking(move || Outbox::open(&d, budget, durability))
+        .await?
+        .with_context(|| format!("opening the outbox in {}", dir.display()))?;
+    let c = outbox.counters();
+    info!(path = %dir.display(), backlog = backlog(&c), next_seq = c.next_seq, "Outbox open.");
+    Ok(Arc::new(outbox))
+}
+
+/// One task per source; each ends when `shutdown` is cancelled or its input ends.
+fn spawn_sources(
+    config: &Config,
+    metrics: &Metrics,
+    samples: &channel::Sender<Batch>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<JoinSet<()>> {
+    let index = Arc::new(AssetIndex::new(&config.assets));
+    let mut sources = JoinSet::new();
+    for sc in &config.sources {
+        let m = metrics
+            .source(sc.name())
+            .context("internal: a source without metrics")?;
+        let (tx, token, index) = (samples.clone(), shutdown.clone(), index.clone());
+        match sc.clone() {
+            SourceConfig::Mqtt(c) => {
+                let name = c.name.clone();
+                let s = MqttSource::new(c, index, m).with_context(|| format!("source {name}"))?;
+                sources.spawn(s.run(tx, token));
+            }
+            SourceConfig::Serial(c) => {
+                let s = SerialSource {
+                    config: c,
+                    index,
+                    metrics: m,
+                };
+                sources.spawn(s.run(tx, token));
+            }
+            SourceConfig::Replay(c) => {
+                let s = ReplaySource {
+                    config: c,
+                    index,
+                    metrics: m,
+                };
+                sources.spawn(s.run(tx, token));
+            }
+        }
+    }
+    Ok(sources)
 }
 
 /// Group commit: take everything queued (up to `MAX_GROUP` records), append it in one

@@ -72,6 +72,7 @@ use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RwTxn};
 pub mod inspect;
 pub mod integrity;
 pub mod seq;
+pub mod sync;
 
 pub use integrity::Recovery;
 use integrity::{OpenFailure, OpenMarker};

@@ -164,10 +164,14 @@ pub async fn run(
         shutdown.clone()
     };
     let records_waiting = records_tx.downgrade();
+    let health = {
+        let outbox = outbox.clone();
+        Arc::new(move || outbox.health(crate::record::now_ns()))
+    };
     let heartbeat = tokio::spawn(crate::monitor::heartbeat::run(
         config.gateway.clone(),
         metrics.clone(),
-        outbox.clone(),
+        health,
         records_tx,
         heartbeat_stop.clone(),
         notifier.clone(),

@@ -1,7 +1,8 @@
 //! The status heartbeat: every `heartbeat_secs` a [`Status`](crate::record::Status) record
 //! into the records channel (so it is committed and forwarded like any record) and the same
-//! summary to systemd (`STATUS=`). Building a status reads the outbox's LMDB counters, so it
-//! runs on tokio's blocking pool, never on the reactor's threads.
+//! summary to systemd (`STATUS=`). Building a status reads the outbox's LMDB counters
+//! (`outbox_health`, given by the wiring), so it runs on tokio's blocking pool, never on the
+//! reactor's threads.
 
 use std::sync::Arc;
 
@@ -9,10 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use super::systemd::{self, Notifier};
-use super::{build_status, FillEstimator, Metrics};
+use super::{build_status, FillEstimator, Metrics, OutboxHealth};
 use crate::channel;
 use crate::config::GatewayConfig;
-use crate::outbox::Outbox;
 use crate::record::Record;
 
 /// Runs until `stop`, then sends one last status and ends (or ends when the records channel
@@ -20,7 +20,7 @@ use crate::record::Record;
 pub async fn run(
     gateway: GatewayConfig,
     metrics: Arc<Metrics>,
-    outbox: Arc<Outbox>,
+    outbox_health: Arc<dyn Fn() -> OutboxHealth + Send + Sync>,
     tx: channel::Sender<Vec<Record>>,
     stop: CancellationToken,
     notifier: Arc<Notifier>,
@@ -34,10 +34,10 @@ pub async fn run(
             _ = stop.cancelled() => true,
             _ = tick.tick() => false,
         };
-        let (g, m, o) = (gateway.clone(), metrics.clone(), outbox.clone());
+        let (g, m, o) = (gateway.clone(), metrics.clone(), outbox_health.clone());
         let mut f = std::mem::take(&mut fill);
         let built = tokio::task::spawn_blocking(move || {
-            let status = build_status(&g, &m, &o, &mut f);
+            let status = build_status(&g, &m, o(), &mut f);
             (status, f)
         })
         .await;

@@ -10,4 +10,4 @@ pub mod status;
 pub mod systemd;
 
 pub use metrics::{Metrics, PipelineDrop, SourceMetrics};
-pub use status::{build_status, FillEstimator};
+pub use status::{build_status, FillEstimator, OutboxHealth};

@@ -69,6 +69,7 @@ use heed::byteorder::BE;
 use heed::types::{Bytes, Str, U64};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RwTxn};
 
+mod health;
 pub mod inspect;
 pub mod integrity;
 pub mod seq;

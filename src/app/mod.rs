@@ -189,12 +189,13 @@ pub async fn run(
             .context("starting the outbox writer thread")?
     };
 
-    let sync_stop = CancellationToken::new();
+    // The periodic sync and the watchdog run until the drain is over.
+    let after_drain = CancellationToken::new();
     if let Durability::Batched(every) = config.outbox.durability {
         tokio::spawn(crate::outbox::sync::periodic(
             outbox.clone(),
             every,
-            sync_stop.clone(),
+            after_drain.clone(),
         ));
     }
 
@@ -236,12 +237,11 @@ pub async fn run(
         }
     };
     drop(samples_tx);
-    let watchdog_stop = CancellationToken::new();
     tokio::spawn(systemd::watchdog(
         notifier.clone(),
         metrics.clone(),
         work,
-        watchdog_stop.clone(),
+        after_drain.clone(),
     ));
 
     let stages = Stages {
@@ -269,8 +269,7 @@ pub async fn run(
             Err(_) => error!("The final outbox sync did not return within 2 s."),
         }
     }
-    sync_stop.cancel();
-    watchdog_stop.cancel();
+    after_drain.cancel();
     let report = RunReport {
         outbox: outbox.counters(),
     };

@@ -1,4 +1,7 @@
-//! Builds the stages, connects them with bounded channels, and owns the shutdown order.
+//! Builds the stages, connects them with bounded channels, and owns the shutdown order. Only
+//! wiring: each stage's loop lives beside its component (`ingest/`, `process/stage.rs`,
+//! `model/stage/`, `outbox/`, `forward/`, `monitor/heartbeat.rs`); the shutdown order and its
+//! deadline are in `shutdown.rs`, every process signal in `signals.rs`.
 //!
 //! ```text
 //! sources ──(samples)──▶ process ──(records)──▶ outbox writer ──▶ LMDB

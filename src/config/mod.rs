@@ -96,10 +96,28 @@ pub enum BindError {
     },
 }
 
+/// Every reason a package's signals cannot be bound (shown joined by `; `).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindErrors(pub Vec<BindError>);
+
+impl std::fmt::Display for BindErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BindErrors {}
+
 impl ModelConfig {
     /// Binds `model_signals` (a manifest's `input.signals`, in its order) by name: per asset,
     /// the asset signal feeding each model signal, in that order.
-    pub fn bind(&self, model_signals: &[String]) -> Result<Bound, Vec<BindError>> {
+    pub fn bind(&self, model_signals: &[String]) -> Result<Bound, BindErrors> {
         let mut errors: Vec<BindError> = self
             .renames
             .keys()
@@ -125,7 +143,7 @@ impl ModelConfig {
         if errors.is_empty() {
             Ok(out)
         } else {
-            Err(errors)
+            Err(BindErrors(errors))
         }
     }
 }

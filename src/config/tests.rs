@@ -157,7 +157,7 @@ fn bindings_are_made_by_signal_name_for_any_signal_order() {
         names(mc.bind(&order(&["speed", "vib"])).unwrap()),
         ["speed", "de_vib"]
     );
-    let e = mc.bind(&order(&["speed", "temp"])).unwrap_err();
+    let e = mc.bind(&order(&["speed", "temp"])).unwrap_err().0;
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(
         e.iter()

@@ -80,7 +80,7 @@ pub(super) fn model(
         match mc.bind(&manifest.signals) {
             Ok(b) => mc.bindings = b,
             Err(errors) => {
-                for e in errors {
+                for e in errors.0 {
                     let field = match &e {
                         crate::config::BindError::UnknownModelSignal(k) => {
                             format!("{f}.signals.{k}")

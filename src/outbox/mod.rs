@@ -75,6 +75,7 @@ mod open;
 mod read;
 pub mod seq;
 mod write;
+pub mod writer;
 
 pub use integrity::Recovery;
 use read::decode;

@@ -61,6 +61,20 @@
 //! ## Concurrency
 //! Methods are blocking (LMDB I/O): call them from a blocking thread. Writers (append, ack,
 //! quarantine) serialise on one mutex; readers never block writers.
+//!
+//! ## Files
+//! - `mod.rs`: this design, the types ([`OutboxError`], [`Counters`], [`Entry`],
+//!   [`ReadBatch`], [`Outbox`]) and the counters kept in `meta`;
+//! - `open.rs`: [`Outbox::open`]: map sizing, the open ladder, the walk that rebuilds
+//!   counters;
+//! - `write.rs`: [`Outbox::append`], eviction within the budget, growing the map on
+//!   `MDB_MAP_FULL`, [`Outbox::sync`];
+//! - `read.rs`: [`Outbox::read_after`], [`Outbox::ack`], [`Outbox::quarantine`],
+//!   [`Outbox::class_status`], decoding a stored value;
+//! - [`writer`]: the writer stage (the `outbox-writer` thread: group commit, retries, lost
+//!   records counted);
+//! - [`integrity`] (damage checks, set aside, crash-loop marker), [`seq`] (sequence
+//!   reservations), [`inspect`] (offline verify and dump).
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, RwLock};

@@ -26,7 +26,6 @@
 //! started, `WATCHDOG=1` while no stage is stalled ([`crate::monitor::progress`]), `STATUS=`
 //! at each heartbeat, `STOPPING=1` when the sources ended and the drain begins.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::channel;
 use crate::config::{Config, Durability, SourceConfig};
@@ -44,7 +43,6 @@ use crate::ingest::replay::ReplaySource;
 use crate::ingest::serial::SerialSource;
 use crate::ingest::{AssetIndex, Batch};
 use crate::model;
-use crate::monitor::progress::Stage;
 use crate::monitor::systemd::{self, Notifier};
 use crate::monitor::Metrics;
 use crate::outbox::{Counters, Outbox};
@@ -54,10 +52,8 @@ use crate::record::Record;
 mod shutdown;
 pub mod signals;
 
+pub use crate::outbox::writer::CommitHook;
 use shutdown::{Deadline, Stages, Writer};
-
-/// Called with every batch of records right after it is committed to the outbox.
-pub type CommitHook = Box<dyn FnMut(&[Record]) + Send>;
 
 pub struct RunOptions {
     /// Forward to Kafka (off: the outbox only fills, as during an uplink outage).
@@ -95,8 +91,6 @@ pub const MAX_QUEUED_RECORDS: usize = 8_192;
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 /// How often model package directories are checked for changes.
 const MODEL_WATCH: Duration = Duration::from_secs(5);
-/// Records committed per outbox transaction at most (group commit).
-const MAX_GROUP: usize = 4096;
 
 /// What a run left behind.
 #[derive(Debug, Clone, Copy)]
@@ -181,16 +175,14 @@ pub async fn run(
     ));
 
     // Writer.
-    let on_commit = opts.on_commit.take();
-    let writer_idle = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (outbox, appended, metrics) = (outbox.clone(), appended.clone(), metrics.clone());
-        let idle = writer_idle.clone();
-        std::thread::Builder::new()
-            .name("outbox-writer".into())
-            .spawn(move || writer_stage(outbox, records_rx, appended, metrics, on_commit, idle))
-            .context("starting the outbox writer thread")?
-    };
+    let writer = crate::outbox::writer::spawn(
+        outbox.clone(),
+        records_rx,
+        appended.clone(),
+        metrics.clone(),
+        opts.on_commit.take(),
+    )
+    .context("starting the outbox writer thread")?;
 
     // The periodic sync and the watchdog run until the drain is over.
     let after_drain = CancellationToken::new();
@@ -254,8 +246,7 @@ pub async fn run(
         heartbeat,
         heartbeat_stop,
         writer: Writer {
-            thread: writer,
-            idle: writer_idle,
+            handle: writer,
             queue: records_waiting,
         },
         wait_for_kafka: (opts.exit_when_sources_end && opts.forward).then_some(opts.drain),
@@ -336,54 +327,4 @@ fn spawn_sources(
         }
     }
     Ok(sources)
-}
-
-/// Group commit: take everything queued (up to `MAX_GROUP` records), append it in one
-/// transaction, then wake the forwarder. Each group handled (stored, or counted as lost)
-/// beats the writer's progress: the watchdog's evidence that the writer is not stuck. `idle`
-/// is set while it waits for records, so shutdown knows when all it took is committed.
-fn writer_stage(
-    outbox: Arc<Outbox>,
-    mut rx: channel::Receiver<Vec<Record>>,
-    appended: Arc<Notify>,
-    metrics: Arc<Metrics>,
-    mut on_commit: Option<CommitHook>,
-    idle: Arc<AtomicBool>,
-) {
-    loop {
-        idle.store(true, Ordering::Release);
-        let Some(mut group) = rx.blocking_recv() else {
-            break;
-        };
-        idle.store(false, Ordering::Release);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(more) => group.extend(more),
-                Err(_) => break,
-            }
-        }
-        let mut attempt = 0;
-        loop {
-            match outbox.append(&group) {
-                Ok(_) => {
-                    appended.notify_one();
-                    if let Some(hook) = on_commit.as_mut() {
-                        hook(&group);
-                    }
-                    break;
-                }
-                Err(e) if attempt < 5 => {
-                    attempt += 1;
-                    warn!(error = %e, attempt, "Outbox append failed; retrying.");
-                    std::thread::sleep(Duration::from_millis(200 << attempt));
-                }
-                Err(e) => {
-                    metrics.write_lost(group.len() as u64);
-                    error!(error = %e, records = group.len(), lost_total = metrics.write_lost_count(), "Outbox append failed; records lost.");
-                    break;
-                }
-            }
-        }
-        metrics.progress.beat(Stage::Writer);
-    }
 }

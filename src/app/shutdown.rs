@@ -6,8 +6,7 @@
 //! waits for each stage in data-flow order and names the one it waits for, so a deadline
 //! that passes says where.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,6 +17,7 @@ use tracing::{error, warn};
 use super::SHUTDOWN_DEADLINE;
 use crate::channel;
 use crate::monitor::systemd::Notifier;
+use crate::outbox::writer::WriterHandle;
 use crate::outbox::Outbox;
 use crate::record::Record;
 
@@ -52,9 +52,7 @@ impl Deadline {
 
 /// The outbox writer thread as shutdown sees it.
 pub struct Writer {
-    pub thread: std::thread::JoinHandle<()>,
-    /// Set while the writer waits for records (everything it took is committed).
-    pub idle: Arc<AtomicBool>,
+    pub handle: WriterHandle,
     /// Whether records still wait in its channel.
     pub queue: channel::WeakSender<Vec<Record>>,
 }
@@ -136,13 +134,11 @@ impl Stages {
         if models_left {
             // The model thread keeps a sender open: wait until the writer took and committed
             // everything else instead of for its end.
-            while w.queue.upgrade().is_some_and(|t| t.has_queued())
-                || !w.idle.load(Ordering::Acquire)
-            {
+            while w.queue.upgrade().is_some_and(|t| t.has_queued()) || !w.handle.idle() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         } else {
-            tokio::task::spawn_blocking(move || w.thread.join())
+            tokio::task::spawn_blocking(move || w.handle.join())
                 .await?
                 .map_err(|_| anyhow::anyhow!("the outbox writer thread panicked"))?;
         }

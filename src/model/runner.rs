@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::alert::model_rule::{score, Lifecycle, ModelAlertState};
 use crate::features::{FeatureError, FeatureExtractor};
 use crate::record::{
     Alert, AlertEvent, AssetMeta, Driver, ModelAlertInfo, ModelStatus, Record, Sample, ALERT_SCHEMA,
@@ -21,6 +20,7 @@ use crate::window::{WindowCounters, Windower};
 use super::manifest::{Manifest, OutputKind};
 use super::monitor::{FeatureMonitor, LatencyHistogram};
 use super::package::normalize;
+use super::rule::{score, Lifecycle, ModelAlertState};
 
 /// A loaded model: normalised features in, the manifest's output tensor out (flattened).
 pub trait Infer: Send + Sync {

@@ -350,3 +350,82 @@ fn lists_texts_and_values_are_bounded() {
     let huge = format!("{GOOD}\n# {}\n", "x".repeat(bounds::MAX_MANIFEST_BYTES));
     assert!(problems(&huge).to_string().contains("limit 1048576"));
 }
+
+#[test]
+fn problems_give_the_line_and_column_of_their_field() {
+    let bad = GOOD
+        .replace("name = \"bearing-fault\"", "name = \"bad name!\"")
+        .replace("on = 0.9\noff = 0.6", "on = 0.5\noff = 0.6")
+        .replace("features = [0.1, 3.0]", "features = [0.1]");
+    let e = problems(&bad);
+    let at = |field: &str| {
+        e.0.iter()
+            .find(|p| p.field == field)
+            .unwrap_or_else(|| panic!("no problem with {field} in {e}"))
+            .at
+    };
+    assert_eq!(at("model.name"), Some(Location { line: 3, column: 8 }));
+    assert_eq!(
+        at("alerts[1].off"),
+        Some(Location {
+            line: 36,
+            column: 7
+        })
+    );
+    assert_eq!(
+        at("golden[0].features"),
+        Some(Location {
+            line: 39,
+            column: 12
+        })
+    );
+    // Display keeps "field: message" and puts the place after it.
+    let text = e.to_string();
+    assert!(
+        text.contains("golden[0].features: has 1 features, the model takes 2 (line 39, column 12)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "model.name: \"bad name!\" has ' ' at character 4: use letters, digits, '.', '_' or '-' (line 3, column 8)"
+        ),
+        "{text}"
+    );
+    // A problem of a missing table has no place.
+    let no_golden = &GOOD[..GOOD.find("[[golden]]").unwrap()];
+    let e = problems(no_golden);
+    let p = e.0.iter().find(|p| p.field == "golden").unwrap();
+    assert_eq!(p.at, None);
+}
+
+#[test]
+fn deserializer_errors_name_their_field_and_place() {
+    let e = problems(&GOOD.replace("[output]\n", "[output]\ncolour = \"red\"\n"));
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(e.0[0].field, "output.colour");
+    assert_eq!(
+        e.0[0].at,
+        Some(Location {
+            line: 18,
+            column: 1
+        })
+    );
+    assert!(
+        e.to_string()
+            .starts_with("output.colour: unknown field `colour`"),
+        "{e}"
+    );
+
+    let e = problems(&GOOD.replace("hop = 1024", "hop = \"1024\""));
+    assert_eq!(e.0[0].field, "input.window.hop");
+    assert_eq!(
+        e.0[0].at,
+        Some(Location {
+            line: 11,
+            column: 34
+        })
+    );
+
+    let e = problems(&GOOD.replace("on = 0.8", "on = 0.8.1"));
+    assert_eq!(e.0[0].at.map(|a| a.line), Some(26));
+}

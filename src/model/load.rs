@@ -68,10 +68,10 @@ fn load(package: Package) -> Result<Arc<LoadedModel>, PackageError> {
         }
     })?;
     let model =
-        OnnxModel::load(&package.onnx, m.features.len()).map_err(|source| PackageError::Load {
+        OnnxModel::load(&package.onnx, m.features.len()).map_err(|e| PackageError::Load {
             name: m.name.clone(),
             version: m.version.clone(),
-            source,
+            source: Box::new(e),
         })?;
     if !model.outputs().iter().any(|o| o.name == m.output_name) {
         let names: Vec<&str> = model.outputs().iter().map(|o| o.name.as_str()).collect();

@@ -51,13 +51,13 @@ pub enum PackageError {
     Load {
         name: String,
         version: String,
-        source: ModelError,
+        source: Box<ModelError>,
     },
     #[error("model {name} {version}: {source}")]
     Infer {
         name: String,
         version: String,
-        source: InferError,
+        source: Box<InferError>,
     },
     #[error(
         "model {name} {version}: golden vector {index} gave {got:?}, expected {expected:?} (max difference {diff:.3e} > {tolerance:.1e})"
@@ -171,10 +171,10 @@ impl Package {
         for (index, g) in m.golden.iter().enumerate() {
             input.copy_from_slice(&g.features);
             normalize(m, &mut input);
-            let got = run(&input).map_err(|source| PackageError::Infer {
+            let got = run(&input).map_err(|e| PackageError::Infer {
                 name: m.name.clone(),
                 version: m.version.clone(),
-                source,
+                source: Box::new(e),
             })?;
             if got.len() != m.output_len() {
                 return Err(self.model_error(format!(

@@ -34,7 +34,7 @@ pub trait Infer: Send + Sync {
 pub enum InferError {
     /// The runtime refused the input or failed running the model.
     #[error(transparent)]
-    Model(#[from] ModelError),
+    Model(Box<ModelError>),
     /// The model ran but has no output of the name the manifest reads.
     #[error("the model has no output {0:?}")]
     NoOutput(String),
@@ -112,6 +112,12 @@ pub enum RunnerError {
         model: String,
         source: crate::window::WindowError,
     },
+}
+
+impl From<ModelError> for InferError {
+    fn from(e: ModelError) -> InferError {
+        InferError::Model(Box::new(e))
+    }
 }
 
 impl RunnerError {

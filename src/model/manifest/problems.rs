@@ -26,16 +26,40 @@ pub struct Location {
 impl Location {
     /// The line and column of byte `offset` in `text` (clamped to the text).
     pub fn of(text: &str, offset: usize) -> Location {
-        let mut offset = offset.min(text.len());
-        while !text.is_char_boundary(offset) {
-            offset -= 1;
+        Location::all(text, &[offset])[0]
+    }
+
+    /// The locations of many byte offsets in one pass over `text` (a hostile manifest can have
+    /// a problem per list entry, hundreds of thousands on one line: locating each on its own
+    /// would scan the text once per problem).
+    pub fn all(text: &str, offsets: &[usize]) -> Vec<Location> {
+        let mut order: Vec<usize> = (0..offsets.len()).collect();
+        order.sort_unstable_by_key(|&i| offsets[i]);
+        let mut out = vec![Location { line: 1, column: 1 }; offsets.len()];
+        let mut here = Location { line: 1, column: 1 };
+        let mut chars = text.char_indices().peekable();
+        for i in order {
+            // Past every character that ends at or before the offset.
+            while let Some(&(at, c)) = chars.peek() {
+                if at + c.len_utf8() > offsets[i] {
+                    break;
+                }
+                here = if c == '\n' {
+                    Location {
+                        line: here.line + 1,
+                        column: 1,
+                    }
+                } else {
+                    Location {
+                        column: here.column + 1,
+                        ..here
+                    }
+                };
+                chars.next();
+            }
+            out[i] = here;
         }
-        let before = &text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Location {
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
-        }
+        out
     }
 }
 
@@ -121,8 +145,14 @@ impl Problems {
     pub(super) fn located(self, text: &str) -> ManifestErrors {
         let mut problems = self.0;
         if let Ok(doc) = DeTable::parse(text) {
-            for p in &mut problems {
-                p.at = span_of(doc.get_ref(), &p.field).map(|s| Location::of(text, s.start));
+            let spans: Vec<Option<Range<usize>>> = problems
+                .iter()
+                .map(|p| span_of(doc.get_ref(), &p.field))
+                .collect();
+            let starts: Vec<usize> = spans.iter().flatten().map(|s| s.start).collect();
+            let mut found = Location::all(text, &starts).into_iter();
+            for (p, span) in problems.iter_mut().zip(&spans) {
+                p.at = span.as_ref().and_then(|_| found.next());
             }
         }
         ManifestErrors(problems)
@@ -238,6 +268,16 @@ mod tests {
         assert_eq!(Location::of(text, 9), Location { line: 2, column: 3 });
         assert_eq!(Location::of(text, 8), Location { line: 2, column: 2 });
         assert_eq!(Location::of(text, 999), Location { line: 3, column: 1 });
+        // Many at once, in any order, in one pass.
+        assert_eq!(
+            Location::all(text, &[9, 0, 6, 9]),
+            vec![
+                Location { line: 2, column: 3 },
+                Location { line: 1, column: 1 },
+                Location { line: 2, column: 1 },
+                Location { line: 2, column: 3 },
+            ]
+        );
     }
 
     #[test]

@@ -429,3 +429,30 @@ fn deserializer_errors_name_their_field_and_place() {
     let e = problems(&GOOD.replace("on = 0.8", "on = 0.8.1"));
     assert_eq!(e.0[0].at.map(|a| a.line), Some(26));
 }
+
+#[test]
+fn a_problem_per_entry_is_located_in_one_pass() {
+    // Tens of thousands of problems in a manifest near the size limit: each is located, and
+    // locating them does not scan the text once per problem.
+    let head = &GOOD[..GOOD.find("[[golden]]").unwrap()];
+    let entry = "[[golden]]\nfeatures = []\noutput = []\n";
+    let n = (bounds::MAX_MANIFEST_BYTES - head.len()) / entry.len();
+    let text = format!("{head}{}", entry.repeat(n));
+    let t = std::time::Instant::now();
+    let e = problems(&text);
+    let took = t.elapsed();
+    let last =
+        e.0.iter()
+            .find(|p| p.field == format!("golden[{}].output", n - 1))
+            .unwrap_or_else(|| panic!("no problem for the last golden vector among {}", e.0.len()));
+    let lines_before = head.lines().count() + 3 * (n - 1);
+    assert_eq!(
+        last.at,
+        Some(Location {
+            line: lines_before + 3,
+            column: 10
+        })
+    );
+    eprintln!("{n} entries, {} problems located in {took:?}", e.0.len());
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+}

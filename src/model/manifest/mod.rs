@@ -7,6 +7,8 @@
 //! Layout: `raw.rs` is the TOML as deserialized, `bounds.rs` the size limits, `problems.rs`
 //! the typed problems and their locations; the checks of meaning are here.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::features::{FeatureError, FeatureSet};
 use crate::record::Severity;
 use crate::util::check_name;
@@ -134,14 +136,17 @@ impl Manifest {
         if raw.input.signals.is_empty() {
             p.add("input.signals", "is empty");
         }
-        for (i, s) in raw.input.signals.iter().enumerate() {
-            if raw.input.signals[..i].contains(s) {
+        // Sets, not list scans: a hostile manifest's lists can hold 100,000s of entries.
+        let mut listed = HashSet::new();
+        for s in &raw.input.signals {
+            if !listed.insert(s.as_str()) {
                 p.add("input.signals", format!("lists {s:?} twice"));
             }
         }
         if let Some(f) = &features {
+            let used: HashSet<&str> = f.signals().iter().map(String::as_str).collect();
             for s in f.signals() {
-                if !raw.input.signals.contains(s) {
+                if !listed.contains(s.as_str()) {
                     p.add(
                         "input.features",
                         format!("uses signal {s:?}, which input.signals does not list"),
@@ -149,7 +154,7 @@ impl Manifest {
                 }
             }
             for s in &raw.input.signals {
-                if !f.signals().contains(s) {
+                if !used.contains(s.as_str()) {
                     p.add(
                         "input.signals",
                         format!("lists {s:?}, which no feature uses"),
@@ -238,6 +243,14 @@ impl Manifest {
             p.add("output.name", "is empty");
         }
 
+        // Label → its first index, for the rules' classes.
+        let mut label_index: HashMap<&str, usize> = HashMap::new();
+        if let Some(OutputKind::Classes { labels, .. }) = &output {
+            for (i, l) in labels.iter().enumerate() {
+                label_index.entry(l.as_str()).or_insert(i);
+            }
+        }
+        let mut alert_names = HashSet::new();
         let mut alerts = Vec::new();
         for (i, a) in raw.alerts.iter().enumerate() {
             let at = format!("alerts[{i}]");
@@ -273,8 +286,8 @@ impl Manifest {
             }
             let class = match (&a.class, &output) {
                 (None, _) => None,
-                (Some(c), Some(OutputKind::Classes { labels, .. })) => {
-                    match labels.iter().position(|l| l == c) {
+                (Some(c), Some(OutputKind::Classes { .. })) => {
+                    match label_index.get(c.as_str()).copied() {
                         Some(i) => Some(i),
                         None => {
                             p.add(
@@ -297,7 +310,7 @@ impl Manifest {
                     format!("need 1 <= k <= n <= {}", bounds::MAX_DEBOUNCE_N),
                 );
             }
-            if alerts.iter().any(|x: &ModelAlertRule| x.name == a.name) {
+            if !alert_names.insert(a.name.as_str()) {
                 p.add(format!("{at}.name"), format!("{:?} is used twice", a.name));
             }
             alerts.push(ModelAlertRule {

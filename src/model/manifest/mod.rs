@@ -438,3 +438,5 @@ impl From<FeatureError> for ManifestErrors {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_problems;

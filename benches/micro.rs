@@ -81,7 +81,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use forewarn::alert::model_rule::{score, ModelAlertState};
 use forewarn::alert::ThresholdRules;
 use forewarn::codec::{encode_payload, to_cbor, Encoding};
 use forewarn::config::{self, Config, Durability, SourceConfig, TimeUnit};
@@ -94,6 +93,7 @@ use forewarn::ingest::{time, AssetIndex, Decoded};
 use forewarn::model::load::load_package;
 use forewarn::model::manifest::Manifest;
 use forewarn::model::package::normalize;
+use forewarn::model::rule::{score, ModelAlertState};
 use forewarn::model::runner::{Binding, LoadedModel, ModelRunner};
 use forewarn::model::stage::{wanted_signals, WantedSignals};
 use forewarn::outbox::Outbox;

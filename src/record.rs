@@ -72,7 +72,7 @@ pub struct Telemetry {
 #[serde(rename_all = "lowercase")]
 pub enum AlertEvent {
     Raised,
-    /// A model alert that is up got worse (see `alert::model_rule`).
+    /// A model alert that is up got worse (see `model::rule`).
     Updated,
     Cleared,
 }

@@ -8,6 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::bounds::MAX_MANIFEST_BYTES;
 use super::manifest::{Manifest, ManifestErrors};
+use super::onnx::ModelError;
+use super::runner::InferError;
+use crate::features::FeatureError;
 
 /// Largest ONNX file accepted (a gateway model is kilobytes to a few megabytes).
 pub const MAX_ONNX_BYTES: u64 = 64 << 20;
@@ -37,6 +40,24 @@ pub enum PackageError {
         name: String,
         version: String,
         reason: String,
+    },
+    #[error("model {name} {version}: input.features: {source}")]
+    Features {
+        name: String,
+        version: String,
+        source: FeatureError,
+    },
+    #[error("model {name} {version}: {source}")]
+    Load {
+        name: String,
+        version: String,
+        source: Box<ModelError>,
+    },
+    #[error("model {name} {version}: {source}")]
+    Infer {
+        name: String,
+        version: String,
+        source: Box<InferError>,
     },
     #[error(
         "model {name} {version}: golden vector {index} gave {got:?}, expected {expected:?} (max difference {diff:.3e} > {tolerance:.1e})"
@@ -124,14 +145,18 @@ impl Package {
     /// out, normalisation applied here) and compare.
     pub fn verify(
         &self,
-        mut run: impl FnMut(&[f32]) -> Result<Vec<f32>, String>,
+        mut run: impl FnMut(&[f32]) -> Result<Vec<f32>, InferError>,
     ) -> Result<(), PackageError> {
         let m = &self.manifest;
         let mut input = vec![0f32; m.features.len()];
         for (index, g) in m.golden.iter().enumerate() {
             input.copy_from_slice(&g.features);
             normalize(m, &mut input);
-            let got = run(&input).map_err(|e| self.model_error(e))?;
+            let got = run(&input).map_err(|e| PackageError::Infer {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                source: Box::new(e),
+            })?;
             if got.len() != m.output_len() {
                 return Err(self.model_error(format!(
                     "output {:?} has {} values, the manifest declares {}",
@@ -288,8 +313,14 @@ output = [2.0]
         assert!(e.to_string().contains("declares 1"), "{e}");
         let e = p.verify(|_| Ok(vec![f32::NAN])).unwrap_err();
         assert!(matches!(e, PackageError::Golden { .. }), "{e}");
-        let e = p.verify(|_| Err("no such output".into())).unwrap_err();
-        assert!(e.to_string().contains("no such output"), "{e}");
+        let e = p
+            .verify(|_| Err(InferError::NoOutput("probabilities".into())))
+            .unwrap_err();
+        assert!(matches!(e, PackageError::Infer { .. }), "{e}");
+        assert!(
+            e.to_string().contains("has no output \"probabilities\""),
+            "{e}"
+        );
     }
 
     #[test]

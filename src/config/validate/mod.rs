@@ -50,12 +50,10 @@ fn problem(p: &mut Problems, field: impl Into<String>, msg: impl Into<String>) {
     p.push((field.into(), msg.into()));
 }
 
-/// Letters, digits, `.`, `_`, `-`: safe in Kafka keys, topic names and file names.
+/// The one name rule of the agent ([`crate::util::check_name`]: 1-249 letters, digits, `.`,
+/// `_` or `-`, not `.` or `..`), shared with model manifests.
 fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 249
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    crate::util::check_name(s).is_ok()
 }
 
 /// `${NAME}` → the environment variable NAME.

@@ -1,9 +1,17 @@
 //! Encodings of records, for Kafka payloads and for the outbox.
 //!
-//! All CBOR goes through this module (serde_cbor is unmaintained upstream; keeping it behind one
-//! module lets us swap it for ciborium or minicbor without touching callers).
+//! All CBOR goes through this module, with ciborium (it replaced serde_cbor 0.11, unmaintained
+//! upstream). The two write the same bytes for our records, and records that serde_cbor wrote
+//! into outboxes decode to the same records (tests: the fixture in
+//! `tests/fixtures/cbor/records-serde_cbor-0.11.2.hex`).
+//!
+//! Decoding outside bytes ([`from_cbor`], [`cbor_to_json`]) is bounded: at most
+//! [`MAX_CBOR_DEPTH`] nested arrays, maps and tags (serde_cbor's limit); nothing is allocated
+//! from a length prefix (a header claiming 2^64 items or bytes fails at the end of the input,
+//! having allocated only what the input held); bytes after the document are an error.
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, Visitor};
+use serde::{Deserialize, Serialize};
 
 use crate::record::Record;
 
@@ -24,12 +32,22 @@ impl Encoding {
     }
 }
 
+/// How deeply CBOR arrays, maps and tags may nest in decoded bytes (serde_cbor's limit, which
+/// the MQTT decoder kept: one level less than serde_json's 128 for JSON payloads).
+pub const MAX_CBOR_DEPTH: usize = 127;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
     #[error("cbor: {0}")]
-    Cbor(#[from] serde_cbor::Error),
+    CborEncode(#[from] ciborium::ser::Error<std::io::Error>),
+    #[error("cbor: {0}")]
+    CborDecode(#[from] ciborium::de::Error<std::io::Error>),
+    #[error("cbor: {0} bytes after the document")]
+    TrailingBytes(usize),
+    #[error("cbor: value has no JSON form (byte string, big integer or non-text map key)")]
+    NoJsonForm,
 }
 
 /// Encode the record's body (without the `kind` tag: the topic says what it is).
@@ -38,60 +56,263 @@ pub fn encode_payload(record: &Record, encoding: Encoding) -> Result<Vec<u8>, Co
         (Record::Telemetry(t), Encoding::Json) => Ok(serde_json::to_vec(t)?),
         (Record::Alert(a), Encoding::Json) => Ok(serde_json::to_vec(a)?),
         (Record::Status(s), Encoding::Json) => Ok(serde_json::to_vec(s)?),
-        (Record::Telemetry(t), Encoding::Cbor) => Ok(serde_cbor::to_vec(t)?),
-        (Record::Alert(a), Encoding::Cbor) => Ok(serde_cbor::to_vec(a)?),
-        (Record::Status(s), Encoding::Cbor) => Ok(serde_cbor::to_vec(s)?),
+        (Record::Telemetry(t), Encoding::Cbor) => to_cbor(t),
+        (Record::Alert(a), Encoding::Cbor) => to_cbor(a),
+        (Record::Status(s), Encoding::Cbor) => to_cbor(s),
     }
 }
 
 pub fn to_cbor<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    Ok(serde_cbor::to_vec(value)?)
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(value, &mut out)?;
+    Ok(out)
 }
 
+/// Decode one CBOR document that fills `bytes` exactly.
 pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    Ok(serde_cbor::from_slice(bytes)?)
+    let mut rest = bytes;
+    let value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_CBOR_DEPTH)?;
+    match rest.len() {
+        0 => Ok(value),
+        n => Err(CodecError::TrailingBytes(n)),
+    }
 }
 
 /// Decode a CBOR document into a JSON value tree (used by the MQTT payload decoder, so that JSON
 /// and CBOR payloads share one interpretation). CBOR can carry NaN and infinities, which JSON
 /// cannot: they become the strings `"NaN"`, `"inf"`, `"-inf"`, which the decoder rejects as
-/// non-finite (rather than as "not a number"). Byte strings and non-text map keys are errors.
+/// non-finite (rather than as "not a number"). Tags are read through (the tagged item counts).
+/// Byte strings, big integers (tags 2 and 3) and non-text map keys are errors. Integers outside
+/// `i64` become floats. Of a map's repeated keys the last counts.
 pub fn cbor_to_json(bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
-    let v: serde_cbor::Value = serde_cbor::from_slice(bytes)?;
-    cbor_value_to_json(v)
-        .ok_or_else(|| CodecError::Cbor(serde::de::Error::custom("CBOR value has no JSON form")))
+    match from_cbor::<Tree>(bytes)? {
+        Tree::Json(v) => Ok(v),
+        Tree::NoJsonForm => Err(CodecError::NoJsonForm),
+    }
 }
 
-fn cbor_value_to_json(v: serde_cbor::Value) -> Option<serde_json::Value> {
-    use serde_cbor::Value as C;
-    use serde_json::Value as J;
-    Some(match v {
-        C::Null => J::Null,
-        C::Bool(b) => J::Bool(b),
-        C::Integer(i) => match i64::try_from(i) {
-            Ok(x) => J::from(x),
-            Err(_) => J::from(i as f64),
-        },
-        C::Float(f) if f.is_finite() => J::from(f),
-        C::Float(f) => J::String(f.to_string()),
-        C::Text(t) => J::String(t),
-        C::Array(items) => J::Array(
-            items
-                .into_iter()
-                .map(cbor_value_to_json)
-                .collect::<Option<_>>()?,
-        ),
-        C::Map(m) => J::Object(
-            m.into_iter()
-                .map(|(k, v)| match k {
-                    C::Text(k) => Some((k, cbor_value_to_json(v)?)),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
-        C::Tag(_, inner) => cbor_value_to_json(*inner)?,
-        _ => return None,
-    })
+/// A CBOR item as JSON, or the mark of an item JSON cannot say. The mark is kept rather than
+/// failing at once so that a map entry a later repeat of its key replaces does not count (as
+/// with serde_cbor, which read the whole document before converting it).
+enum Tree {
+    Json(serde_json::Value),
+    NoJsonForm,
+}
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TreeVisitor)
+    }
+}
+
+struct TreeVisitor;
+
+impl<'de> Visitor<'de> for TreeVisitor {
+    type Value = Tree;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a CBOR item")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Tree, E> {
+        Ok(Tree::Json(v.into()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Tree, E> {
+        Ok(Tree::Json(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Tree, E> {
+        Ok(Tree::Json(match i64::try_from(v) {
+            Ok(v) => v.into(),
+            Err(_) => (v as f64).into(),
+        }))
+    }
+
+    /// A negative integer below `i64::MIN` (CBOR's reach down to -2^64), or a big integer.
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Tree, E> {
+        Ok(if (-(1i128 << 64)..i128::from(i64::MIN)).contains(&v) {
+            Tree::Json((v as f64).into())
+        } else {
+            Tree::NoJsonForm
+        })
+    }
+
+    /// Only big integers (tag 2) arrive here.
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Tree, E> {
+        Ok(Tree::NoJsonForm)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Tree, E> {
+        Ok(Tree::Json(if v.is_finite() {
+            v.into()
+        } else {
+            v.to_string().into()
+        }))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Tree, E> {
+        Ok(Tree::Json(v.into()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Tree, E> {
+        Ok(Tree::Json(v.into()))
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Tree, E> {
+        Ok(Tree::NoJsonForm)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Tree, E> {
+        Ok(Tree::Json(serde_json::Value::Null))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Tree, E> {
+        Ok(Tree::Json(serde_json::Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
+        Tree::deserialize(d)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
+        // Not `with_capacity(seq.size_hint())`: the length is the sender's claim.
+        let mut items = Vec::new();
+        let mut json = true;
+        while let Some(item) = seq.next_element::<Tree>()? {
+            match item {
+                Tree::Json(v) if json => items.push(v),
+                Tree::Json(_) => {}
+                Tree::NoJsonForm => json = false,
+            }
+        }
+        Ok(if json {
+            Tree::Json(items.into())
+        } else {
+            Tree::NoJsonForm
+        })
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
+        let mut entries = std::collections::BTreeMap::new();
+        let mut text_keys = true;
+        while let Some(key) = map.next_key::<Key>()? {
+            let value = map.next_value::<Tree>()?;
+            match key {
+                Key::Text(k) => {
+                    entries.insert(k, value);
+                }
+                Key::Other => text_keys = false,
+            }
+        }
+        let mut object = serde_json::Map::new();
+        for (k, v) in entries {
+            match v {
+                Tree::Json(v) if text_keys => {
+                    object.insert(k, v);
+                }
+                _ => return Ok(Tree::NoJsonForm),
+            }
+        }
+        Ok(if text_keys {
+            Tree::Json(object.into())
+        } else {
+            Tree::NoJsonForm
+        })
+    }
+
+    /// A tag (ciborium hands it over as an enum): the tagged item is the value.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Tree, A::Error> {
+        use de::VariantAccess;
+        let (IgnoredAny, item) = data.variant::<IgnoredAny>()?;
+        item.newtype_variant::<Tree>()
+    }
+}
+
+/// A map key: text (through tags), or any other item, read whole and set aside.
+enum Key {
+    Text(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a CBOR map key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(Key::Text(v.into()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
+        Ok(Key::Text(v))
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Key, A::Error> {
+        use de::VariantAccess;
+        let (IgnoredAny, item) = data.variant::<IgnoredAny>()?;
+        item.newtype_variant::<Key>()
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Key, E> {
+        Ok(Key::Other)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        Key::deserialize(d)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Key, A::Error> {
+        while seq.next_element::<Tree>()?.is_some() {}
+        Ok(Key::Other)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
+        while map.next_entry::<Key, Tree>()?.is_some() {}
+        Ok(Key::Other)
+    }
 }
 
 #[cfg(test)]
@@ -254,7 +475,7 @@ mod tests {
             site: "s".into(),
             version: "0.1.0".into(),
             ts_ns: 1_796_083_200_000_000_001,
-            uptime_secs: 3600.000_001,
+            uptime_secs: 3_600.000_001,
             sources: [(
                 "mqtt".to_string(),
                 SourceStatus {
@@ -368,6 +589,130 @@ mod tests {
         for ((name, bytes), (_, record)) in serde_cbor_fixture().iter().zip(fixture_records()) {
             assert_eq!(&to_cbor(&record).unwrap(), bytes, "{name}");
         }
+    }
+
+    #[test]
+    fn a_length_prefix_claiming_more_than_the_input_is_an_error_not_an_allocation() {
+        // Arrays, maps, byte and text strings claiming 2^64 - 1 and 2^40 items or bytes, each
+        // followed by one small item. Reserving what they claim would abort the test (capacity
+        // overflow, or an allocation of a TiB and more).
+        for major in [0x40u8, 0x60, 0x80, 0xa0] {
+            for len in [u64::MAX, 1 << 40] {
+                let mut bytes = vec![major | 27];
+                bytes.extend(len.to_be_bytes());
+                bytes.extend([0x61, b'a']);
+                assert!(cbor_to_json(&bytes).is_err(), "{major:#x} {len}");
+                assert!(from_cbor::<Record>(&bytes).is_err(), "{major:#x} {len}");
+                assert!(from_cbor::<Vec<u64>>(&bytes).is_err(), "{major:#x} {len}");
+            }
+        }
+        // Inside a record: the drivers of a model alert and a feature histogram.
+        let mut bytes = to_cbor(&fixture_records()[4].1).unwrap();
+        let at = bytes.windows(8).position(|w| w == b"drivers\x82").unwrap() + 7;
+        bytes.splice(
+            at..at + 1,
+            [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        );
+        assert!(from_cbor::<Record>(&bytes).is_err());
+    }
+
+    /// `depth` arrays, one in the other, around `1`.
+    fn nested(depth: usize, open: u8) -> Vec<u8> {
+        let mut bytes = vec![open; depth];
+        bytes.push(0x01);
+        bytes
+    }
+
+    #[test]
+    fn nesting_is_limited_to_127_arrays_maps_and_tags() {
+        let deepest = cbor_to_json(&nested(MAX_CBOR_DEPTH, 0x81)).unwrap();
+        assert_eq!(
+            deepest.to_string(),
+            format!("{}1{}", "[".repeat(127), "]".repeat(127))
+        );
+        assert!(cbor_to_json(&nested(MAX_CBOR_DEPTH + 1, 0x81)).is_err());
+        // Tags count: 126 arrays in one tag is the limit.
+        let mut tagged = vec![0xc1];
+        tagged.extend(nested(MAX_CBOR_DEPTH - 1, 0x81));
+        assert!(cbor_to_json(&tagged).is_ok());
+        tagged.insert(0, 0xc1);
+        assert!(cbor_to_json(&tagged).is_err());
+        // Maps of maps: {"a": {"a": ... 1}}.
+        let mut maps = [0xa1, 0x61, b'a'].repeat(MAX_CBOR_DEPTH);
+        maps.push(0x01);
+        assert!(cbor_to_json(&maps).is_ok());
+        maps.splice(0..0, [0xa1, 0x61, b'a']);
+        assert!(cbor_to_json(&maps).is_err());
+        // Far past the limit (a payload of 256 KiB of 0x81): an error, not a stack overflow.
+        assert!(cbor_to_json(&nested(256 * 1024, 0x81)).is_err());
+        assert!(from_cbor::<Record>(&nested(256 * 1024, 0x81)).is_err());
+    }
+
+    #[test]
+    fn cbor_to_json_reads_the_shapes_serde_cbor_read() {
+        let json = |hex: &[u8]| cbor_to_json(hex).map(|v| v.to_string()).ok();
+        // Tags are read through; undefined is null; f16 and f32 floats; NaN and infinity as text.
+        assert_eq!(
+            json(&[0xc1, 0x1a, 0x69, 0x5b, 0x2a, 0x00]).as_deref(),
+            Some("1767582208")
+        );
+        assert_eq!(json(&[0x82, 0xf7, 0xf6]).as_deref(), Some("[null,null]"));
+        assert_eq!(json(&[0xf9, 0x3e, 0x00]).as_deref(), Some("1.5"));
+        assert_eq!(
+            json(&[0xfa, 0x3f, 0xc0, 0x00, 0x00]).as_deref(),
+            Some("1.5")
+        );
+        assert_eq!(
+            json(&[0x83, 0xf9, 0x7e, 0x00, 0xf9, 0x7c, 0x00, 0xf9, 0xfc, 0x00]).as_deref(),
+            Some(r#"["NaN","inf","-inf"]"#)
+        );
+        // Integers past i64 become floats, as before.
+        let big = json(&[0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).unwrap();
+        assert_eq!(big, "1.8446744073709552e+19");
+        let low = json(&[0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).unwrap();
+        assert_eq!(low, "-1.8446744073709552e+19");
+        // Indefinite lengths; a text key through a tag; the last of repeated keys counts, even
+        // over a value JSON cannot say.
+        assert_eq!(
+            json(&[0xbf, 0x61, b'a', 0x9f, 0x01, 0xff, 0xff]).as_deref(),
+            Some(r#"{"a":[1]}"#)
+        );
+        assert_eq!(
+            json(&[0xa1, 0xc0, 0x61, b'a', 0x02]).as_deref(),
+            Some(r#"{"a":2}"#)
+        );
+        assert_eq!(
+            json(&[0xa2, 0x61, b'a', 0x41, 0x00, 0x61, b'a', 0x03]).as_deref(),
+            Some(r#"{"a":3}"#)
+        );
+        // Rejected: byte strings, big integers (tags 2 and 3), non-text keys (also beside
+        // text keys), unknown simple values, a break outside an indefinite item, trailing bytes,
+        // truncation, invalid UTF-8.
+        for bad in [
+            &[0x41, 0x00][..],
+            &[0xc2, 0x41, 0x05],
+            &[0xc3, 0x41, 0x05],
+            &[0xa1, 0x01, 0x02],
+            &[0xa2, 0x61, b'a', 0x01, 0x81, 0x01, 0x02],
+            &[0xf0],
+            &[0xff],
+            &[0x01, 0x01],
+            &[0x82, 0x01],
+            &[0x62, 0xc3, 0x28],
+            &[],
+        ] {
+            assert_eq!(json(bad), None, "{bad:02x?}");
+        }
+    }
+
+    #[test]
+    fn stored_records_with_trailing_bytes_are_refused() {
+        let mut bytes = to_cbor(&telemetry()).unwrap();
+        bytes.push(0x00);
+        assert!(matches!(
+            from_cbor::<Record>(&bytes),
+            Err(CodecError::TrailingBytes(1))
+        ));
     }
 
     #[test]

@@ -562,7 +562,7 @@ fn bench_decode(c: &mut Criterion, config: &Config) {
         .collect();
     let cbor: Vec<(String, Vec<u8>)> = docs
         .iter()
-        .map(|(t, d)| (t.clone(), serde_cbor::to_vec(d).expect("CBOR")))
+        .map(|(t, d)| (t.clone(), to_cbor(d).expect("CBOR")))
         .collect();
     let per_message = (BATCH * SIGNALS.len()) as u64;
     for (name, messages) in [("json_batch", &json), ("cbor_batch", &cbor)] {

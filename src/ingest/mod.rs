@@ -5,6 +5,7 @@
 //! [`serial::line`]); every rejected message, frame or value is counted by [`Reject`] reason in
 //! the source's [`SourceMetrics`](crate::monitor::SourceMetrics) and never stops the source.
 
+pub mod csv_fields;
 pub mod mqtt;
 pub mod payload;
 pub mod replay;

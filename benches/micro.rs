@@ -737,7 +737,7 @@ impl VibPipeline {
 }
 
 /// Decode → processor (buckets, threshold rules) → model runner, as the processing task and
-/// the model thread do it (`app::process_stage`, `model::stage`).
+/// the model thread do it (`process::stage`, `model::stage`).
 struct AgentPath {
     decoder: MqttDecoder,
     messages: Vec<Vec<u8>>,

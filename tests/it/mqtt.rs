@@ -103,6 +103,15 @@ fn mqtt_payloads_become_telemetry_and_alerts_in_kafka() {
         "plant/pump-1",
         format!(r#"{{"ts": {}, "temp": 70}}"#, T0 + 2).as_bytes(),
     );
+    // The `tags` source is a second connection, so nothing orders its messages after those
+    // of `plant`: wait until the plant samples are in (the T0 temp bucket closed, so vib 0.5
+    // at T0 was taken) before vib's arrival-time sample, or vib 0.5 would come late.
+    consume(
+        &kafka.bootstrap(),
+        "forewarn.telemetry",
+        Duration::from_secs(60),
+        |m| bucket(m, "temp", T0).is_some(),
+    );
     // A bare number on a signal topic (arrival time).
     mqtt.publish("tags/pump-1/vib", b"0.7");
     // Bad input, one of each kind.

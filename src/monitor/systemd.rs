@@ -356,11 +356,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("notify.sock");
         let from_env = |assignments: &str| {
-            // `exec` keeps the shell's pid, so `$$` is the child's own.
+            // `exec` keeps the shell's pid, so `$$` is the child's own. Under qemu-user
+            // (cross/test sets FOREWARN_AGENT_WRAPPER) the ARM test binary runs through the
+            // emulator, which keeps the pid too.
+            let wrapper = std::env::var("FOREWARN_AGENT_WRAPPER")
+                .ok()
+                .filter(|w| w.contains("qemu"))
+                .unwrap_or_default();
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!(
-                    "{assignments} exec \"$0\" --exact \
+                    "{assignments} exec {wrapper} \"$0\" --exact \
                      monitor::systemd::tests::print_the_notifier_from_env --ignored --nocapture"
                 ))
                 .arg(std::env::current_exe().unwrap())

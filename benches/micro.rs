@@ -81,7 +81,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use forewarn::alert::model_rule::{score, ModelAlertState};
 use forewarn::alert::ThresholdRules;
 use forewarn::codec::{encode_payload, to_cbor, Encoding};
 use forewarn::config::{self, Config, Durability, SourceConfig, TimeUnit};
@@ -94,6 +93,7 @@ use forewarn::ingest::{time, AssetIndex, Decoded};
 use forewarn::model::load::load_package;
 use forewarn::model::manifest::Manifest;
 use forewarn::model::package::normalize;
+use forewarn::model::rule::{score, ModelAlertState};
 use forewarn::model::runner::{Binding, LoadedModel, ModelRunner};
 use forewarn::model::stage::{wanted_signals, WantedSignals};
 use forewarn::outbox::Outbox;
@@ -230,7 +230,13 @@ severity = "critical"
 }
 
 fn bench_config() -> Config {
-    config::parse_str(&config_toml(), "micro.toml", &repo()).unwrap_or_else(|e| panic!("{e}"))
+    config::parse_str_with(
+        &config_toml(),
+        "micro.toml",
+        &repo(),
+        &forewarn::model::package::ManifestReader,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The decoder of the MQTT source `name`, built as `MqttSource::new` builds it.
@@ -556,7 +562,7 @@ fn bench_decode(c: &mut Criterion, config: &Config) {
         .collect();
     let cbor: Vec<(String, Vec<u8>)> = docs
         .iter()
-        .map(|(t, d)| (t.clone(), serde_cbor::to_vec(d).expect("CBOR")))
+        .map(|(t, d)| (t.clone(), to_cbor(d).expect("CBOR")))
         .collect();
     let per_message = (BATCH * SIGNALS.len()) as u64;
     for (name, messages) in [("json_batch", &json), ("cbor_batch", &cbor)] {
@@ -731,7 +737,7 @@ impl VibPipeline {
 }
 
 /// Decode → processor (buckets, threshold rules) → model runner, as the processing task and
-/// the model thread do it (`app::process_stage`, `model::stage`).
+/// the model thread do it (`process::stage`, `model::stage`).
 struct AgentPath {
     decoder: MqttDecoder,
     messages: Vec<Vec<u8>>,

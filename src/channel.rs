@@ -7,8 +7,8 @@
 //! `max_weight` plus one batch per sender that was let in at the same moment, and never more
 //! than `max_items` batches.
 //!
-//! The budgets of the agent's channels are in [`crate::app`] and ARCHITECTURE.md ("Bounded
-//! memory").
+//! The budgets of the agent's channels are set where the stages are wired (`app/mod.rs`) and
+//! listed in ARCHITECTURE.md ("Bounded memory").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -180,8 +180,13 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
     // The repository's layout, so the provisioning file's relative paths resolve the same way
     // in the repository (`check-config firmware-config/demo.toml`) and here.
     let base = dir.path().join("firmware-config");
-    let mut config = crate::config::parse_str(DEMO_CONFIG, "demo.toml (embedded)", &base)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut config = crate::config::parse_str_with(
+        DEMO_CONFIG,
+        "demo.toml (embedded)",
+        &base,
+        &crate::model::package::ManifestReader,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     config.gateway.data_dir = dir.path().join("data");
     if let Some(k) = &opts.kafka {
         config.kafka.bootstrap_servers = k.clone();

@@ -17,6 +17,7 @@
 pub mod alert;
 pub mod app;
 pub mod channel;
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod demo;

@@ -72,7 +72,7 @@ pub struct Telemetry {
 #[serde(rename_all = "lowercase")]
 pub enum AlertEvent {
     Raised,
-    /// A model alert that is up got worse (see `alert::model_rule`).
+    /// A model alert that is up got worse (see `model::rule`).
     Updated,
     Cleared,
 }
@@ -378,4 +378,76 @@ pub fn now_ns() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Why a message, frame or value was rejected. The names are part of the status schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reject {
+    /// Not parseable in the expected format at all.
+    Malformed,
+    /// Not valid UTF-8 where text was expected.
+    BadUtf8,
+    /// Larger than the configured maximum.
+    Oversize,
+    /// A value that is not a number (string, null, object).
+    NotNumeric,
+    /// NaN or infinite.
+    NonFinite,
+    /// The topic does not match the configured pattern.
+    UnknownTopic,
+    /// The asset is not in the provisioning file.
+    UnknownAsset,
+    /// The asset has no such signal.
+    UnknownSignal,
+    /// A timestamp that cannot be read or is out of range.
+    BadTimestamp,
+    /// The pipeline was full and the source could not wait (MQTT); the samples were dropped.
+    Overload,
+    /// Event time more than `max_future_secs` ahead of the gateway clock (live sources).
+    TsFuture,
+    /// Event time more than `max_past_secs` behind the gateway clock (live sources).
+    TsPast,
+    /// Event time more than `max_jump_secs` away from its asset's stream, not (yet) confirmed
+    /// by the samples after it (replay sources, or a live source under a wrong clock).
+    TsJump,
+}
+
+impl Reject {
+    pub const ALL: [Reject; 13] = [
+        Reject::Malformed,
+        Reject::BadUtf8,
+        Reject::Oversize,
+        Reject::NotNumeric,
+        Reject::NonFinite,
+        Reject::UnknownTopic,
+        Reject::UnknownAsset,
+        Reject::UnknownSignal,
+        Reject::BadTimestamp,
+        Reject::Overload,
+        Reject::TsFuture,
+        Reject::TsPast,
+        Reject::TsJump,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reject::Malformed => "malformed",
+            Reject::BadUtf8 => "bad_utf8",
+            Reject::Oversize => "oversize",
+            Reject::NotNumeric => "not_numeric",
+            Reject::NonFinite => "non_finite",
+            Reject::UnknownTopic => "unknown_topic",
+            Reject::UnknownAsset => "unknown_asset",
+            Reject::UnknownSignal => "unknown_signal",
+            Reject::BadTimestamp => "bad_timestamp",
+            Reject::Overload => "overload",
+            Reject::TsFuture => "ts_future",
+            Reject::TsPast => "ts_past",
+            Reject::TsJump => "ts_jump",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }

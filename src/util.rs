@@ -116,6 +116,54 @@ impl Backoff {
     }
 }
 
+/// The longest name [`check_name`] accepts: Kafka's limit for a topic name.
+pub const MAX_NAME_LEN: usize = 249;
+
+/// Why a name is not an identifier ([`check_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("is empty")]
+    Empty,
+    #[error("has {found:?} at character {at}: use letters, digits, '.', '_' or '-'")]
+    Char { found: char, at: usize },
+    #[error("is {len} characters long (at most {MAX_NAME_LEN})")]
+    TooLong { len: usize },
+    #[error("cannot be only dots")]
+    Dots,
+}
+
+/// The one rule for identifiers (gateway and asset ids, signal and source names, Kafka topics,
+/// model and model-alert names): 1 to [`MAX_NAME_LEN`] (249) ASCII letters, digits, `.`, `_`
+/// or `-`, and not `.` or `..`.
+///
+/// That is Kafka's own rule for topic names, and it makes every name safe wherever names go:
+/// a Kafka topic or message key, an alert id (`gateway/asset/model/rule/since`, where `/`
+/// separates the parts), an MQTT topic level (no `/`, `+` or `#`), the status JSON, a file
+/// name (no `/`, not `.` or `..`, under the usual 255-byte limit).
+pub fn check_name(s: &str) -> Result<(), NameError> {
+    if s.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if let Some((i, c)) = s
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(NameError::Char {
+            found: c,
+            at: i + 1,
+        });
+    }
+    // ASCII only from here: bytes are characters.
+    if s.len() > MAX_NAME_LEN {
+        return Err(NameError::TooLong { len: s.len() });
+    }
+    if s == "." || s == ".." {
+        return Err(NameError::Dots);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +196,46 @@ mod tests {
         assert_eq!(get("pump-10", "emp"), Some(3));
         assert_eq!(get("pump-1", "0emp"), None);
         assert_eq!(get("pump-2", "temp"), None);
+    }
+
+    #[test]
+    fn names_follow_one_rule() {
+        for ok in [
+            "pump-1",
+            "a",
+            "bearing_fault.v2",
+            "A-Z.0_9",
+            "...",
+            ".hidden",
+            "x".repeat(249).as_str(),
+        ] {
+            assert_eq!(check_name(ok), Ok(()), "{ok:?}");
+        }
+        assert_eq!(check_name(""), Err(NameError::Empty));
+        assert_eq!(
+            check_name("bad name!"),
+            Err(NameError::Char { found: ' ', at: 4 })
+        );
+        assert_eq!(
+            check_name("a/b"),
+            Err(NameError::Char { found: '/', at: 2 })
+        );
+        for level in ["+", "#"] {
+            assert!(matches!(check_name(level), Err(NameError::Char { .. })));
+        }
+        assert_eq!(
+            check_name("pümpe"),
+            Err(NameError::Char { found: 'ü', at: 2 })
+        );
+        assert_eq!(
+            check_name(&"x".repeat(250)),
+            Err(NameError::TooLong { len: 250 })
+        );
+        assert_eq!(check_name("."), Err(NameError::Dots));
+        assert_eq!(check_name(".."), Err(NameError::Dots));
+        assert_eq!(
+            NameError::Char { found: ' ', at: 4 }.to_string(),
+            "has ' ' at character 4: use letters, digits, '.', '_' or '-'"
+        );
     }
 }

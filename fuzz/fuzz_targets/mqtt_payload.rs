@@ -134,7 +134,7 @@ fn same_as_cbor(
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(payload) else {
         return;
     };
-    let Ok(cbor) = serde_cbor::to_vec(&doc) else {
+    let Ok(cbor) = forewarn::codec::to_cbor(&doc) else {
         return;
     };
     // The decoder tries JSON first, so CBOR bytes that happen to be JSON text are read as JSON

@@ -13,7 +13,7 @@ outputs written next to a package are what the agent will produce:
   multiple of S, grid `s + k/R`, sample and hold, closed when a later sample's event time reaches
   `s + T` (lateness 0), gaps longer than `max_gap_secs` skipped;
 - alert rules: k of the last n windows past `on` raises, one window past `off` clears
-  (src/alert/model_rule.rs).
+  (src/model/rule.rs).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def time_windows(ts_ns: np.ndarray, values: np.ndarray, secs: float, hop_secs: f
 
 
 # ---------------------------------------------------------------------------------------------
-# Alert rules, as src/alert/model_rule.rs evaluates them
+# Alert rules, as src/model/rule.rs evaluates them
 
 
 @dataclass
@@ -177,7 +177,7 @@ class AlertRule:
 
 
 def rule_score(rule: AlertRule, output: np.ndarray, labels: Optional[List[str]], normal: Optional[str]) -> float:
-    # As src/alert/model_rule.rs `score`: f32 arithmetic, then widened to f64.
+    # As src/model/rule.rs `score`: f32 arithmetic, then widened to f64.
     out = np.asarray(output, dtype=np.float32).ravel()
     if labels is None:
         return float(out[0])

@@ -1,10 +1,8 @@
-//! Alerts: rules that watch values and emit lifecycle events.
+//! Alerts on raw signals: threshold rules that watch a signal's values and emit lifecycle
+//! events ([`threshold`]: raised, cleared).
 //!
-//! Two rule kinds: thresholds on a raw signal ([`threshold`]: raised, cleared) and rules on a
-//! model's output per window ([`model_rule`]: raised, updated, cleared, with debounce).
+//! Rules on a model's output live beside the model, in [`crate::model::rule`].
 
-pub mod model_rule;
 pub mod threshold;
 
-pub use model_rule::{Lifecycle, ModelAlertState};
 pub use threshold::{ThresholdRules, Transition};

@@ -13,7 +13,7 @@ use super::raw::{
     RawSerial,
 };
 use super::validate::{validate, RawConfig, RawSource};
-use super::Config;
+use super::{Config, PackageReader};
 
 /// One thing wrong with a provisioning file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,18 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// Read and validate a provisioning file. Relative paths inside it resolve against its folder.
+/// Model packages are not read (see [`load_file_with`]).
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    load(path, None)
+}
+
+/// [`load_file`], reading each model package's manifest with `packages` to name the model
+/// and bind its signals (problems in [`Config::package_problems`]).
+pub fn load_file_with(path: &Path, packages: &dyn PackageReader) -> Result<Config, ConfigErrors> {
+    load(path, Some(packages))
+}
+
+fn load(path: &Path, packages: Option<&dyn PackageReader>) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
         origin: origin.clone(),
@@ -66,11 +77,31 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
         }],
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    parse_str(&text, &origin, base)
+    parse(&text, &origin, base, packages)
 }
 
-/// Parse and validate provisioning text; `base_dir` resolves relative paths in it.
+/// Parse and validate provisioning text; `base_dir` resolves relative paths in it. Model
+/// packages are not read (see [`parse_str_with`]).
 pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+    parse(text, origin, base_dir, None)
+}
+
+/// [`parse_str`], reading each model package's manifest with `packages`.
+pub fn parse_str_with(
+    text: &str,
+    origin: &str,
+    base_dir: &Path,
+    packages: &dyn PackageReader,
+) -> Result<Config, ConfigErrors> {
+    parse(text, origin, base_dir, Some(packages))
+}
+
+fn parse(
+    text: &str,
+    origin: &str,
+    base_dir: &Path,
+    reader: Option<&dyn PackageReader>,
+) -> Result<Config, ConfigErrors> {
     let mut sink = Sink {
         text,
         problems: Vec::new(),
@@ -124,7 +155,7 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Co
     }
     let mut semantic = Vec::new();
     let mut packages = Vec::new();
-    let config = validate(raw, base_dir, &mut semantic, &mut packages);
+    let config = validate(raw, base_dir, reader, &mut semantic, &mut packages);
     for (field, message) in semantic {
         let span = sink.located.as_ref().and_then(|t| locate(t, &field));
         sink.push_span(&field, span, &message);

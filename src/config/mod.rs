@@ -8,6 +8,7 @@
 
 mod load;
 pub mod raw;
+mod settings;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,8 @@ use std::time::Duration;
 use crate::codec::Encoding;
 use crate::record::{AssetMeta, Severity};
 
-pub use load::{load_file, parse_str, ConfigErrors, Problem};
+pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
+pub use settings::{Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, MAX_CHECK_TIMEOUT};
 
 /// A validated provisioning file.
 #[derive(Debug, Clone)]
@@ -37,6 +39,27 @@ pub struct Config {
     pub package_problems: Vec<Problem>,
 }
 
+/// What validation reads of a model package: its manifest's model name and signals. The
+/// model layer implements it (`model::package::ManifestReader`, the manifest only: no ONNX
+/// file read or hashed), so that `config` imports no stage. Without a reader
+/// ([`parse_str`], [`load_file`]) packages are not read: a model is named after its
+/// package's directory and bound when the model stage reads the package.
+pub trait PackageReader {
+    fn manifest(&self, dir: &std::path::Path) -> Result<PackageInfo, PackageReadError>;
+}
+
+/// The part of a manifest validation needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageInfo {
+    pub name: String,
+    pub signals: Vec<String>,
+}
+
+/// Why a package's manifest could not be read (the reader's own error, kept whole).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PackageReadError(pub Box<dyn std::error::Error + Send + Sync>);
+
 /// Per asset, the asset signal feeding each model signal, in the model's signal order.
 pub type Bound = Vec<(Arc<str>, Vec<Arc<str>>)>;
 
@@ -47,10 +70,10 @@ pub type Bound = Vec<(Arc<str>, Vec<Arc<str>>)>;
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
     pub package: PathBuf,
-    /// The manifest's model name (the package directory's name if it could not be read).
+    /// The manifest's model name (the package directory's name if it was not read).
     pub name: String,
     /// Per asset: the asset signal feeding each model signal, in the order of the manifest
-    /// read when the file was validated (empty if it could not be read).
+    /// read when the file was validated (empty if it was not read).
     pub bindings: Vec<(Arc<str>, Vec<Arc<str>>)>,
     /// The bound assets, each with every signal it declares.
     pub assets: Vec<(Arc<str>, Vec<Arc<str>>)>,
@@ -73,10 +96,28 @@ pub enum BindError {
     },
 }
 
+/// Every reason a package's signals cannot be bound (shown joined by `; `).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindErrors(pub Vec<BindError>);
+
+impl std::fmt::Display for BindErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BindErrors {}
+
 impl ModelConfig {
     /// Binds `model_signals` (a manifest's `input.signals`, in its order) by name: per asset,
     /// the asset signal feeding each model signal, in that order.
-    pub fn bind(&self, model_signals: &[String]) -> Result<Bound, Vec<BindError>> {
+    pub fn bind(&self, model_signals: &[String]) -> Result<Bound, BindErrors> {
         let mut errors: Vec<BindError> = self
             .renames
             .keys()
@@ -102,7 +143,7 @@ impl ModelConfig {
         if errors.is_empty() {
             Ok(out)
         } else {
-            Err(errors)
+            Err(BindErrors(errors))
         }
     }
 }
@@ -161,7 +202,7 @@ pub struct TimestampConfig {
     pub field: Option<String>,
     pub unit: TimeUnit,
     /// Which event times the source lets in ([`crate::ingest::time_guard`]).
-    pub policy: crate::ingest::time_guard::TimePolicy,
+    pub policy: TimePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -263,7 +304,7 @@ pub struct Compression {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CompressionMethod {
-    Deadband(crate::downsample::Band),
+    Deadband(Band),
     SwingingDoor(f64),
 }
 

@@ -1,4 +1,5 @@
-//! `[[models]]` bindings: the package is read and its signals matched to the assets'.
+//! `[[models]]` bindings: the package's manifest is read (through a [`PackageReader`]) and its
+//! signals matched to the assets'.
 
 use std::path::Path;
 
@@ -23,12 +24,32 @@ output = [0.0]
 "#;
 
 fn package(dir: &Path) {
-    let onnx = b"stand-in bytes: the config check reads and hashes, it does not run";
+    let onnx = b"stand-in bytes: validation reads only the manifest";
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("../r.csv"), "ts,de_vib\n").unwrap();
     std::fs::write(dir.join("model.onnx"), onnx).unwrap();
-    let sha = crate::model::package::sha256_hex(onnx);
-    std::fs::write(dir.join("manifest.toml"), MANIFEST.replace("SHA", &sha)).unwrap();
+    std::fs::write(
+        dir.join("manifest.toml"),
+        MANIFEST.replace("SHA", &"0".repeat(64)),
+    )
+    .unwrap();
+}
+
+/// The model layer's reader (`model::package::ManifestReader`) reads `manifest.toml`; these
+/// tests check what validation does with what a reader returns.
+struct Manifests;
+
+impl PackageReader for Manifests {
+    fn manifest(&self, dir: &Path) -> Result<PackageInfo, PackageReadError> {
+        let text = std::fs::read_to_string(dir.join("manifest.toml")).map_err(|e| {
+            PackageReadError(format!("{}: {e}", dir.join("manifest.toml").display()).into())
+        })?;
+        assert!(text.contains("name = \"bearing\""));
+        Ok(PackageInfo {
+            name: "bearing".into(),
+            signals: vec!["vib".into(), "speed".into()],
+        })
+    }
 }
 
 fn config(models: &str) -> String {
@@ -63,7 +84,7 @@ fn a_binding_maps_model_signals_to_asset_signals() {
     let text = config(
         "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = { vib = \"de_vib\" }\n",
     );
-    let c = parse_str(&text, "t.toml", dir.path()).unwrap();
+    let c = parse_str_with(&text, "t.toml", dir.path(), &Manifests).unwrap();
     assert_eq!(c.models.len(), 1);
     assert_eq!(c.models[0].name, "bearing");
     assert_eq!(c.models[0].package, dir.path().join("pkg"));
@@ -82,7 +103,7 @@ fn bad_bindings_are_reported_with_their_field() {
     let text = config(
         "[[models]]\npackage = \"pkg\"\nassets = [\"motor-2\", \"nope\"]\nsignals = { vibe = \"x\" }\n\n[[models]]\npackage = \"missing\"\nassets = [\"motor-1\"]\n",
     );
-    let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
+    let e = parse_str_with(&text, "t.toml", dir.path(), &Manifests).unwrap_err();
     let text = e.to_string();
     for needle in [
         "models[0].signals.vibe",
@@ -97,26 +118,20 @@ fn bad_bindings_are_reported_with_their_field() {
 }
 
 #[test]
-fn a_tampered_onnx_file_is_refused_by_its_checksum() {
+fn without_a_reader_packages_are_not_read_and_models_are_named_by_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let pkg = dir.path().join("pkg");
-    package(&pkg);
-    std::fs::write(pkg.join("model.onnx"), b"tampered").unwrap();
-    let text = config(
-        "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = { vib = \"de_vib\" }\n",
-    );
-    // A problem of the package, not of the file: `run` starts without it (the model stage
-    // refuses it with the reason), `check-config` reports it.
+    // No package at all: validation without a reader does not look.
+    let text = config("[[models]]\npackage = \"pkgs/bearing-v2\"\nassets = [\"motor-1\"]\n");
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
     let c = parse_str(&text, "t.toml", dir.path()).unwrap();
+    assert!(c.package_problems.is_empty(), "{:?}", c.package_problems);
+    assert_eq!(c.models[0].name, "bearing-v2");
+    assert!(c.models[0].bindings.is_empty());
+    // With a reader, the missing manifest is a package problem (`run` starts without it).
+    let c = parse_str_with(&text, "t.toml", dir.path(), &Manifests).unwrap();
     assert_eq!(c.package_problems.len(), 1, "{:?}", c.package_problems);
     assert_eq!(c.package_problems[0].field, "models[0].package");
-    assert!(
-        c.package_problems[0].message.contains("sha256"),
-        "{:?}",
-        c.package_problems
-    );
-    assert_eq!(c.models.len(), 1);
-    assert!(c.models[0].bindings.is_empty());
+    assert!(c.package_problems[0].message.contains("manifest.toml"));
 }
 
 #[test]
@@ -126,7 +141,7 @@ fn bindings_are_made_by_signal_name_for_any_signal_order() {
     let text = config(
         "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = { vib = \"de_vib\" }\ncheck_timeout_secs = 5\n",
     );
-    let c = parse_str(&text, "t.toml", dir.path()).unwrap();
+    let c = parse_str_with(&text, "t.toml", dir.path(), &Manifests).unwrap();
     let mc = &c.models[0];
     assert_eq!(mc.check_timeout, std::time::Duration::from_secs(5));
     let names = |b: Vec<(std::sync::Arc<str>, Vec<std::sync::Arc<str>>)>| -> Vec<String> {
@@ -142,7 +157,7 @@ fn bindings_are_made_by_signal_name_for_any_signal_order() {
         names(mc.bind(&order(&["speed", "vib"])).unwrap()),
         ["speed", "de_vib"]
     );
-    let e = mc.bind(&order(&["speed", "temp"])).unwrap_err();
+    let e = mc.bind(&order(&["speed", "temp"])).unwrap_err().0;
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(
         e.iter()
@@ -157,7 +172,7 @@ fn bindings_are_made_by_signal_name_for_any_signal_order() {
         let text = config(&format!(
             "[[models]]\npackage = \"pkg\"\nassets = [\"motor-1\"]\nsignals = {{ vib = \"de_vib\" }}\ncheck_timeout_secs = {bad}\n"
         ));
-        let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
+        let e = parse_str_with(&text, "t.toml", dir.path(), &Manifests).unwrap_err();
         assert!(e.to_string().contains("check_timeout_secs"), "{bad}: {e}");
     }
 }

@@ -73,12 +73,21 @@ pub fn producer_config(cfg: &KafkaConfig, gateway: &str) -> ClientConfig {
 }
 
 /// Check that librdkafka accepts the configuration (property names and values), without
-/// connecting anywhere. Used by `check-config`.
-pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), String> {
+/// connecting anywhere. Used by `check-config`; the error says which property and why.
+pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaError> {
     producer_config(cfg, gateway)
         .create_with_context::<_, FutureProducer<QuietContext>>(QuietContext)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+}
+
+/// Why one record was not delivered (it stays in the outbox and is sent again).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The broker or librdkafka refused or timed out the message.
+    #[error("{0}")]
+    Kafka(KafkaError),
+    #[error("delivery report lost (producer closed)")]
+    ReportLost,
 }
 
 /// Create the three topics if missing (`create_topics = true`). Retries until it succeeds or
@@ -158,7 +167,7 @@ impl ClientContext for QuietContext {
     }
 }
 
-type Delivery = Pin<Box<dyn Future<Output = (Class, u64, Result<(), String>)> + Send>>;
+type Delivery = Pin<Box<dyn Future<Output = (Class, u64, Result<(), DeliveryError>)> + Send>>;
 
 pub struct KafkaForwarder {
     producer: FutureProducer<QuietContext>,
@@ -243,8 +252,8 @@ impl KafkaForwarder {
                 Ok(Box::pin(fut.map(move |r| {
                     let r = match r {
                         Ok(Ok(_)) => Ok(()),
-                        Ok(Err((err, _))) => Err(err.to_string()),
-                        Err(_) => Err("delivery report lost (producer closed)".to_string()),
+                        Ok(Err((err, _))) => Err(DeliveryError::Kafka(err)),
+                        Err(_) => Err(DeliveryError::ReportLost),
                     };
                     (class, seq, r)
                 })))
@@ -386,7 +395,7 @@ impl KafkaForwarder {
     /// Delete acknowledged records from the outbox and note failures.
     async fn settle(
         &self,
-        done: Vec<(Class, u64, Result<(), String>)>,
+        done: Vec<(Class, u64, Result<(), DeliveryError>)>,
         per_class: &mut [usize; 3],
         failed: &mut [Option<u64>; 3],
     ) {
@@ -396,9 +405,9 @@ impl KafkaForwarder {
             per_class[s] = per_class[s].saturating_sub(1);
             match r {
                 Ok(()) => acked[s].push(seq),
-                Err(msg) => {
-                    warn!(class = class.name(), seq, error = %msg, "Kafka delivery failed; the record stays in the outbox.");
-                    self.metrics.delivery_error(msg);
+                Err(e) => {
+                    warn!(class = class.name(), seq, error = %e, "Kafka delivery failed; the record stays in the outbox.");
+                    self.metrics.delivery_error(e.to_string());
                     failed[s] = Some(failed[s].map_or(seq, |f| f.min(seq)));
                 }
             }

@@ -7,6 +7,6 @@
 pub mod kafka;
 
 pub use kafka::{
-    check_properties, ensure_topics, producer_config, KafkaForwarder, HEADER_GATEWAY,
-    HEADER_SCHEMA, HEADER_SEQ,
+    check_properties, ensure_topics, producer_config, DeliveryError, KafkaForwarder,
+    HEADER_GATEWAY, HEADER_SCHEMA, HEADER_SEQ,
 };

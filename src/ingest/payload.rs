@@ -294,7 +294,7 @@ mod tests {
     fn cbor_payload_decodes_like_json() {
         let mut m = std::collections::BTreeMap::new();
         m.insert("temp".to_string(), 40.0f64);
-        let bytes = serde_cbor::to_vec(&m).unwrap();
+        let bytes = crate::codec::to_cbor(&m).unwrap();
         let d = decoder("plant/{asset}").decode("plant/pump-1", &bytes, 9);
         assert_eq!(values(&d), vec![("temp".into(), 9, 40.0)]);
     }
@@ -303,10 +303,29 @@ mod tests {
     fn non_finite_cbor_values_are_rejected() {
         let mut m = std::collections::BTreeMap::new();
         m.insert("temp".to_string(), f64::NAN);
-        let bytes = serde_cbor::to_vec(&m).unwrap();
+        let bytes = crate::codec::to_cbor(&m).unwrap();
         let d = decoder("plant/{asset}").decode("plant/pump-1", &bytes, 9);
         assert!(d.samples.is_empty());
         assert_eq!(d.rejects, vec![Reject::NonFinite]);
+    }
+
+    #[test]
+    fn cbor_claiming_more_than_it_holds_or_nested_too_deep_is_malformed() {
+        let dec = decoder("plant/{asset}");
+        // An array of 2^64 - 1 items, and a map whose "temp" is 2^40 bytes: the claims are not
+        // allocated, the payload ends first.
+        let huge_array = [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xa0];
+        let mut huge_bytes = vec![0xa1, 0x64, b't', b'e', b'm', b'p', 0x5b];
+        huge_bytes.extend((1u64 << 40).to_be_bytes());
+        huge_bytes.push(0x00);
+        let mut deep = vec![0x81; 128];
+        deep.push(0xa0);
+        for bad in [&huge_array[..], &huge_bytes, &deep] {
+            assert_eq!(
+                dec.decode("plant/pump-1", bad, 0).rejects,
+                vec![Reject::Malformed]
+            );
+        }
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! The replay source: a CSV recording (or a user's CSV log, for backfill) played into the
 //! pipeline.
 //!
-//! Format: a header row naming the columns, then one row per instant. `ts` (or the configured
-//! timestamp field) holds the event time; an optional `asset` column names the asset per row,
-//! otherwise the source's `asset` applies; every other column is a signal. Empty cells are
+//! Format: a header row naming the columns, then one row per line and instant. Fields may be
+//! quoted (`"pump, east"`, `""` for a quote inside: [`super::csv_fields`]); a row whose quotes
+//! do not close is `malformed` (a header whose quotes do not close splits at every comma). `ts`
+//! (or the configured timestamp field) holds the event time; an optional `asset` column names
+//! the asset per row, otherwise the source's `asset` applies; every other column is a signal. Empty cells are
 //! skipped (not every signal is sampled at every instant). Rows are paced at `rows_per_sec`, or
 //! sent as fast as the pipeline takes them (waiting, never dropping) when that is 0. The source
 //! ends at end of file.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::csv_fields;
 use super::payload::{parse_number, SampleBuilder};
 use super::time_guard::TimeGuard;
 use super::{time, AssetIndex, Batch, Decoded, Reject};
@@ -37,12 +41,13 @@ struct Header {
 }
 
 impl Header {
+    /// A header whose quotes do not close splits at every comma.
     fn parse(line: &str, ts_field: &str) -> Header {
-        let names: Vec<String> = line
-            .trim()
-            .split(',')
-            .map(|c| c.trim().to_string())
-            .collect();
+        let line = line.trim();
+        let names: Vec<String> = match csv_fields::split(line) {
+            Ok(names) => names.into_iter().map(Cow::into_owned).collect(),
+            Err(_) => line.split(',').map(|c| c.trim().to_string()).collect(),
+        };
         Header {
             ts: names.iter().position(|n| n == ts_field),
             asset: names.iter().position(|n| n == "asset"),
@@ -59,19 +64,21 @@ fn parse_row(
     line: &str,
 ) -> Decoded {
     let mut out = Decoded::default();
-    let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+    let Ok(cols) = csv_fields::split(line) else {
+        return Decoded::reject(Reject::Malformed);
+    };
     if cols.len() != header.names.len() {
         return Decoded::reject(Reject::Malformed);
     }
     let ts = match header.ts {
-        Some(i) => match time::from_text(cols[i], b.timestamp.unit) {
+        Some(i) => match time::from_text(&cols[i], b.timestamp.unit) {
             Ok(t) => t,
             Err(r) => return Decoded::reject(r),
         },
         None => b.arrival_ns,
     };
     let asset = match (header.asset, default_asset) {
-        (Some(i), _) => cols[i],
+        (Some(i), _) => &*cols[i],
         (None, Some(a)) => a,
         (None, None) => return Decoded::reject(Reject::UnknownAsset),
     };
@@ -177,9 +184,8 @@ mod tests {
     use super::*;
     use crate::config::{AssetConfig, SignalConfig, TimeUnit, TimestampConfig};
 
-    #[test]
-    fn rows_use_the_asset_column_and_skip_empty_cells() {
-        let idx = AssetIndex::new(&[AssetConfig {
+    fn index() -> AssetIndex {
+        AssetIndex::new(&[AssetConfig {
             id: Arc::from("e1"),
             meta: Default::default(),
             signals: vec![
@@ -196,12 +202,20 @@ mod tests {
                     compression: None,
                 },
             ],
-        }]);
-        let ts = TimestampConfig {
+        }])
+    }
+
+    fn timestamp() -> TimestampConfig {
+        TimestampConfig {
             field: Some("ts".into()),
             unit: TimeUnit::Auto,
             policy: crate::ingest::time_guard::TimePolicy::defaults(false),
-        };
+        }
+    }
+
+    #[test]
+    fn rows_use_the_asset_column_and_skip_empty_cells() {
+        let (idx, ts) = (index(), timestamp());
         let b = SampleBuilder {
             index: &idx,
             timestamp: &ts,
@@ -223,5 +237,55 @@ mod tests {
             parse_row(&h, None, &b, "1,e9,1,2").rejects,
             vec![Reject::UnknownAsset, Reject::UnknownAsset]
         );
+    }
+
+    #[test]
+    fn quoted_header_names_and_fields_are_read_as_users_logs_write_them() {
+        let (idx, ts) = (index(), timestamp());
+        let b = SampleBuilder {
+            index: &idx,
+            timestamp: &ts,
+            arrival_ns: 0,
+        };
+        // A quoted header name, a quoted field with a comma (a column no signal is named
+        // after), quotes escaped by doubling.
+        let h = Header::parse(r#""ts","asset","a","note, free text",b"#, "ts");
+        assert_eq!(h.names, ["ts", "asset", "a", "note, free text", "b"]);
+        assert_eq!((h.ts, h.asset), (Some(0), Some(1)));
+        let d = parse_row(
+            &h,
+            None,
+            &b,
+            r#""2026-01-05T06:01:00Z","e1","1.5","pump ""east"", bay 2",2"#,
+        );
+        let got: Vec<_> = d.samples.iter().map(|s| (&*s.signal, s.value)).collect();
+        assert_eq!(got, [("a", 1.5), ("b", 2.0)]);
+        assert_eq!(d.rejects, [Reject::NotNumeric]);
+        // The comma inside quotes does not make a column.
+        assert_eq!(
+            parse_row(&h, None, &b, r#"1,e1,1,"x,y,z",2"#).samples.len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_row_whose_quote_does_not_close_is_malformed() {
+        let (idx, ts) = (index(), timestamp());
+        let b = SampleBuilder {
+            index: &idx,
+            timestamp: &ts,
+            arrival_ns: 0,
+        };
+        let h = Header::parse("ts,asset,a,b", "ts");
+        for bad in [r#"1,e1,"1.5,2"#, r#"1,e1,"1.5"x,2"#] {
+            assert_eq!(
+                parse_row(&h, None, &b, bad).rejects,
+                [Reject::Malformed],
+                "{bad}"
+            );
+        }
+        // A header with an open quote splits at every comma, as before quotes were read.
+        let h = Header::parse(r#"ts,asset,"a,b"#, "ts");
+        assert_eq!(h.names, ["ts", "asset", "\"a", "b"]);
     }
 }

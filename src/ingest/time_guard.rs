@@ -33,50 +33,11 @@ use std::sync::Arc;
 use super::{Decoded, Reject};
 use crate::util::FastMap;
 
+pub use crate::config::TimePolicy;
 pub use crate::record::{clock_ok, CLOCK_FLOOR_NS};
 
 /// Consecutive mutually consistent samples that confirm a jump of a replayed stream.
 pub const JUMP_CONFIRM: u8 = 3;
-
-const SEC: i64 = 1_000_000_000;
-
-/// A source's time policy (validated; see the module header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimePolicy {
-    /// Compare with the gateway clock (live sources) or only with the stream (replay).
-    pub live: bool,
-    pub max_future_ns: i64,
-    /// `None`: no limit into the past.
-    pub max_past_ns: Option<i64>,
-    pub max_jump_ns: i64,
-}
-
-impl TimePolicy {
-    pub const DEFAULT_MAX_FUTURE_SECS: u64 = 300;
-    pub const DEFAULT_MAX_PAST_SECS: u64 = 366 * 86_400;
-    pub const DEFAULT_MAX_JUMP_SECS: u64 = 86_400;
-
-    /// The defaults of a live (`true`) or replay source.
-    pub fn defaults(live: bool) -> TimePolicy {
-        TimePolicy::from_secs(
-            live,
-            Self::DEFAULT_MAX_FUTURE_SECS,
-            Self::DEFAULT_MAX_PAST_SECS,
-            Self::DEFAULT_MAX_JUMP_SECS,
-        )
-    }
-
-    /// From the provisioning file's seconds (`max_past_secs = 0`: no limit).
-    pub fn from_secs(live: bool, future: u64, past: u64, jump: u64) -> TimePolicy {
-        let ns = |s: u64| i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(SEC);
-        TimePolicy {
-            live,
-            max_future_ns: ns(future),
-            max_past_ns: (past > 0).then(|| ns(past)),
-            max_jump_ns: ns(jump),
-        }
-    }
-}
 
 /// One asset's stream time, for replay sources and for live sources under a wrong clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -177,6 +138,7 @@ impl TimeGuard {
 
 #[cfg(test)]
 mod tests {
+    const SEC: i64 = 1_000_000_000;
     use super::*;
     use crate::record::Sample;
     use proptest::prelude::*;

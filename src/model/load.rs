@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::onnx::OnnxModel;
 use super::package::{Package, PackageError};
-use super::runner::{Infer, LoadedModel};
+use super::runner::{Infer, InferError, LoadedModel};
 use super::verify::ChildVerdict;
 use crate::features::FeatureExtractor;
 
@@ -23,12 +23,12 @@ pub struct TractModel {
 }
 
 impl Infer for TractModel {
-    fn infer(&self, features: &[f32]) -> Result<Vec<f32>, String> {
-        let outputs = self.model.run(features).map_err(|e| e.to_string())?;
+    fn infer(&self, features: &[f32]) -> Result<Vec<f32>, InferError> {
+        let outputs = self.model.run(features)?;
         outputs
             .get(&self.output)
             .map(|o| o.values.clone())
-            .ok_or_else(|| format!("the model has no output {:?}", self.output))
+            .ok_or_else(|| InferError::NoOutput(self.output.clone()))
     }
 }
 
@@ -60,10 +60,19 @@ fn load(package: Package) -> Result<Arc<LoadedModel>, PackageError> {
     };
     // The feature extractor the runner will build (band edges against the window's FFT bins).
     let shapes = vec![m.window.shape(); m.features.signals().len()];
-    FeatureExtractor::new(m.features.clone(), &shapes)
-        .map_err(|e| model_error(format!("input.features: {e}")))?;
+    FeatureExtractor::new(m.features.clone(), &shapes).map_err(|source| {
+        PackageError::Features {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            source,
+        }
+    })?;
     let model =
-        OnnxModel::load(&package.onnx, m.features.len()).map_err(|e| model_error(e.to_string()))?;
+        OnnxModel::load(&package.onnx, m.features.len()).map_err(|e| PackageError::Load {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            source: Box::new(e),
+        })?;
     if !model.outputs().iter().any(|o| o.name == m.output_name) {
         let names: Vec<&str> = model.outputs().iter().map(|o| o.name.as_str()).collect();
         return Err(model_error(format!(

@@ -1,4 +1,5 @@
-//! Model packages: manifest, checks at load, and the ONNX runtime (tract).
+//! Model packages: manifest, checks at load, the ONNX runtime (tract), and the alert rules on a
+//! model's output ([`rule`]).
 
 pub mod bench;
 pub mod limits;
@@ -7,6 +8,7 @@ pub mod manifest;
 pub mod monitor;
 pub mod onnx;
 pub mod package;
+pub mod rule;
 pub mod runner;
 pub mod stage;
 #[cfg(test)]

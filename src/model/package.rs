@@ -8,6 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::bounds::MAX_MANIFEST_BYTES;
 use super::manifest::{Manifest, ManifestErrors};
+use super::onnx::ModelError;
+use super::runner::InferError;
+use crate::features::FeatureError;
 
 /// Largest ONNX file accepted (a gateway model is kilobytes to a few megabytes).
 pub const MAX_ONNX_BYTES: u64 = 64 << 20;
@@ -37,6 +40,24 @@ pub enum PackageError {
         name: String,
         version: String,
         reason: String,
+    },
+    #[error("model {name} {version}: input.features: {source}")]
+    Features {
+        name: String,
+        version: String,
+        source: FeatureError,
+    },
+    #[error("model {name} {version}: {source}")]
+    Load {
+        name: String,
+        version: String,
+        source: Box<ModelError>,
+    },
+    #[error("model {name} {version}: {source}")]
+    Infer {
+        name: String,
+        version: String,
+        source: Box<InferError>,
     },
     #[error(
         "model {name} {version}: golden vector {index} gave {got:?}, expected {expected:?} (max difference {diff:.3e} > {tolerance:.1e})"
@@ -81,26 +102,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Package {
     /// Read `dir/manifest.toml` and the ONNX file it names, and check the checksum.
     pub fn read(dir: &Path) -> Result<Package, PackageError> {
-        let manifest_path = dir.join("manifest.toml");
-        let max = MAX_MANIFEST_BYTES as u64;
-        let size = std::fs::metadata(&manifest_path)
-            .map_err(|source| PackageError::Read {
-                path: manifest_path.clone(),
-                source,
-            })?
-            .len();
-        if size > max {
-            return Err(PackageError::TooLarge {
-                path: manifest_path,
-                size,
-                max,
-            });
-        }
-        let text = String::from_utf8_lossy(&read(&manifest_path)?).into_owned();
-        let manifest = Manifest::parse(&text).map_err(|errors| PackageError::Manifest {
-            path: manifest_path.clone(),
-            errors,
-        })?;
+        let manifest = read_manifest(dir)?;
         let onnx_path = dir.join(&manifest.onnx);
         let size = std::fs::metadata(&onnx_path)
             .map_err(|source| PackageError::Read {
@@ -143,14 +145,18 @@ impl Package {
     /// out, normalisation applied here) and compare.
     pub fn verify(
         &self,
-        mut run: impl FnMut(&[f32]) -> Result<Vec<f32>, String>,
+        mut run: impl FnMut(&[f32]) -> Result<Vec<f32>, InferError>,
     ) -> Result<(), PackageError> {
         let m = &self.manifest;
         let mut input = vec![0f32; m.features.len()];
         for (index, g) in m.golden.iter().enumerate() {
             input.copy_from_slice(&g.features);
             normalize(m, &mut input);
-            let got = run(&input).map_err(|e| self.model_error(e))?;
+            let got = run(&input).map_err(|e| PackageError::Infer {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                source: Box::new(e),
+            })?;
             if got.len() != m.output_len() {
                 return Err(self.model_error(format!(
                     "output {:?} has {} values, the manifest declares {}",
@@ -186,6 +192,49 @@ impl Package {
             }
         }
         Ok(())
+    }
+}
+
+/// Read and parse `dir/manifest.toml` only (size-limited; the ONNX file is not read).
+pub fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
+    let manifest_path = dir.join("manifest.toml");
+    let max = MAX_MANIFEST_BYTES as u64;
+    let size = std::fs::metadata(&manifest_path)
+        .map_err(|source| PackageError::Read {
+            path: manifest_path.clone(),
+            source,
+        })?
+        .len();
+    if size > max {
+        return Err(PackageError::TooLarge {
+            path: manifest_path,
+            size,
+            max,
+        });
+    }
+    let text = String::from_utf8_lossy(&read(&manifest_path)?).into_owned();
+    let manifest = Manifest::parse(&text).map_err(|errors| PackageError::Manifest {
+        path: manifest_path.clone(),
+        errors,
+    })?;
+    Ok(manifest)
+}
+
+/// [`crate::config::PackageReader`] for validating a provisioning file: the manifest's name
+/// and signals, without reading or hashing the ONNX file (the model stage and `check-config`
+/// check the whole package, in a child process).
+pub struct ManifestReader;
+
+impl crate::config::PackageReader for ManifestReader {
+    fn manifest(
+        &self,
+        dir: &Path,
+    ) -> Result<crate::config::PackageInfo, crate::config::PackageReadError> {
+        let m = read_manifest(dir).map_err(|e| crate::config::PackageReadError(Box::new(e)))?;
+        Ok(crate::config::PackageInfo {
+            name: m.name,
+            signals: m.signals,
+        })
     }
 }
 
@@ -264,8 +313,31 @@ output = [2.0]
         assert!(e.to_string().contains("declares 1"), "{e}");
         let e = p.verify(|_| Ok(vec![f32::NAN])).unwrap_err();
         assert!(matches!(e, PackageError::Golden { .. }), "{e}");
-        let e = p.verify(|_| Err("no such output".into())).unwrap_err();
-        assert!(e.to_string().contains("no such output"), "{e}");
+        let e = p
+            .verify(|_| Err(InferError::NoOutput("probabilities".into())))
+            .unwrap_err();
+        assert!(matches!(e, PackageError::Infer { .. }), "{e}");
+        assert!(
+            e.to_string().contains("has no output \"probabilities\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_manifest_reader_neither_reads_nor_hashes_the_onnx_file() {
+        use crate::config::PackageReader;
+        let dir = tempfile::tempdir().unwrap();
+        // A checksum that does not match and then no ONNX file at all: validating a
+        // provisioning file needs only the manifest's name and signals.
+        package(dir.path(), b"onnx bytes", &sha256_hex(b"other bytes"));
+        std::fs::remove_file(dir.path().join("model.onnx")).unwrap();
+        let info = ManifestReader.manifest(dir.path()).unwrap();
+        assert_eq!(info.name, "m");
+        assert_eq!(info.signals, ["x"]);
+        assert!(Package::read(dir.path()).is_err());
+        std::fs::write(dir.path().join("manifest.toml"), "[model]\nname = 1").unwrap();
+        let e = ManifestReader.manifest(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("manifest.toml"), "{e}");
     }
 
     #[test]

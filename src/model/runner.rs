@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::alert::model_rule::{score, Lifecycle, ModelAlertState};
 use crate::features::{FeatureError, FeatureExtractor};
 use crate::record::{
     Alert, AlertEvent, AssetMeta, Driver, ModelAlertInfo, ModelStatus, Record, Sample, ALERT_SCHEMA,
@@ -20,11 +19,28 @@ use crate::window::{WindowCounters, Windower};
 
 use super::manifest::{Manifest, OutputKind};
 use super::monitor::{FeatureMonitor, LatencyHistogram};
+use super::onnx::ModelError;
 use super::package::normalize;
+use super::rule::{score, Lifecycle, ModelAlertState};
 
 /// A loaded model: normalised features in, the manifest's output tensor out (flattened).
 pub trait Infer: Send + Sync {
-    fn infer(&self, features: &[f32]) -> Result<Vec<f32>, String>;
+    fn infer(&self, features: &[f32]) -> Result<Vec<f32>, InferError>;
+}
+
+/// Why one window's inference gave no usable output. Counted in the model's `errors`; the
+/// status shows the last one as text (`last_error`).
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    /// The runtime refused the input or failed running the model.
+    #[error(transparent)]
+    Model(Box<ModelError>),
+    /// The model ran but has no output of the name the manifest reads.
+    #[error("the model has no output {0:?}")]
+    NoOutput(String),
+    /// The output has another number of values than the manifest declares.
+    #[error("output has {got} values, the manifest declares {want}")]
+    OutputLen { got: usize, want: usize },
 }
 
 /// A package loaded and verified, shared by every asset it runs for.
@@ -96,6 +112,12 @@ pub enum RunnerError {
         model: String,
         source: crate::window::WindowError,
     },
+}
+
+impl From<ModelError> for InferError {
+    fn from(e: ModelError) -> InferError {
+        InferError::Model(Box::new(e))
+    }
 }
 
 impl RunnerError {
@@ -340,19 +362,19 @@ fn run_window(
     let output = inst.model.model.infer(inst.input);
     stats.latency.record(t.elapsed());
     let output = match output {
-        Ok(o) if o.len() == m.output_len() => o,
-        Ok(o) => {
-            stats.errors += 1;
-            stats.last_error = Some(format!(
-                "output has {} values, the manifest declares {}",
-                o.len(),
-                m.output_len()
-            ));
-            return;
-        }
+        Ok(o) if o.len() == m.output_len() => Ok(o),
+        Ok(o) => Err(InferError::OutputLen {
+            got: o.len(),
+            want: m.output_len(),
+        }),
+        Err(e) => Err(e),
+    };
+    // The status schema shows the last error as text: formatted here, at that edge.
+    let output = match output {
+        Ok(o) => o,
         Err(e) => {
             stats.errors += 1;
-            stats.last_error = Some(e);
+            stats.last_error = Some(e.to_string());
             return;
         }
     };

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::ingest::Reject;
+use crate::record::Reject;
 use crate::record::SourceStatus;
 
 /// Counters of one source.

@@ -3,10 +3,11 @@
 //! systemd notifications (readiness, watchdog, status line) of a service ([`systemd`]); the
 //! stages' progress, which decides whether the watchdog is pinged ([`progress`]).
 
+pub mod heartbeat;
 pub mod metrics;
 pub mod progress;
 pub mod status;
 pub mod systemd;
 
 pub use metrics::{Metrics, PipelineDrop, SourceMetrics};
-pub use status::{build_status, FillEstimator};
+pub use status::{build_status, FillEstimator, OutboxHealth};

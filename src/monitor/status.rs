@@ -1,8 +1,7 @@
 //! The status heartbeat: one [`Status`] record every `heartbeat_secs`.
 
 use crate::config::GatewayConfig;
-use crate::outbox::Outbox;
-use crate::record::{clock_ok, now_ns, Status, STATUS_SCHEMA};
+use crate::record::{clock_ok, now_ns, Class, ClassStatus, Status, STATUS_SCHEMA};
 
 use super::Metrics;
 
@@ -39,16 +38,30 @@ impl FillEstimator {
     }
 }
 
+/// The outbox's part of a status, as the outbox reports it (`Outbox::health`): the monitor
+/// reads the numbers and never the store itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxHealth {
+    pub classes: Vec<(Class, ClassStatus)>,
+    /// Stored bytes as the budget counts them.
+    pub total_bytes: u64,
+    pub budget_bytes: u64,
+    pub quarantined: u64,
+    pub recovered: u64,
+    pub set_aside: u64,
+    /// How the store was recovered at open, if it was.
+    pub recovery: Option<String>,
+}
+
 /// Snapshot the gateway's health.
 pub fn build_status(
     gateway: &GatewayConfig,
     metrics: &Metrics,
-    outbox: &Outbox,
+    outbox: OutboxHealth,
     fill: &mut FillEstimator,
 ) -> Status {
     let now = now_ns();
-    let counters = outbox.counters();
-    let (fill_rate, full_in) = fill.observe(now, counters.total_bytes(), outbox.budget_bytes());
+    let (fill_rate, full_in) = fill.observe(now, outbox.total_bytes, outbox.budget_bytes);
     Status {
         schema: STATUS_SCHEMA.into(),
         gateway: gateway.id.clone(),
@@ -62,21 +75,21 @@ pub fn build_status(
             .map(|s| (s.name.clone(), s.snapshot()))
             .collect(),
         outbox: outbox
-            .class_status(now)
+            .classes
             .into_iter()
             .map(|(c, s)| (c.name().to_string(), s))
             .collect(),
-        outbox_budget_bytes: outbox.budget_bytes(),
+        outbox_budget_bytes: outbox.budget_bytes,
         outbox_write_lost: metrics.write_lost_count(),
         pipeline_drops: metrics.pipeline_drops(),
         delivered: metrics.delivered_count(),
         last_delivery_ns: metrics.last_delivery_ns(),
         delivery_errors: metrics.delivery_error_count(),
         last_delivery_error: metrics.last_error(),
-        outbox_quarantined: counters.quarantined,
-        outbox_recovered: counters.recovered,
-        outbox_set_aside: counters.set_aside,
-        outbox_recovery: outbox.recovery().map(ToString::to_string),
+        outbox_quarantined: outbox.quarantined,
+        outbox_recovered: outbox.recovered,
+        outbox_set_aside: outbox.set_aside,
+        outbox_recovery: outbox.recovery,
         outbox_fill_bytes_per_sec: fill_rate,
         outbox_full_in_secs: full_in,
         models: metrics.models(),

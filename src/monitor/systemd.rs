@@ -2,10 +2,13 @@
 //! `WatchdogSec=`: `READY=1` once the pipeline runs, `WATCHDOG=1` while it keeps moving,
 //! `STATUS=` with a one-line summary for `systemctl status`, `STOPPING=1` at shutdown.
 //!
-//! The protocol is one datagram per message to the Unix socket named by `$NOTIFY_SOCKET` (a
-//! path, or `@name` for Linux's abstract namespace), which is all this module needs from std;
-//! no crate. Without `$NOTIFY_SOCKET` (not started by systemd, or `Type=simple`) every call
-//! does nothing.
+//! The `sd-notify` crate says the protocol: the assignments ([`NotifyState`]) and the reading of
+//! `$WATCHDOG_USEC`/`$WATCHDOG_PID` ([`sd_notify::watchdog_enabled`]). The datagram goes out
+//! through this module's own socket rather than `sd_notify::notify`, which reads
+//! `$NOTIFY_SOCKET` at every call, sends on a blocking socket, and takes `@name` (Linux's
+//! abstract namespace) for a file name: one datagram per message to the Unix socket named by
+//! `$NOTIFY_SOCKET` (a path, or `@name`). Without `$NOTIFY_SOCKET` (not started by systemd, or
+//! `Type=simple`) every call does nothing.
 //!
 //! Invariants:
 //! - Notifying never stops or slows the agent: a failed send is ignored, logged at DEBUG the
@@ -27,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -61,27 +65,21 @@ impl Notifier {
         }
     }
 
-    /// From the variables systemd sets: `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`.
+    /// From the variables systemd sets: `NOTIFY_SOCKET`, and `WATCHDOG_USEC` with
+    /// `WATCHDOG_PID` through [`sd_notify::watchdog_enabled`] (which drops another process's
+    /// watchdog).
     pub fn from_env() -> Self {
-        let var = |k| std::env::var(k).ok();
         Self::new(
-            var("NOTIFY_SOCKET").as_deref(),
-            var("WATCHDOG_USEC").as_deref(),
-            var("WATCHDOG_PID").as_deref(),
-            std::process::id(),
+            std::env::var("NOTIFY_SOCKET").ok().as_deref(),
+            sd_notify::watchdog_enabled(),
         )
     }
 
-    /// From explicit values: `notify_socket` as in `$NOTIFY_SOCKET`, `watchdog_usec` and
-    /// `watchdog_pid` as in `$WATCHDOG_USEC` and `$WATCHDOG_PID`, `pid` this process's id.
-    /// The watchdog is on only when `watchdog_usec` is a positive number and `watchdog_pid`,
-    /// if given, is `pid` (systemd sets it so a child does not ping for its parent).
-    pub fn new(
-        notify_socket: Option<&str>,
-        watchdog_usec: Option<&str>,
-        watchdog_pid: Option<&str>,
-        pid: u32,
-    ) -> Self {
+    /// From explicit values: `notify_socket` as in `$NOTIFY_SOCKET`, `watchdog` as systemd
+    /// gave it to this process (`$WATCHDOG_USEC`, when `$WATCHDOG_PID` is absent or this
+    /// process). The watchdog is on only when it is longer than zero and notifications go
+    /// somewhere.
+    pub fn new(notify_socket: Option<&str>, watchdog: Option<Duration>) -> Self {
         let target = match notify_socket {
             Some(s) if s.len() > 1 && s.starts_with('@') => {
                 Some(Target::Abstract(s.as_bytes()[1..].to_vec()))
@@ -101,11 +99,7 @@ impl Notifier {
                 None
             }
         });
-        let for_us = watchdog_pid.is_none_or(|p| p.trim().parse::<u32>().ok() == Some(pid));
-        let watchdog = watchdog_usec
-            .and_then(|u| u.trim().parse::<u64>().ok())
-            .filter(|&u| u > 0 && for_us && socket.is_some())
-            .map(Duration::from_micros);
+        let watchdog = watchdog.filter(|w| !w.is_zero() && socket.is_some());
         Notifier {
             socket,
             watchdog,
@@ -126,28 +120,37 @@ impl Notifier {
 
     /// The pipeline runs: `READY=1` with a status line.
     pub fn ready(&self, status: &str) {
-        self.send(&format!("READY=1\nSTATUS={}", one_line(status)));
+        self.send(&[NotifyState::Ready, NotifyState::Status(&one_line(status))]);
     }
 
     /// A new status line for `systemctl status`.
     pub fn status(&self, status: &str) {
-        self.send(&format!("STATUS={}", one_line(status)));
+        self.send(&[NotifyState::Status(&one_line(status))]);
     }
 
     /// The pipeline is alive.
     pub fn watchdog_ping(&self) {
-        self.send("WATCHDOG=1");
+        self.send(&[NotifyState::Watchdog]);
     }
 
     /// Shutdown began (the drain follows).
     pub fn stopping(&self, status: &str) {
-        self.send(&format!("STOPPING=1\nSTATUS={}", one_line(status)));
+        self.send(&[
+            NotifyState::Stopping,
+            NotifyState::Status(&one_line(status)),
+        ]);
     }
 
-    fn send(&self, msg: &str) {
+    /// One datagram: the assignments, one a line (`READY=1\nSTATUS=...`).
+    fn send(&self, states: &[NotifyState]) {
         let Some((sock, target)) = &self.socket else {
             return;
         };
+        let msg = states
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
         let sent = match target {
             Target::Path(p) => sock.send_to(msg.as_bytes(), p),
             Target::Abstract(name) => send_abstract(sock, name, msg.as_bytes()),
@@ -280,7 +283,7 @@ mod tests {
     fn ready_status_and_stopping_reach_the_socket_as_systemd_reads_them() {
         let dir = tempfile::tempdir().unwrap();
         let (sock, path) = listener(&dir);
-        let n = Notifier::new(Some(&path), None, None, 1);
+        let n = Notifier::new(Some(&path), None);
         assert!(n.enabled());
         n.ready("running\n3 sources");
         assert_eq!(recv(&sock), "READY=1\nSTATUS=running 3 sources");
@@ -304,48 +307,117 @@ mod tests {
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let sock = UnixDatagram::bind_addr(&addr).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let n = Notifier::new(Some(&format!("@{name}")), None, None, 1);
+        let n = Notifier::new(Some(&format!("@{name}")), None);
         n.ready("up");
         assert_eq!(recv(&sock), "READY=1\nSTATUS=up");
     }
 
     #[test]
     fn without_notify_socket_nothing_is_sent_and_there_is_no_watchdog() {
-        let n = Notifier::new(None, Some("30000000"), None, 1);
+        let n = Notifier::new(None, Some(Duration::from_secs(30)));
         assert!(!n.enabled());
         assert_eq!(n.watchdog_interval(), None);
         n.ready("up");
         n.watchdog_ping();
         n.stopping("down");
-        assert!(!Notifier::new(Some(""), None, None, 1).enabled());
-        assert!(!Notifier::new(Some("relative.sock"), None, None, 1).enabled());
+        assert!(!Notifier::new(Some(""), None).enabled());
+        assert!(!Notifier::new(Some("relative.sock"), None).enabled());
     }
 
     #[test]
-    fn the_watchdog_pings_at_half_of_watchdog_usec_and_only_for_this_pid() {
+    fn the_watchdog_pings_at_half_of_watchdog_sec() {
         let dir = tempfile::tempdir().unwrap();
         let (_sock, path) = listener(&dir);
-        let every = |usec, pid| Notifier::new(Some(&path), usec, pid, 42).watchdog_interval();
-        assert_eq!(every(Some("30000000"), None), Some(Duration::from_secs(15)));
+        let every = |w| Notifier::new(Some(&path), w).watchdog_interval();
         assert_eq!(
-            every(Some("30000000"), Some("42")),
+            every(Some(Duration::from_secs(30))),
             Some(Duration::from_secs(15))
         );
+        assert_eq!(every(Some(Duration::ZERO)), None);
+        assert_eq!(every(None), None);
+    }
+
+    /// Not a test of its own: what [`Notifier::from_env`] makes of the environment, printed
+    /// for [`the_environment_systemd_sets_is_read_only_for_this_pid`], which runs it in a child
+    /// process (tests never set their own process's environment).
+    #[test]
+    #[ignore = "run by the_environment_systemd_sets_is_read_only_for_this_pid"]
+    fn print_the_notifier_from_env() {
+        let n = Notifier::from_env();
+        println!(
+            "FROM_ENV enabled={} watchdog={:?}",
+            n.enabled(),
+            n.watchdog_interval()
+        );
+    }
+
+    #[test]
+    fn the_environment_systemd_sets_is_read_only_for_this_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("notify.sock");
+        let from_env = |assignments: &str| {
+            // `exec` keeps the shell's pid, so `$$` is the child's own. Under qemu-user
+            // (cross/test sets FOREWARN_AGENT_WRAPPER) the ARM test binary runs through the
+            // emulator, which keeps the pid too.
+            let wrapper = std::env::var("FOREWARN_AGENT_WRAPPER")
+                .ok()
+                .filter(|w| w.contains("qemu"))
+                .unwrap_or_default();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{assignments} exec {wrapper} \"$0\" --exact \
+                     monitor::systemd::tests::print_the_notifier_from_env --ignored --nocapture"
+                ))
+                .arg(std::env::current_exe().unwrap())
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("WATCHDOG_USEC")
+                .env_remove("WATCHDOG_PID")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("FROM_ENV ").map(str::to_string))
+                .unwrap_or_else(|| panic!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+        };
+        let sock = socket.display();
         assert_eq!(
-            every(Some("30000000"), Some("43")),
-            None,
+            from_env(&format!("NOTIFY_SOCKET={sock} WATCHDOG_USEC=30000000")),
+            "enabled=true watchdog=Some(15s)"
+        );
+        assert_eq!(
+            from_env(&format!(
+                "NOTIFY_SOCKET={sock} WATCHDOG_USEC=30000000 WATCHDOG_PID=$$"
+            )),
+            "enabled=true watchdog=Some(15s)"
+        );
+        assert_eq!(
+            from_env(&format!(
+                "NOTIFY_SOCKET={sock} WATCHDOG_USEC=30000000 WATCHDOG_PID=$(($$ + 1))"
+            )),
+            "enabled=true watchdog=None",
             "another pid's watchdog"
         );
-        assert_eq!(every(Some("0"), None), None);
-        assert_eq!(every(Some("soon"), None), None);
-        assert_eq!(every(None, None), None);
+        assert_eq!(
+            from_env(&format!("NOTIFY_SOCKET={sock} WATCHDOG_USEC=0")),
+            "enabled=true watchdog=None"
+        );
+        assert_eq!(
+            from_env(&format!("NOTIFY_SOCKET={sock} WATCHDOG_USEC=soon")),
+            "enabled=true watchdog=None"
+        );
+        assert_eq!(
+            from_env("WATCHDOG_USEC=30000000"),
+            "enabled=false watchdog=None"
+        );
     }
 
     #[test]
     fn a_failed_send_is_ignored_and_later_sends_still_work() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("later.sock");
-        let n = Notifier::new(Some(path.to_str().unwrap()), None, None, 1);
+        let n = Notifier::new(Some(path.to_str().unwrap()), None);
         n.ready("nobody listens yet");
         n.status("still nobody");
         assert!(n.send_failed.load(Ordering::Relaxed));
@@ -360,7 +432,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (sock, path) = listener(&dir);
         // WatchdogSec=40ms: a check every 20 ms. Records always wait for the writer here.
-        let n = Arc::new(Notifier::new(Some(&path), Some("40000"), None, 1));
+        let n = Arc::new(Notifier::new(Some(&path), Some(Duration::from_millis(40))));
         let metrics = Arc::new(Metrics::new(&[]));
         let stop = CancellationToken::new();
         let work = || [false, false, true, false];

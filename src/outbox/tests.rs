@@ -1,4 +1,7 @@
+use std::path::{Path, PathBuf};
+
 use super::*;
+use crate::config::Durability;
 use crate::record::*;
 
 fn telemetry(i: i64) -> Record {

@@ -31,7 +31,9 @@ fn shipped_provisioning_files_validate() {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
             let path = as_checked_here(&path, tmp.path());
-            if let Err(e) = forewarn::config::load_file(&path) {
+            if let Err(e) =
+                forewarn::config::load_file_with(&path, &forewarn::model::package::ManifestReader)
+            {
                 panic!("{e}");
             }
             let out = agent_command()

@@ -11,6 +11,7 @@ mod crash;
 mod demo;
 mod faults;
 mod hostile;
+mod layers;
 mod model_packages;
 mod models;
 mod mqtt;

@@ -65,7 +65,7 @@ severity = "critical"
 
 fn cbor(pairs: &[(&str, f64)]) -> Vec<u8> {
     let m: BTreeMap<&str, f64> = pairs.iter().copied().collect();
-    serde_cbor::to_vec(&m).expect("cbor")
+    forewarn::codec::to_cbor(&m).expect("cbor")
 }
 
 pub(crate) fn bucket<'a>(msgs: &'a [Msg], signal: &str, start_s: i64) -> Option<&'a Msg> {
@@ -92,10 +92,8 @@ fn mqtt_payloads_become_telemetry_and_alerts_in_kafka() {
         )
         .as_bytes(),
     );
-    let mut m = BTreeMap::new();
-    m.insert("ts", serde_cbor::Value::Integer((T0 * 1000 + 750) as i128));
-    m.insert("temp", serde_cbor::Value::Float(26.0));
-    mqtt.publish("plant/pump-1", &serde_cbor::to_vec(&m).expect("cbor"));
+    let m = serde_json::json!({"ts": T0 * 1000 + 750, "temp": 26.0});
+    mqtt.publish("plant/pump-1", &forewarn::codec::to_cbor(&m).expect("cbor"));
     // Next second: 95 raises the alert and closes the first bucket; 70 clears it.
     mqtt.publish(
         "plant/pump-1",
@@ -104,6 +102,15 @@ fn mqtt_payloads_become_telemetry_and_alerts_in_kafka() {
     mqtt.publish(
         "plant/pump-1",
         format!(r#"{{"ts": {}, "temp": 70}}"#, T0 + 2).as_bytes(),
+    );
+    // The `tags` source is a second connection, so nothing orders its messages after those
+    // of `plant`: wait until the plant samples are in (the T0 temp bucket closed, so vib 0.5
+    // at T0 was taken) before vib's arrival-time sample, or vib 0.5 would come late.
+    consume(
+        &kafka.bootstrap(),
+        "forewarn.telemetry",
+        Duration::from_secs(60),
+        |m| bucket(m, "temp", T0).is_some(),
     );
     // A bare number on a signal topic (arrival time).
     mqtt.publish("tags/pump-1/vib", b"0.7");

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use forewarn::model::runner::{Binding, Infer, LoadedModel, ModelRunner};
+use forewarn::model::runner::{Binding, Infer, InferError, LoadedModel, ModelRunner};
 use forewarn::record::{AssetMeta, Record, Sample};
 use forewarn::window::{WindowSpec, JUMP_CONFIRM, MAX_WINDOWS_PER_PUSH};
 use proptest::prelude::*;
@@ -230,7 +230,7 @@ fn several_windows_closed_by_one_push_are_all_scored() {
 struct Same(Arc<LoadedModel>);
 
 impl Infer for Same {
-    fn infer(&self, features: &[f32]) -> Result<Vec<f32>, String> {
+    fn infer(&self, features: &[f32]) -> Result<Vec<f32>, InferError> {
         self.0.model.infer(features)
     }
 }

@@ -175,7 +175,7 @@ class ModelPackage:
 
 
 class RuleState:
-    """Streaming state of one model alert rule on one asset (as src/alert/model_rule.rs and
+    """Streaming state of one model alert rule on one asset (as src/model/rule.rs and
     models/train/common.py `run_alerts`): raised when k of the last n scores are past `on`,
     updated while raised when the score got worse by a tenth of |on - off|, cleared by one
     score past `off` (the debounce history then restarts)."""

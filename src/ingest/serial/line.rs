@@ -1,19 +1,21 @@
 //! One text line from a serial device → samples, in the configured format.
 //!
 //! - `csv`: comma-separated values, one per configured field; `ts` is the event time, `_`
-//!   skips a column: `1767600000123,41.2,0.31` with `fields = ["ts", "temp", "vib"]`.
+//!   skips a column: `1767600000123,41.2,0.31` with `fields = ["ts", "temp", "vib"]`. Fields
+//!   may be quoted, as in the replay source ([`crate::ingest::csv_fields`]).
 //! - `json`: one JSON object per line, read like an MQTT object payload.
 //! - `kv`: `key=value` pairs separated by spaces, commas or semicolons:
 //!   `ts=1767600000 temp=41.2 vib=0.31` (`asset=...` overrides the source's asset).
 //!
-//! Empty lines are ignored. A line with the wrong number of CSV columns or a `kv` token without
-//! `=` is `malformed`; a value that is not a number is rejected alone.
+//! Empty lines are ignored. A line with the wrong number of CSV columns, a CSV quote that does
+//! not close, or a `kv` token without `=` is `malformed`; a value that is not a number is
+//! rejected alone.
 
 use serde_json::Value;
 
 use crate::config::LineFormat;
 use crate::ingest::payload::{parse_number, SampleBuilder};
-use crate::ingest::{time, Decoded, Reject};
+use crate::ingest::{csv_fields, time, Decoded, Reject};
 
 /// How lines of one source are read.
 #[derive(Debug, Clone)]
@@ -45,19 +47,21 @@ fn ts_of(b: &SampleBuilder<'_>, text: &str) -> Result<i64, Reject> {
 }
 
 fn csv(spec: &LineFormatSpec, b: &SampleBuilder<'_>, line: &str, out: &mut Decoded) {
-    let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+    let Ok(cols) = csv_fields::split(line) else {
+        return out.rejects.push(Reject::Malformed);
+    };
     if cols.len() != spec.fields.len() {
         return out.rejects.push(Reject::Malformed);
     }
     let ts_field = b.timestamp.field.as_deref().unwrap_or("ts");
     let mut ts = b.arrival_ns;
     if let Some(i) = spec.fields.iter().position(|f| f == ts_field) {
-        match ts_of(b, cols[i]) {
+        match ts_of(b, &cols[i]) {
             Ok(t) => ts = t,
             Err(r) => return out.rejects.push(r),
         }
     }
-    for (field, text) in spec.fields.iter().zip(cols) {
+    for (field, text) in spec.fields.iter().zip(&cols) {
         if field == ts_field || field == "_" {
             continue;
         }
@@ -167,6 +171,24 @@ mod tests {
         let d = run(LineFormat::Csv, &["temp", "vib"], "NaN,abc");
         assert!(d.samples.is_empty());
         assert_eq!(d.rejects, vec![Reject::NonFinite, Reject::NotNumeric]);
+    }
+
+    #[test]
+    fn csv_lines_may_quote_fields() {
+        let d = run(
+            LineFormat::Csv,
+            &["ts", "temp", "_", "vib"],
+            r#""1767600000","41.5","bay 2, ""east""",0.5"#,
+        );
+        let got: Vec<_> = d.samples.iter().map(|s| (&*s.signal, s.value)).collect();
+        assert_eq!(got, [("temp", 41.5), ("vib", 0.5)]);
+        assert!(d.rejects.is_empty());
+        let d = run(
+            LineFormat::Csv,
+            &["ts", "temp", "vib"],
+            r#"1767600000,"41.5,0.5"#,
+        );
+        assert_eq!(d.rejects, [Reject::Malformed]);
     }
 
     #[test]

@@ -36,6 +36,19 @@ pub struct SerialSource {
     pub metrics: Arc<SourceMetrics>,
 }
 
+/// Why a serial device did not open (logged; the source retries).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}")]
+    Serial(tokio_serial::Error),
+    /// The serial crate's open failed for a missing ioctl, and so did the classic termios open.
+    #[error("{serial}; classic termios open also failed: {classic}")]
+    ClassicAlsoFailed {
+        serial: tokio_serial::Error,
+        classic: std::io::Error,
+    },
+}
+
 impl SerialSource {
     fn open(&self) -> tokio_serial::Result<tokio_serial::SerialStream> {
         use tokio_serial::SerialPortBuilderExt;
@@ -66,7 +79,7 @@ impl SerialSource {
 
     /// Opens the device; where the system lacks the ioctls the serial crate configures ports
     /// with (qemu-user running an ARM build), falls back to the classic termios calls.
-    fn open_port(&self) -> Result<tokio_serial::SerialStream, String> {
+    fn open_port(&self) -> Result<tokio_serial::SerialStream, OpenError> {
         match self.open() {
             Ok(p) => Ok(p),
             #[cfg(target_os = "linux")]
@@ -76,9 +89,9 @@ impl SerialSource {
                     debug!(source = %self.config.name, "Serial device opened with classic termios (TCSETS2 unsupported here).");
                     Ok(p)
                 }
-                Err(fallback) => Err(format!("{e}; classic termios open also failed: {fallback}")),
+                Err(classic) => Err(OpenError::ClassicAlsoFailed { serial: e, classic }),
             },
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(OpenError::Serial(e)),
         }
     }
 

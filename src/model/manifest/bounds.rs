@@ -93,9 +93,10 @@ pub(super) fn check(raw: &RawManifest, p: &mut Problems) {
     );
     window(&raw.input.window, signals.clamp(1, MAX_SIGNALS), p);
     count(p, "output.labels", raw.output.labels.len(), 0, MAX_LABELS);
+    let mut seen = std::collections::HashSet::new();
     for (i, l) in raw.output.labels.iter().enumerate() {
         text(p, &format!("output.labels[{i}]"), l, 1, 64);
-        if raw.output.labels[..i].contains(l) {
+        if !seen.insert(l.as_str()) {
             p.add(
                 format!("output.labels[{i}]"),
                 format!("{l:?} is listed twice"),

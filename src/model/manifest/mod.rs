@@ -1,121 +1,26 @@
 //! `manifest.toml`: what a model package declares (format: `models/README.md`). Parsing
 //! rejects unknown keys; [`Manifest::parse`] then checks meaning and every number against the
 //! bounds of [`bounds`] (so that no manifest can make a window buffer, a loop or a table grow
-//! without bound), and lists every problem with its field.
+//! without bound), and lists every problem with its field and, where the text has it, its line
+//! and column ([`problems`]).
+//!
+//! Layout: `raw.rs` is the TOML as deserialized, `bounds.rs` the size limits, `problems.rs`
+//! the typed problems and their locations; the checks of meaning are here.
 
-use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
 
 use crate::features::{FeatureError, FeatureSet};
 use crate::record::Severity;
+use crate::util::check_name;
 use crate::window::{WindowError, WindowSpec, Windower};
 
 pub mod bounds;
+pub mod problems;
+mod raw;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawManifest {
-    model: RawModel,
-    input: RawInput,
-    output: RawOutput,
-    #[serde(default)]
-    alerts: Vec<RawAlert>,
-    #[serde(default)]
-    golden: Vec<RawGolden>,
-    training: Option<RawTraining>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawModel {
-    name: String,
-    version: String,
-    #[serde(default)]
-    description: String,
-    onnx: String,
-    sha256: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawInput {
-    signals: Vec<String>,
-    features: Vec<String>,
-    window: RawWindow,
-    normalize: Option<RawNormalize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawWindow {
-    samples: Option<usize>,
-    hop: Option<usize>,
-    secs: Option<f64>,
-    hop_secs: Option<f64>,
-    sample_rate_hz: f64,
-    max_gap_secs: Option<f64>,
-    lateness_secs: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawNormalize {
-    mean: Vec<f32>,
-    std: Vec<f32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawOutput {
-    kind: String,
-    name: String,
-    #[serde(default)]
-    labels: Vec<String>,
-    normal: Option<String>,
-    unit: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAlert {
-    name: String,
-    severity: Option<Severity>,
-    class: Option<String>,
-    direction: String,
-    on: f64,
-    off: f64,
-    debounce: Option<RawDebounce>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawDebounce {
-    k: usize,
-    n: usize,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawGolden {
-    features: Vec<f32>,
-    output: Vec<f32>,
-    #[serde(default = "default_tolerance")]
-    tolerance: f32,
-}
-
-fn default_tolerance() -> f32 {
-    1e-4
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTraining {
-    mean: Vec<f64>,
-    std: Vec<f64>,
-    #[serde(default)]
-    min: Vec<f64>,
-    #[serde(default)]
-    max: Vec<f64>,
-}
+pub(crate) use problems::Problems;
+pub use problems::{Location, ManifestErrors, ManifestProblem};
+use raw::*;
 
 /// What the model outputs and how to read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,88 +92,25 @@ pub struct Manifest {
     pub training: Option<TrainingStats>,
 }
 
-/// One thing wrong with a manifest: the field (dotted path, e.g. `input.window.hop_secs`;
-/// empty for a TOML syntax error) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestProblem {
-    pub field: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for ManifestProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.field.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
-}
-
-/// Everything wrong with a manifest, each problem with its field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-pub struct ManifestErrors(pub Vec<ManifestProblem>);
-
-impl ManifestErrors {
-    /// Whether some problem names `field` (exactly).
-    pub fn has(&self, field: &str) -> bool {
-        self.0.iter().any(|p| p.field == field)
-    }
-}
-
-/// Collects problems with their fields.
-#[derive(Debug, Default)]
-pub(crate) struct Problems(Vec<ManifestProblem>);
-
-impl Problems {
-    pub(crate) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ManifestProblem {
-            field: field.into(),
-            message: message.into(),
-        });
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-fn ident_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-}
-
 impl Manifest {
     /// Parse and check `text`: every field against its type, its meaning and its bounds
-    /// ([`bounds`]); every problem is listed with its field.
+    /// ([`bounds`]); every problem is listed with its field, and with its line and column
+    /// where the text has the field ([`ManifestProblem`]).
     pub fn parse(text: &str) -> Result<Manifest, ManifestErrors> {
         if text.len() > bounds::MAX_MANIFEST_BYTES {
-            return Err(ManifestErrors(vec![ManifestProblem {
-                field: String::new(),
-                message: format!(
-                    "the manifest is {} bytes (limit {})",
-                    text.len(),
-                    bounds::MAX_MANIFEST_BYTES
-                ),
-            }]));
+            return Err(ManifestErrors::whole(format!(
+                "the manifest is {} bytes (limit {})",
+                text.len(),
+                bounds::MAX_MANIFEST_BYTES
+            )));
         }
-        let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            ManifestErrors(vec![ManifestProblem {
-                field: String::new(),
-                message: e.to_string().trim().replace('\n', " "),
-            }])
-        })?;
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|e| ManifestErrors::from_toml(text, &e))?;
         let mut p = Problems::default();
         bounds::check(&raw, &mut p);
         let m = &raw.model;
-        if !ident_ok(&m.name) {
-            p.add(
-                "model.name",
-                format!("{:?}: use 1-64 letters, digits, '-', '_', '.'", m.name),
-            );
+        if let Err(e) = check_name(&m.name) {
+            p.add("model.name", format!("{:?} {e}", m.name));
         }
         if m.version.trim().is_empty() {
             p.add("model.version", "is empty");
@@ -294,14 +136,17 @@ impl Manifest {
         if raw.input.signals.is_empty() {
             p.add("input.signals", "is empty");
         }
-        for (i, s) in raw.input.signals.iter().enumerate() {
-            if raw.input.signals[..i].contains(s) {
+        // Sets, not list scans: a hostile manifest's lists can hold 100,000s of entries.
+        let mut listed = HashSet::new();
+        for s in &raw.input.signals {
+            if !listed.insert(s.as_str()) {
                 p.add("input.signals", format!("lists {s:?} twice"));
             }
         }
         if let Some(f) = &features {
+            let used: HashSet<&str> = f.signals().iter().map(String::as_str).collect();
             for s in f.signals() {
-                if !raw.input.signals.contains(s) {
+                if !listed.contains(s.as_str()) {
                     p.add(
                         "input.features",
                         format!("uses signal {s:?}, which input.signals does not list"),
@@ -309,7 +154,7 @@ impl Manifest {
                 }
             }
             for s in &raw.input.signals {
-                if !f.signals().contains(s) {
+                if !used.contains(s.as_str()) {
                     p.add(
                         "input.signals",
                         format!("lists {s:?}, which no feature uses"),
@@ -398,14 +243,19 @@ impl Manifest {
             p.add("output.name", "is empty");
         }
 
+        // Label → its first index, for the rules' classes.
+        let mut label_index: HashMap<&str, usize> = HashMap::new();
+        if let Some(OutputKind::Classes { labels, .. }) = &output {
+            for (i, l) in labels.iter().enumerate() {
+                label_index.entry(l.as_str()).or_insert(i);
+            }
+        }
+        let mut alert_names = HashSet::new();
         let mut alerts = Vec::new();
         for (i, a) in raw.alerts.iter().enumerate() {
             let at = format!("alerts[{i}]");
-            if !ident_ok(&a.name) {
-                p.add(
-                    format!("{at}.name"),
-                    format!("{:?}: use letters, digits, '-', '_', '.'", a.name),
-                );
+            if let Err(e) = check_name(&a.name) {
+                p.add(format!("{at}.name"), format!("{:?} {e}", a.name));
             }
             let direction = match a.direction.as_str() {
                 "above" => Direction::Above,
@@ -436,8 +286,8 @@ impl Manifest {
             }
             let class = match (&a.class, &output) {
                 (None, _) => None,
-                (Some(c), Some(OutputKind::Classes { labels, .. })) => {
-                    match labels.iter().position(|l| l == c) {
+                (Some(c), Some(OutputKind::Classes { .. })) => {
+                    match label_index.get(c.as_str()).copied() {
                         Some(i) => Some(i),
                         None => {
                             p.add(
@@ -460,7 +310,7 @@ impl Manifest {
                     format!("need 1 <= k <= n <= {}", bounds::MAX_DEBOUNCE_N),
                 );
             }
-            if alerts.iter().any(|x: &ModelAlertRule| x.name == a.name) {
+            if !alert_names.insert(a.name.as_str()) {
                 p.add(format!("{at}.name"), format!("{:?} is used twice", a.name));
             }
             alerts.push(ModelAlertRule {
@@ -535,7 +385,7 @@ impl Manifest {
                 golden,
                 training,
             }),
-            _ => Err(ManifestErrors(p.0)),
+            _ => Err(p.located(text)),
         }
     }
 
@@ -581,9 +431,12 @@ impl From<FeatureError> for ManifestErrors {
         ManifestErrors(vec![ManifestProblem {
             field: "input.features".into(),
             message: e.to_string(),
+            at: None,
         }])
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_problems;

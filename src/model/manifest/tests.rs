@@ -1,6 +1,6 @@
 use super::*;
 
-const GOOD: &str = r#"
+pub(super) const GOOD: &str = r#"
 [model]
 name = "bearing-fault"
 version = "1.0.0"
@@ -127,7 +127,7 @@ fn unknown_keys_bad_windows_and_missing_golden_are_refused() {
     assert!(!e.0.is_empty());
 }
 
-fn problems(text: &str) -> ManifestErrors {
+pub(super) fn problems(text: &str) -> ManifestErrors {
     Manifest::parse(text).unwrap_err()
 }
 

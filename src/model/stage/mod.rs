@@ -283,16 +283,17 @@ fn fingerprint(dir: &PathBuf) -> Vec<(u64, Option<SystemTime>)> {
     v
 }
 
-/// Ask for a reload on SIGHUP and when a package directory changes (checked every `every`).
-/// Holds only a weak sender, so it never keeps the model thread alive at shutdown.
+/// Ask for a reload on each `hangups` message (SIGHUP, from `app::signals`) and when a
+/// package directory changes (checked every `every`). Holds only a weak sender, so it never
+/// keeps the model thread alive at shutdown.
 pub async fn watch(
     models: Vec<ModelConfig>,
     tx: channel::WeakSender<ModelMsg>,
     every: Duration,
+    hangups: tokio::sync::mpsc::Receiver<()>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut hup = Some(hangups);
     let mut seen: BTreeMap<PathBuf, _> = models
         .iter()
         .map(|m| (m.package.clone(), fingerprint(&m.package)))
@@ -302,7 +303,13 @@ pub async fn watch(
     loop {
         let why = tokio::select! {
             _ = stop.cancelled() => return,
-            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => None } } => "SIGHUP",
+            got = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                if got.is_none() {
+                    hup = None; // no more SIGHUPs (handler gone): watch files only
+                    continue;
+                }
+                "SIGHUP"
+            }
             _ = tick.tick() => {
                 let mut changed = false;
                 for (dir, fp) in seen.iter_mut() {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tracing::{error, info};
 
-use crate::config::ModelConfig;
+use crate::config::{BindErrors, ModelConfig};
 use crate::record::{now_ns, AssetMeta, ReloadStatus};
 
 use super::super::load::load_verified;
@@ -101,14 +101,9 @@ pub fn check_all(
             continue;
         }
         if let Err(errors) = mc.bind(&m.signals) {
-            let reason = errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
             out.push(refused(
                 version,
-                format!("model {} {}: {reason}", m.name, m.version),
+                format!("model {} {}: {errors}", m.name, m.version),
                 false,
             ));
             continue;
@@ -264,15 +259,9 @@ impl Stage {
     }
 
     /// The runner's bindings for config `i` running `m`, by signal name.
-    pub fn bindings(&self, i: usize, m: &LoadedModel) -> Result<Vec<Binding>, String> {
+    pub fn bindings(&self, i: usize, m: &LoadedModel) -> Result<Vec<Binding>, BindErrors> {
         let mc = &self.models[i];
-        let bound = mc.bind(&m.manifest.signals).map_err(|errors| {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let bound = mc.bind(&m.manifest.signals)?;
         Ok(bound
             .into_iter()
             .map(|(asset, signals)| Binding {
@@ -299,7 +288,7 @@ impl Stage {
                 match self.bindings(i, m) {
                     Ok(b) => models.push((m.clone(), b)),
                     Err(e) => {
-                        failed = Some((i, e));
+                        failed = Some((i, e.to_string()));
                         break;
                     }
                 }

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use super::reload::{check_all, is_transient, CheckFn, Outcome, Stage};
 use super::*;
 use crate::model::load::check_child;
-use crate::model::runner::{Infer, LoadedModel};
+use crate::model::runner::{Infer, InferError, LoadedModel};
 use crate::model::verify::{ChildVerdict, Verdict};
 
 fn fixture() -> PathBuf {
@@ -190,7 +190,7 @@ fn a_crashed_or_hung_check_refuses_the_new_version_and_keeps_the_old() {
 
 struct Zero;
 impl Infer for Zero {
-    fn infer(&self, _: &[f32]) -> Result<Vec<f32>, String> {
+    fn infer(&self, _: &[f32]) -> Result<Vec<f32>, InferError> {
         Ok(vec![0.0])
     }
 }

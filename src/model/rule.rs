@@ -23,7 +23,7 @@
 
 use std::collections::VecDeque;
 
-use crate::model::manifest::{Direction, ModelAlertRule, OutputKind};
+use super::manifest::{Direction, ModelAlertRule, OutputKind};
 
 /// What one window did to an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,158 @@
+//! Writing: append (group of records, one transaction), eviction within the budget,
+//! growing the map on `MDB_MAP_FULL`, and the fsync for `batched` durability.
+
+use heed::RwTxn;
+
+use super::{codec, idx, Counters, Outbox, OutboxError, ENTRY_OVERHEAD, FORMAT_V1};
+use crate::record::{Class, Record};
+
+/// Eviction order: telemetry, then status, then alerts.
+const EVICTION_ORDER: [Class; 3] = [Class::Telemetry, Class::Status, Class::Alert];
+
+impl Outbox {
+    /// Append records in one transaction; returns their sequence numbers once committed.
+    pub fn append(&self, records: &[Record]) -> Result<Vec<u64>, OutboxError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut encoded = Vec::with_capacity(records.len());
+        for r in records {
+            let mut v = Vec::with_capacity(256);
+            v.push(FORMAT_V1);
+            v.extend_from_slice(&codec::to_cbor(r)?);
+            let size = v.len() as u64 + ENTRY_OVERHEAD;
+            if size > self.budget {
+                return Err(OutboxError::TooLarge(size));
+            }
+            encoded.push((r.class(), v));
+        }
+        let mut guard = self.lock()?;
+        loop {
+            match self.try_append(&guard, &encoded) {
+                Ok((c, seqs)) => {
+                    *guard = c;
+                    self.publish(c);
+                    return Ok(seqs);
+                }
+                Err(OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)))
+                    if self.grow_map()? => {}
+                Err(OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)))
+                    if guard.total_bytes() > 0 =>
+                {
+                    // The map is full before the budget is (free pages held by a reader, or a
+                    // map smaller than the data needs). Evict a tenth of the content in its own
+                    // transaction, so that its pages are free for the retry. Deleting needs
+                    // fresh pages too: if even that does not fit, evict less, down to one entry.
+                    let total = guard.total_bytes();
+                    let mut step = total.div_ceil(10);
+                    let c =
+                        loop {
+                            let mut c = *guard;
+                            match self.evict_committed(&mut c, total.saturating_sub(step)) {
+                                Ok(()) => break c,
+                                Err(OutboxError::Lmdb(heed::Error::Mdb(
+                                    heed::MdbError::MapFull,
+                                ))) if step > 1 => step /= 2,
+                                Err(e) => return Err(e),
+                            }
+                        };
+                    tracing::warn!(
+                        before = total,
+                        after = c.total_bytes(),
+                        "Outbox map full before its budget; evicted more."
+                    );
+                    *guard = c;
+                    self.publish(c);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Double the LMDB map (up to `max_map`); false if it is already that large. Called by the
+    /// writer (holding the writer lock, its transaction aborted) with readers shut out.
+    fn grow_map(&self) -> Result<bool, OutboxError> {
+        let current = self.env.info().map_size;
+        if current >= self.max_map {
+            return Ok(false);
+        }
+        let page = self.env.unnamed_database_stat().page_size.max(4096) as usize;
+        let new = current.saturating_mul(2).min(self.max_map).div_ceil(page) * page;
+        let _gate = self.gate.write().map_err(|_| OutboxError::Poisoned)?;
+        // SAFETY: no transaction is active in this process: writers hold the writer lock (we
+        // do, and our transaction was aborted), readers are shut out by the gate.
+        unsafe { self.env.resize(new)? };
+        tracing::warn!(from = current, to = new, "Outbox map full; grew the map.");
+        Ok(true)
+    }
+
+    /// Evict (in eviction order) until the content is at most `limit` bytes, and commit.
+    fn evict_committed(&self, c: &mut Counters, limit: u64) -> Result<(), OutboxError> {
+        let mut wtxn = self.env.write_txn()?;
+        self.evict_for(&mut wtxn, c, 0, limit)?;
+        self.write_counters(&mut wtxn, c)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    fn try_append(
+        &self,
+        committed: &Counters,
+        encoded: &[(Class, Vec<u8>)],
+    ) -> Result<(Counters, Vec<u64>), OutboxError> {
+        let mut c = *committed;
+        self.reservation_lock()?
+            .cover(c.next_seq.saturating_add(encoded.len() as u64))?;
+        let mut wtxn = self.env.write_txn()?;
+        let mut seqs = Vec::with_capacity(encoded.len());
+        for (class, v) in encoded {
+            let size = v.len() as u64 + ENTRY_OVERHEAD;
+            self.evict_for(&mut wtxn, &mut c, size, self.budget)?;
+            let seq = c.next_seq;
+            c.next_seq += 1;
+            self.data[idx(*class)].put(&mut wtxn, &seq, v)?;
+            let cc = &mut c.classes[idx(*class)];
+            cc.count += 1;
+            cc.bytes += size;
+            seqs.push(seq);
+        }
+        self.write_counters(&mut wtxn, &c)?;
+        wtxn.commit()?;
+        Ok((c, seqs))
+    }
+
+    /// Evict oldest entries (telemetry first) until `size` more bytes fit within `limit`.
+    fn evict_for(
+        &self,
+        wtxn: &mut RwTxn,
+        c: &mut Counters,
+        size: u64,
+        limit: u64,
+    ) -> Result<(), OutboxError> {
+        while c.total_bytes() + size > limit {
+            let mut evicted = false;
+            for class in EVICTION_ORDER {
+                let db = self.data[idx(class)];
+                let first = db.first(wtxn)?.map(|(k, v)| (k, v.len() as u64));
+                if let Some((seq, len)) = first {
+                    db.delete(wtxn, &seq)?;
+                    let cc = &mut c.classes[idx(class)];
+                    cc.count = cc.count.saturating_sub(1);
+                    cc.bytes = cc.bytes.saturating_sub(len + ENTRY_OVERHEAD);
+                    cc.evicted += 1;
+                    evicted = true;
+                    break;
+                }
+            }
+            if !evicted {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush to disk (for `batched` durability).
+    pub fn sync(&self) -> Result<(), OutboxError> {
+        Ok(self.env.force_sync()?)
+    }
+}

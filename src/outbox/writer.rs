@@ -1,0 +1,323 @@
+//! The outbox writer stage: one plain thread, `outbox-writer`, that takes the record batches
+//! the pipeline sends (processing, model thread, heartbeat) and commits them.
+//!
+//! - **Group commit.** It takes everything queued, until the group holds at least
+//!   [`MAX_GROUP`] records (the batch that crosses it is taken whole), appends the group in
+//!   one transaction ([`Outbox::append`]), wakes the forwarder and calls the commit hook.
+//! - **Retries.** A failed append is retried [`Retry::DEFAULT`]: 5 times, after 0.4, 0.8,
+//!   1.6, 3.2 and 6.4 s (12.4 s in all). If the last retry fails too, the group's records
+//!   are lost: counted (`outbox_write_lost` in the status) and logged with the error.
+//! - **Progress.** Each group handled (stored or counted lost) beats [`Stage::Writer`]: the
+//!   watchdog's evidence that the writer is not stuck.
+//! - **Shutdown.** [`WriterHandle::idle`] is true while it waits for records, so with
+//!   nothing queued everything it took is committed; the thread ends when every sender is
+//!   gone and the channel is empty ([`WriterHandle::join`]).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tracing::{error, warn};
+
+use super::Outbox;
+use crate::channel;
+use crate::monitor::progress::Stage;
+use crate::monitor::Metrics;
+use crate::record::Record;
+
+/// Called with every group of records right after it is committed to the outbox.
+pub type CommitHook = Box<dyn FnMut(&[Record]) + Send>;
+
+/// A group stops taking more batches once it holds this many records.
+pub const MAX_GROUP: usize = 4096;
+
+/// How a failed append is retried before its records are counted lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub retries: u32,
+    /// The pause before the first retry; each further one doubles it.
+    pub first_pause: Duration,
+}
+
+impl Retry {
+    pub const DEFAULT: Retry = Retry {
+        retries: 5,
+        first_pause: Duration::from_millis(400),
+    };
+
+    /// The pause before retry number `retry` (from 1), or `None` once all are spent.
+    pub fn pause(&self, retry: u32) -> Option<Duration> {
+        (1..=self.retries).contains(&retry).then(|| {
+            self.first_pause
+                .saturating_mul(2u32.saturating_pow(retry - 1))
+        })
+    }
+}
+
+/// What became of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    /// Every retry failed; the records were counted in `write_lost`.
+    Lost,
+}
+
+/// The running writer thread.
+pub struct WriterHandle {
+    idle: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl WriterHandle {
+    /// True while the writer waits for records: with nothing queued, all it took is committed
+    /// (or counted lost).
+    pub fn idle(&self) -> bool {
+        self.idle.load(Ordering::Acquire)
+    }
+
+    /// Waits for the thread's end (once every sender is dropped and the channel is empty).
+    pub fn join(self) -> std::thread::Result<()> {
+        self.thread.join()
+    }
+}
+
+/// Starts the writer thread on `rx`.
+pub fn spawn(
+    outbox: Arc<Outbox>,
+    rx: channel::Receiver<Vec<Record>>,
+    appended: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    on_commit: Option<CommitHook>,
+) -> io::Result<WriterHandle> {
+    let writer = Writer {
+        outbox,
+        appended,
+        metrics,
+        on_commit,
+        retry: Retry::DEFAULT,
+    };
+    writer.spawn(rx)
+}
+
+struct Writer {
+    outbox: Arc<Outbox>,
+    appended: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    on_commit: Option<CommitHook>,
+    retry: Retry,
+}
+
+impl Writer {
+    fn spawn(self, rx: channel::Receiver<Vec<Record>>) -> io::Result<WriterHandle> {
+        let idle = Arc::new(AtomicBool::new(false));
+        let flag = idle.clone();
+        let thread = std::thread::Builder::new()
+            .name("outbox-writer".into())
+            .spawn(move || self.run(rx, &flag))?;
+        Ok(WriterHandle { idle, thread })
+    }
+
+    fn run(mut self, mut rx: channel::Receiver<Vec<Record>>, idle: &AtomicBool) {
+        loop {
+            idle.store(true, Ordering::Release);
+            let Some(mut group) = rx.blocking_recv() else {
+                break;
+            };
+            idle.store(false, Ordering::Release);
+            gather(&mut group, &mut rx);
+            self.commit(&group);
+            self.metrics.progress.beat(Stage::Writer);
+        }
+    }
+
+    /// Appends `group` in one transaction, retrying as `self.retry` says.
+    fn commit(&mut self, group: &[Record]) -> Outcome {
+        let mut retry = 0;
+        loop {
+            match self.outbox.append(group) {
+                Ok(_) => {
+                    self.appended.notify_one();
+                    if let Some(hook) = self.on_commit.as_mut() {
+                        hook(group);
+                    }
+                    return Outcome::Stored;
+                }
+                Err(e) => {
+                    retry += 1;
+                    if let Some(pause) = self.retry.pause(retry) {
+                        warn!(error = %e, attempt = retry, "Outbox append failed; retrying.");
+                        std::thread::sleep(pause);
+                    } else {
+                        self.metrics.write_lost(group.len() as u64);
+                        error!(error = %e, records = group.len(), lost_total = self.metrics.write_lost_count(), "Outbox append failed; records lost.");
+                        return Outcome::Lost;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds what is queued to `group` until it holds at least [`MAX_GROUP`] records or nothing
+/// more is queued.
+fn gather(group: &mut Vec<Record>, rx: &mut channel::Receiver<Vec<Record>>) {
+    while group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(more) => group.extend(more),
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::Durability;
+    use crate::record::{AssetMeta, Class, Telemetry, TELEMETRY_SCHEMA};
+
+    fn telemetry(i: i64, asset: &str) -> Record {
+        Record::Telemetry(Telemetry {
+            schema: TELEMETRY_SCHEMA.into(),
+            gateway: "gw".into(),
+            site: "s".into(),
+            asset: asset.into(),
+            signal: "x".into(),
+            unit: None,
+            start_ns: i,
+            end_ns: i + 1,
+            count: 1,
+            min: 0.0,
+            max: 0.0,
+            mean: 0.0,
+            last: 0.0,
+            meta: AssetMeta::default(),
+            method: None,
+        })
+    }
+
+    fn batch(from: i64, n: i64) -> Vec<Record> {
+        (from..from + n).map(|i| telemetry(i, "a")).collect()
+    }
+
+    /// A writer over a real outbox in `dir`, recording the size of each committed group.
+    fn writer(
+        dir: &std::path::Path,
+        budget: u64,
+        retry: Retry,
+    ) -> (Writer, Arc<Mutex<Vec<usize>>>) {
+        let outbox = Arc::new(Outbox::open(dir, budget, Durability::Full).unwrap());
+        let groups = Arc::new(Mutex::new(Vec::new()));
+        let seen = groups.clone();
+        let hook: CommitHook = Box::new(move |g: &[Record]| seen.lock().unwrap().push(g.len()));
+        let w = Writer {
+            outbox,
+            appended: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::new(&[])),
+            on_commit: Some(hook),
+            retry,
+        };
+        (w, groups)
+    }
+
+    fn stored_starts(o: &Outbox) -> Vec<i64> {
+        let batch = o.read_after(Class::Telemetry, 0, usize::MAX).unwrap();
+        assert!(batch.undecodable.is_empty());
+        let start = |r: &Record| match r {
+            Record::Telemetry(t) => t.start_ns,
+            other => panic!("not telemetry: {other:?}"),
+        };
+        batch.entries.iter().map(|e| start(&e.record)).collect()
+    }
+
+    #[test]
+    fn retries_pause_0_4_to_6_4_seconds_then_give_up() {
+        let pauses: Vec<_> = (1..=6).map(|r| Retry::DEFAULT.pause(r)).collect();
+        let ms = |m| Some(Duration::from_millis(m));
+        assert_eq!(
+            pauses,
+            [ms(400), ms(800), ms(1600), ms(3200), ms(6400), None]
+        );
+        assert_eq!(Retry::DEFAULT.pause(0), None);
+    }
+
+    #[test]
+    fn queued_batches_are_committed_in_groups_of_at_least_max_group_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, groups) = writer(dir.path(), 64 << 20, Retry::DEFAULT);
+        let (outbox, appended, metrics) = (w.outbox.clone(), w.appended.clone(), w.metrics.clone());
+        let (tx, rx) = channel::channel::<Vec<Record>>(256, 1 << 20);
+        for b in 0..3 {
+            tx.blocking_send(batch(b * 3000, 3000)).unwrap();
+        }
+        let handle = w.spawn(rx).unwrap();
+        // With nothing queued, idle means all taken is committed (what shutdown relies on).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tx.has_queued() || !handle.idle() {
+            assert!(Instant::now() < deadline, "the writer did not go idle");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(outbox.counters().class(Class::Telemetry).count, 9000);
+        // 3000 < MAX_GROUP takes the next batch whole; 6000 >= MAX_GROUP stops the group.
+        assert_eq!(*groups.lock().unwrap(), [6000, 3000]);
+        assert_eq!(stored_starts(&outbox), (0..9000).collect::<Vec<i64>>());
+        assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 2);
+        assert_eq!(metrics.write_lost_count(), 0);
+        drop(tx);
+        handle.join().unwrap();
+        // The forwarder was woken.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let woken = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(1), appended.notified()).await
+        });
+        assert!(woken.is_ok(), "the forwarder was not woken");
+    }
+
+    #[test]
+    fn a_group_that_fails_every_retry_is_counted_lost_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let retry = Retry {
+            retries: 5,
+            first_pause: Duration::from_millis(2),
+        };
+        // 4 KiB budget: a record with a 10 000-byte asset name can never be appended.
+        let (mut w, groups) = writer(dir.path(), 4096, retry);
+        let (outbox, metrics) = (w.outbox.clone(), w.metrics.clone());
+        let too_large = vec![telemetry(0, &"a".repeat(10_000)), telemetry(1, "a")];
+        let started = Instant::now();
+        assert_eq!(w.commit(&too_large), Outcome::Lost);
+        // Five retries with pauses of 2, 4, 8, 16 and 32 ms came first.
+        assert!(started.elapsed() >= Duration::from_millis(62));
+        assert_eq!(metrics.write_lost_count(), 2);
+        assert!(
+            groups.lock().unwrap().is_empty(),
+            "the hook saw a lost group"
+        );
+        assert_eq!(outbox.counters().class(Class::Telemetry).count, 0);
+
+        // The thread counts it, beats progress, and commits what comes next.
+        let (tx, rx) = channel::channel::<Vec<Record>>(256, 1 << 20);
+        tx.blocking_send(too_large).unwrap();
+        let handle = w.spawn(rx).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while metrics.write_lost_count() < 4 {
+            assert!(Instant::now() < deadline, "the group was not counted lost");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tx.blocking_send(batch(10, 3)).unwrap();
+        drop(tx);
+        handle.join().unwrap();
+        assert_eq!(metrics.write_lost_count(), 4);
+        assert_eq!(*groups.lock().unwrap(), [3]);
+        assert_eq!(stored_starts(&outbox), [10, 11, 12]);
+        assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 2);
+    }
+}

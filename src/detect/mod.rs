@@ -1,0 +1,8 @@
+//! Learning normal on the gateway: detectors that learn what an asset's signals look like from
+//! a stretch of its own data, with no labels, and score every later vector against it.
+//!
+//! - [`linalg`]: running moments and the symmetric eigen decomposition learning needs.
+//! - [`pca`]: principal component monitoring (T² and Q) of correlated signals.
+
+pub mod linalg;
+pub mod pca;

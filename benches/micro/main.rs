@@ -51,7 +51,7 @@
 //!   C-MAPSS cycle of 14, one AI4I reading of 6), so `time` is per window and thrpt is samples/s.
 //! - `alert`: `threshold`: [`ThresholdRules`] (the provisioning file's two rules, `temp` and
 //!   `vib` on every asset) per load-bench message of 100 samples; thrpt: samples/s.
-//!   `model_rules/<package>`: score + [`ModelAlertState::observe`] of every rule of the manifest
+//!   `model_rules/<package>`: score + [`WindowRuleState::observe`] of every rule of the manifest
 //!   for one window's output (cycling through the golden outputs so rules raise and clear); one
 //!   iteration = one window; thrpt: windows/s.
 //! - `downsample`: `buckets`: [`IntervalBuckets`] (1 s) per load-bench message of 100 samples;
@@ -81,6 +81,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use forewarn::alert::window::WindowRuleState;
 use forewarn::alert::ThresholdRules;
 use forewarn::codec::{encode_payload, to_cbor, Encoding};
 use forewarn::config::{self, Config, Durability, SourceConfig, TimeUnit};
@@ -93,7 +94,7 @@ use forewarn::ingest::{time, AssetIndex, Decoded};
 use forewarn::model::load::load_package;
 use forewarn::model::manifest::Manifest;
 use forewarn::model::package::normalize;
-use forewarn::model::rule::{score, ModelAlertState};
+use forewarn::model::rule::score;
 use forewarn::model::runner::{Binding, LoadedModel, ModelRunner};
 use forewarn::model::stage::{wanted_signals, WantedSignals};
 use forewarn::outbox::Outbox;

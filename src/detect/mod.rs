@@ -3,6 +3,9 @@
 //!
 //! - [`linalg`]: running moments and the symmetric eigen decomposition learning needs.
 //! - [`pca`]: principal component monitoring (T² and Q) of correlated signals.
+//! - [`baseline`]: what learning produces (dynamic PCA, limits from the learning data) and
+//!   the scorer that turns each later vector into an anomaly index.
 
+pub mod baseline;
 pub mod linalg;
 pub mod pca;

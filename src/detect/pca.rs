@@ -103,9 +103,11 @@ impl PcaModel {
             .map(|&v| v.max(MIN_EIGENVALUE))
             .collect();
         let total: f64 = values.iter().sum();
+        // At most n − 2 components: beyond, the learning vectors cannot tell them apart.
+        let max_k = m.min(rows.len() - 2).max(1);
         let mut k = 0;
         let mut acc = 0.0;
-        while k < m {
+        while k < max_k {
             acc += values[k];
             k += 1;
             if acc / total >= cumulative_variance {

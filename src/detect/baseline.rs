@@ -17,8 +17,8 @@
 //! sudden change at once; the EWMA ones a small, lasting one (a drift, a slow fault).
 //!
 //! Explanations: each signal's share of the index, from the reconstruction-based
-//! contributions ([`PcaModel::contributions`]) of the current vector to `T²` and `Q`, each
-//! divided by its raw limit and summed over the signal's lags.
+//! contributions ([`PcaModel::contributions`]) of the current vector to the combined index
+//! `T²/limit + Q/limit` (raw limits), summed over the signal's lags.
 //!
 //! The choices and their measured effect are in EVALUATION.md.
 
@@ -216,14 +216,16 @@ impl Scorer {
         Score { index, t2, q }
     }
 
-    /// Each signal's share (summing to 1) of the last scored vector's contributions.
+    /// Each signal's share (summing to 1) of the last scored vector's reconstruction-based
+    /// contributions to `T²/limit + Q/limit` (raw limits), summed over the signal's lags.
     pub fn shares(&self) -> Vec<f64> {
         let b = &self.baseline;
-        let (mut ct2, mut cq) = (Vec::new(), Vec::new());
-        b.model.contributions(&self.p, &mut ct2, &mut cq);
+        let mut c = Vec::new();
+        b.model
+            .contributions(&self.p, 1.0 / b.limits[0], 1.0 / b.limits[1], &mut c);
         let mut per_signal = vec![0.0; b.signals];
-        for (j, (t, q)) in ct2.iter().zip(&cq).enumerate() {
-            per_signal[j % b.signals] += t / b.limits[0] + q / b.limits[1];
+        for (j, v) in c.iter().enumerate() {
+            per_signal[j % b.signals] += v;
         }
         let total: f64 = per_signal.iter().sum();
         if total > 0.0 {

@@ -10,7 +10,8 @@
 //!
 //! Contributions (which inputs make an index large) are reconstruction-based (Alcala and Qin,
 //! 2009): input `j`'s contribution is how much of the index would go if input `j` alone were
-//! corrected, `(ξⱼᵀ M z)² / (ξⱼᵀ M ξⱼ)` with M = I − P Pᵀ for Q and M = P Λ⁻¹ Pᵀ for T².
+//! corrected, `(ξⱼᵀ M z)² / (ξⱼᵀ M ξⱼ)` with M = I − P Pᵀ for Q, M = P Λ⁻¹ Pᵀ for T², and
+//! their weighted sum for a combined index.
 //! Unlike the plain per-input terms of Q, which smear a fault of one input onto the inputs
 //! correlated with it, a large enough fault of one input is always its largest contribution.
 
@@ -183,29 +184,28 @@ impl PcaModel {
         p.q = q;
     }
 
-    /// Each input's reconstruction-based contribution to T² and to Q for the projection `p`.
-    pub fn contributions(&self, p: &Projection, t2: &mut Vec<f64>, q: &mut Vec<f64>) {
+    /// Each input's reconstruction-based contribution to the combined index
+    /// `wt·T² + wq·Q` for the projection `p`: `(ξⱼᵀ M z)² / Mⱼⱼ` with
+    /// M = wt·P Λ⁻¹ Pᵀ + wq·(I − P Pᵀ) (Alcala and Qin's combined index; `wt = 0` gives the
+    /// contributions to Q alone, `wq = 0` to T² alone). For a fault of one input large enough
+    /// to be detected, that input has the largest contribution.
+    pub fn contributions(&self, p: &Projection, wt: f64, wq: f64, out: &mut Vec<f64>) {
         let k = self.components();
-        t2.clear();
-        q.clear();
+        out.clear();
         for j in 0..self.inputs() {
             let row = &self.loadings[j * k..(j + 1) * k];
-            // (P Λ⁻¹ Pᵀ z)ⱼ and (P Λ⁻¹ Pᵀ)ⱼⱼ; (I − P Pᵀ)ⱼⱼ.
+            // (P Λ⁻¹ Pᵀ z)ⱼ, (P Λ⁻¹ Pᵀ)ⱼⱼ and (I − P Pᵀ)ⱼⱼ.
             let pw: f64 = row.iter().zip(&p.weighted).map(|(l, w)| l * w).sum();
             let d_jj: f64 = row
                 .iter()
                 .zip(&self.variances)
                 .map(|(l, v)| l * l / v)
                 .sum();
-            let c_jj = 1.0 - row.iter().map(|l| l * l).sum::<f64>();
-            t2.push(if d_jj > MIN_EIGENVALUE {
-                pw * pw / d_jj
-            } else {
-                0.0
-            });
-            let r = p.residual[j];
-            q.push(if c_jj > MIN_EIGENVALUE {
-                r * r / c_jj
+            let c_jj = (1.0 - row.iter().map(|l| l * l).sum::<f64>()).max(0.0);
+            let mz = wt * pw + wq * p.residual[j];
+            let m_jj = wt * d_jj + wq * c_jj;
+            out.push(if m_jj > MIN_EIGENVALUE {
+                mz * mz / m_jj
             } else {
                 0.0
             });
@@ -299,7 +299,8 @@ mod tests {
         m.project(&x, &mut p);
         assert!(p.q > 100.0 * normal_q, "{} vs normal {normal_q}", p.q);
         let (mut ct2, mut cq) = (Vec::new(), Vec::new());
-        m.contributions(&p, &mut ct2, &mut cq);
+        m.contributions(&p, 1.0, 0.0, &mut ct2);
+        m.contributions(&p, 0.0, 1.0, &mut cq);
         // Correcting one input can remove at most the whole index.
         assert!(
             cq.iter().all(|&c| c <= p.q * (1.0 + 1e-9)),

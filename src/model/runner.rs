@@ -434,6 +434,7 @@ fn run_window(
                 window_end_ns: end_ns,
                 drivers: drivers(m, inst.raw, 3),
             }),
+            detector: None,
         }));
     }
 }

@@ -20,7 +20,10 @@ use crate::codec::Encoding;
 use crate::record::{AssetMeta, Severity};
 
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
-pub use settings::{Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, MAX_CHECK_TIMEOUT};
+pub use settings::{
+    Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, MAX_CHECK_TIMEOUT, MAX_DETECTOR_INPUTS,
+    MAX_LEARN_VALUES,
+};
 
 /// A validated provisioning file.
 #[derive(Debug, Clone)]

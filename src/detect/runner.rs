@@ -9,7 +9,7 @@
 //!   signal by sample and hold, [`crate::window`]), so late, out-of-order and jumping event
 //!   times are handled as for the models' windows; a step's vector is each signal's mean.
 //! - **Learning.** The first `learn_steps` complete steps are kept (at most
-//!   [`crate::config::settings::MAX_LEARN_VALUES`] values) and then learned from
+//!   [`crate::config::MAX_LEARN_VALUES`] values) and then learned from
 //!   ([`Baseline::learn`]); the model thread spends that time once (0.2 s for 52 signals with
 //!   two lags on an x86 core, in the micro-benchmarks). A step with a non-finite mean is not
 //!   used and is counted.
@@ -70,13 +70,15 @@ struct Stats {
     last_error: Option<String>,
 }
 
+/// (asset, signal) → every (instance, signal index) it feeds.
+type Routes = FastMap<(Arc<str>, Arc<str>), Vec<(usize, usize)>>;
+
 /// Every detector of the provisioning file on every asset it is bound to.
 pub struct DetectorRunner {
     gateway: String,
     site: String,
     instances: Vec<Instance>,
-    /// (asset, signal) → (instance, signal index).
-    routes: FastMap<(Arc<str>, Arc<str>), Vec<(usize, usize)>>,
+    routes: Routes,
     stats: BTreeMap<String, Stats>,
 }
 

@@ -1,7 +1,7 @@
 //! `[[detectors]]`: detectors that learn normal per asset.
 
 use super::*;
-use crate::config::settings::{MAX_DETECTOR_INPUTS, MAX_LEARN_VALUES};
+use crate::config::{MAX_DETECTOR_INPUTS, MAX_LEARN_VALUES};
 
 /// Defaults, chosen on the Tennessee Eastman process (EVALUATION.md): two lags, 95 % of the
 /// variance, an alert at 1.2 × the learned 99th percentile on 3 of 5 steps, cleared below it.

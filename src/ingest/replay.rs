@@ -9,17 +9,22 @@
 //! skipped (not every signal is sampled at every instant). Rows are paced at `rows_per_sec`, or
 //! sent as fast as the pipeline takes them (waiting, never dropping) when that is 0. The source
 //! ends at end of file.
+//!
+//! Lines are framed by [`LineFramer`] with a bound of [`MAX_LINE_BYTES`]: a longer line (a file
+//! that is not CSV, or a row without its newline) is skipped to its end and counted as
+//! `oversize`, so memory stays bounded whatever the file holds.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt;
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::csv_fields;
 use super::payload::{parse_number, SampleBuilder};
+use super::serial::framer::LineFramer;
 use super::time_guard::TimeGuard;
 use super::{time, AssetIndex, Batch, Decoded, Reject};
 use crate::channel::Sender;
@@ -32,6 +37,11 @@ pub struct ReplaySource {
     pub index: Arc<AssetIndex>,
     pub metrics: Arc<SourceMetrics>,
 }
+
+/// The longest line (header or row) a replay file may hold, newline excluded.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Bytes read from the file at a time.
+const READ_BYTES: usize = 64 * 1024;
 
 /// Column roles, from the header row.
 struct Header {
@@ -97,7 +107,7 @@ fn parse_row(
 impl ReplaySource {
     pub async fn run(self, out: Sender<Batch>, shutdown: CancellationToken) {
         let c = &self.config;
-        let file = match tokio::fs::File::open(&c.path).await {
+        let mut file = match tokio::fs::File::open(&c.path).await {
             Ok(f) => f,
             Err(e) => {
                 warn!(source = %c.name, path = %c.path.display(), error = %e, "Cannot open replay file.");
@@ -105,62 +115,72 @@ impl ReplaySource {
             }
         };
         self.metrics.set_connected(true);
-        let mut reader = tokio::io::BufReader::new(file);
         let ts_field = c.timestamp.field.as_deref().unwrap_or("ts");
         let pace = (c.rows_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / c.rows_per_sec));
         let mut header: Option<Header> = None;
-        let mut raw = Vec::new();
+        let mut framer = LineFramer::new(MAX_LINE_BYTES);
+        let mut chunk = vec![0u8; READ_BYTES];
+        let mut lines: Vec<Result<String, Reject>> = Vec::new();
         let mut rows = 0u64;
         let mut batch = Batch::new();
         let mut guard = TimeGuard::new(c.timestamp.policy);
-        loop {
-            raw.clear();
+        let mut at_end = false;
+        'read: while !at_end {
             let n = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = reader.read_until(b'\n', &mut raw) => r,
+                r = file.read(&mut chunk) => r,
             };
             match n {
-                Ok(0) => break,
-                Ok(_) => {}
+                // The last line may lack its newline: one more makes it a frame.
+                Ok(0) => {
+                    at_end = true;
+                    framer.push(b"\n", |l| lines.push(l.map(str::to_string)));
+                }
+                Ok(n) => framer.push(&chunk[..n], |l| lines.push(l.map(str::to_string))),
                 Err(e) => {
                     warn!(source = %c.name, error = %e, "Replay read failed.");
                     break;
                 }
             }
-            let Ok(line) = std::str::from_utf8(&raw) else {
+            for line in lines.drain(..) {
+                let line = match line {
+                    Ok(line) => line,
+                    Err(r) => {
+                        self.metrics.received(1);
+                        self.metrics.reject(r, 1);
+                        continue;
+                    }
+                };
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let Some(h) = &header else {
+                    header = Some(Header::parse(line, ts_field));
+                    continue;
+                };
                 self.metrics.received(1);
-                self.metrics.reject(Reject::BadUtf8, 1);
-                continue;
-            };
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some(h) = &header else {
-                header = Some(Header::parse(line, ts_field));
-                continue;
-            };
-            self.metrics.received(1);
-            rows += 1;
-            let now = now_ns();
-            let builder = SampleBuilder {
-                index: &self.index,
-                timestamp: &c.timestamp,
-                arrival_ns: now,
-            };
-            let mut decoded = parse_row(h, c.asset.as_deref(), &builder, line);
-            guard.admit(&mut decoded, now);
-            for r in decoded.rejects {
-                self.metrics.reject(r, 1);
-            }
-            batch.extend(decoded.samples);
-            if (pace.is_some() || batch.len() >= 512) && !self.send(&out, &mut batch).await {
-                return;
-            }
-            if let Some(p) = pace {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(p) => {}
+                rows += 1;
+                let now = now_ns();
+                let builder = SampleBuilder {
+                    index: &self.index,
+                    timestamp: &c.timestamp,
+                    arrival_ns: now,
+                };
+                let mut decoded = parse_row(h, c.asset.as_deref(), &builder, line);
+                guard.admit(&mut decoded, now);
+                for r in decoded.rejects {
+                    self.metrics.reject(r, 1);
+                }
+                batch.extend(decoded.samples);
+                if (pace.is_some() || batch.len() >= 512) && !self.send(&out, &mut batch).await {
+                    return;
+                }
+                if let Some(p) = pace {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break 'read,
+                        _ = tokio::time::sleep(p) => {}
+                    }
                 }
             }
         }
@@ -287,5 +307,43 @@ mod tests {
         // A header with an open quote splits at every comma, as before quotes were read.
         let h = Header::parse(r#"ts,asset,"a,b"#, "ts");
         assert_eq!(h.names, ["ts", "asset", "\"a", "b"]);
+    }
+
+    /// A line past [`MAX_LINE_BYTES`] (here 3 MiB of digits with no newline for 2 MiB of it) is
+    /// one `oversize` reject; the rows around it, and a last row without its newline, are read.
+    #[tokio::test]
+    async fn an_oversize_line_is_counted_and_the_rows_after_it_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        let mut text = String::from("ts,asset,a,b\n1767600000,e1,1,2\n");
+        text.push_str(&"7".repeat(3 * MAX_LINE_BYTES));
+        text.push_str("\n1767600001,e1,3,4\n\u{FF}\n1767600002,e1,5,6");
+        let mut bytes = text.into_bytes();
+        // Not UTF-8: the `ÿ` above, as one Latin-1 byte.
+        let bad = bytes.windows(2).position(|w| w == [0xC3, 0xBF]).unwrap();
+        bytes.splice(bad..bad + 2, [0xFF]);
+        std::fs::write(&path, &bytes).unwrap();
+        let metrics = Arc::new(SourceMetrics::new("r"));
+        let source = ReplaySource {
+            config: ReplayConfig {
+                name: "r".into(),
+                path,
+                asset: None,
+                timestamp: timestamp(),
+                rows_per_sec: 0.0,
+            },
+            index: Arc::new(index()),
+            metrics: metrics.clone(),
+        };
+        let (tx, mut rx) = crate::channel::channel::<Batch>(16, 1 << 20);
+        source.run(tx, CancellationToken::new()).await;
+        let mut values = Vec::new();
+        while let Some(b) = rx.recv().await {
+            values.extend(b.iter().map(|s| s.value));
+        }
+        assert_eq!(values, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(metrics.rejected(Reject::Oversize), 1);
+        assert_eq!(metrics.rejected(Reject::BadUtf8), 1);
+        assert_eq!(metrics.snapshot().received, 5);
     }
 }

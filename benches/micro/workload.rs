@@ -35,7 +35,7 @@ durability = "batched"
 sync_interval_ms = 200
 
 [[sources]]
-pub(crate) type = "mqtt"
+type = "mqtt"
 name = "plant"
 host = "127.0.0.1"
 topics = ["bench/+"]
@@ -43,7 +43,7 @@ topic_pattern = "bench/{{asset}}"
 timestamp = {{ field = "ts", unit = "us" }}
 
 [[sources]]
-pub(crate) type = "mqtt"
+type = "mqtt"
 name = "plant-signals"
 host = "127.0.0.1"
 client_id = "forewarn-signals"
@@ -52,7 +52,7 @@ topic_pattern = "bench/{{asset}}/{{signal}}"
 timestamp = {{ field = "ts", unit = "us" }}
 
 [[sources]]
-pub(crate) type = "serial"
+type = "serial"
 name = "rs485"
 device = "/dev/ttyUSB0"
 asset = "asset-0"
@@ -64,7 +64,7 @@ max_frame_bytes = 256
 [[assets]]
 id = "{VIB_ASSET}"
 line = "line-1"
-pub(crate) type = "bearing-6205"
+type = "bearing-6205"
 interval_secs = 1
 signals = [{{ name = "vib", unit = "g" }}]
 

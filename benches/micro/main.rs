@@ -54,6 +54,9 @@
 //!   `model_rules/<package>`: score + [`WindowRuleState::observe`] of every rule of the manifest
 //!   for one window's output (cycling through the golden outputs so rules raise and clear); one
 //!   iteration = one window; thrpt: windows/s.
+//! - `detect`: a detector at the Tennessee Eastman evaluation's size (52 signals, two lags):
+//!   `learn/52x500` one whole learning (thrpt: steps/s), `score/52` one step scored (thrpt:
+//!   steps/s), `step/52` one step's 52 samples through the runner (thrpt: samples/s).
 //! - `downsample`: `buckets`: [`IntervalBuckets`] (1 s) per load-bench message of 100 samples;
 //!   `deadband` (±0.5) and `swinging_door` (E = 0.2) on one 100 Hz temperature series, 1000
 //!   samples per iteration. thrpt: samples/s.
@@ -137,6 +140,7 @@ fn test_mode() -> bool {
 }
 
 mod decode;
+mod detect;
 mod model;
 mod outbox;
 mod pipeline;
@@ -144,6 +148,7 @@ mod stages;
 mod workload;
 
 use decode::*;
+use detect::*;
 use model::*;
 use outbox::*;
 use pipeline::*;
@@ -184,6 +189,7 @@ fn main() {
     bench_features(&mut c, &manifests);
     bench_inference(&mut c, &models);
     bench_alert(&mut c, &config, &load, &manifests);
+    bench_detect(&mut c);
     bench_downsample(&mut c, &load);
     bench_process(&mut c, &config, &load);
     bench_outbox(&mut c);

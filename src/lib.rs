@@ -21,6 +21,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod demo;
+pub mod detect;
 pub mod downsample;
 pub mod features;
 pub mod forward;

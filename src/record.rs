@@ -110,6 +110,37 @@ pub struct Alert {
     /// Model alerts only: which model, the window it judged, and the features that drove it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelAlertInfo>,
+    /// Detector alerts only: which detector and baseline, the step it judged, and the
+    /// signals that made the anomaly index high.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<DetectorAlertInfo>,
+}
+
+/// The detector side of an alert raised by a detector. The alert's `value` is the anomaly
+/// index (1.0 = the learned 99th percentile), `limit` the rule's `on` or `off`, `signal`
+/// `anomaly_index`, `ts_ns` the end of the step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorAlertInfo {
+    pub name: String,
+    /// When the baseline was learned (event time of its last learning step); names the
+    /// baseline the alert was judged against.
+    pub baseline_ns: i64,
+    pub step_start_ns: i64,
+    pub step_end_ns: i64,
+    /// Signals with the largest share of the index, largest first.
+    pub contributions: Vec<Contribution>,
+}
+
+/// One signal's part in a detector alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub signal: String,
+    /// The signal's value in the judged step (its mean over the step).
+    pub value: f64,
+    /// `(value − learned mean) / learned standard deviation`.
+    pub z: f64,
+    /// Its share of the index's contributions, 0 to 1 (all signals sum to 1).
+    pub share: f64,
 }
 
 /// The model side of an alert raised by a model rule. The alert's `value` is the score,
@@ -145,6 +176,29 @@ pub struct FeatureSummary {
     /// Counts per z-score bin (edges -3, -2, -1, -0.5, 0, 0.5, 1, 2, 3 against the training
     /// statistics).
     pub hist: Vec<u64>,
+}
+
+/// One detector in status (all the assets it runs for).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DetectorStatus {
+    pub assets: usize,
+    /// Assets still learning, learned (scoring), and whose learning failed (`last_error`).
+    pub learning: usize,
+    pub learned: usize,
+    #[serde(default)]
+    pub failed: usize,
+    /// Steps a learning phase takes, and the most any asset still learning has.
+    pub learn_steps: usize,
+    pub learning_steps: usize,
+    /// Steps learned from or scored, and steps not used (a signal's mean not finite).
+    pub steps: u64,
+    #[serde(default)]
+    pub skipped_steps: u64,
+    /// Samples and steps the step windows dropped, by reason (as `models.<name>.window_drops`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub window_drops: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// One model in status (all the assets it runs for).
@@ -276,6 +330,9 @@ pub struct Status {
     /// Per model name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<String, ModelStatus>,
+    /// Per detector name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub detectors: BTreeMap<String, DetectorStatus>,
     /// False while the gateway clock is before this release's date (obviously wrong): live
     /// sources then check event times per asset stream instead of against the clock.
     #[serde(default = "yes")]

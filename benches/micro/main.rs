@@ -51,9 +51,12 @@
 //!   C-MAPSS cycle of 14, one AI4I reading of 6), so `time` is per window and thrpt is samples/s.
 //! - `alert`: `threshold`: [`ThresholdRules`] (the provisioning file's two rules, `temp` and
 //!   `vib` on every asset) per load-bench message of 100 samples; thrpt: samples/s.
-//!   `model_rules/<package>`: score + [`ModelAlertState::observe`] of every rule of the manifest
+//!   `model_rules/<package>`: score + [`WindowRuleState::observe`] of every rule of the manifest
 //!   for one window's output (cycling through the golden outputs so rules raise and clear); one
 //!   iteration = one window; thrpt: windows/s.
+//! - `detect`: a detector at the Tennessee Eastman evaluation's size (52 signals, two lags):
+//!   `learn/52x500` one whole learning (thrpt: steps/s), `score/52` one step scored (thrpt:
+//!   steps/s), `step/52` one step's 52 samples through the runner (thrpt: samples/s).
 //! - `downsample`: `buckets`: [`IntervalBuckets`] (1 s) per load-bench message of 100 samples;
 //!   `deadband` (±0.5) and `swinging_door` (E = 0.2) on one 100 Hz temperature series, 1000
 //!   samples per iteration. thrpt: samples/s.
@@ -81,6 +84,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use forewarn::alert::window::WindowRuleState;
 use forewarn::alert::ThresholdRules;
 use forewarn::codec::{encode_payload, to_cbor, Encoding};
 use forewarn::config::{self, Config, Durability, SourceConfig, TimeUnit};
@@ -93,7 +97,7 @@ use forewarn::ingest::{time, AssetIndex, Decoded};
 use forewarn::model::load::load_package;
 use forewarn::model::manifest::Manifest;
 use forewarn::model::package::normalize;
-use forewarn::model::rule::{score, ModelAlertState};
+use forewarn::model::rule::score;
 use forewarn::model::runner::{Binding, LoadedModel, ModelRunner};
 use forewarn::model::stage::{wanted_signals, WantedSignals};
 use forewarn::outbox::Outbox;
@@ -136,6 +140,7 @@ fn test_mode() -> bool {
 }
 
 mod decode;
+mod detect;
 mod model;
 mod outbox;
 mod pipeline;
@@ -143,6 +148,7 @@ mod stages;
 mod workload;
 
 use decode::*;
+use detect::*;
 use model::*;
 use outbox::*;
 use pipeline::*;
@@ -183,6 +189,7 @@ fn main() {
     bench_features(&mut c, &manifests);
     bench_inference(&mut c, &models);
     bench_alert(&mut c, &config, &load, &manifests);
+    bench_detect(&mut c);
     bench_downsample(&mut c, &load);
     bench_process(&mut c, &config, &load);
     bench_outbox(&mut c);

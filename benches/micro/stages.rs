@@ -31,8 +31,8 @@ pub(crate) fn bench_alert(
     g.throughput(Throughput::Elements(1));
     for name in ["bearing-fault", "turbofan-rul"] {
         let m = manifest(manifests, name);
-        let mut states: Vec<ModelAlertState> =
-            m.alerts.iter().cloned().map(ModelAlertState::new).collect();
+        let mut states: Vec<WindowRuleState> =
+            m.alerts.iter().cloned().map(WindowRuleState::new).collect();
         // Each golden output for 8 windows in a row: rules raise, update and clear.
         let outputs: Vec<&[f32]> = m
             .golden

@@ -1,8 +1,8 @@
-//! Alerts on raw signals: threshold rules that watch a signal's values and emit lifecycle
-//! events ([`threshold`]: raised, cleared).
-//!
-//! Rules on a model's output live beside the model, in [`crate::model::rule`].
+//! Alerts: threshold rules that watch a raw signal's values ([`threshold`]: raised, cleared),
+//! and rules on a score computed once per window, a model's output or a detector's anomaly
+//! index ([`window`]: hysteresis, k-of-n debounce, raised, updated, cleared).
 
 pub mod threshold;
+pub mod window;
 
 pub use threshold::{ThresholdRules, Transition};

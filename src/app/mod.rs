@@ -127,8 +127,9 @@ pub async fn run(
 
     let sources = spawn_sources(&config, &metrics, &samples_tx, &shutdown)?;
 
-    // Models: a dedicated thread, fed only the signals some model uses.
-    let (model_tx, model_thread) = if config.models.is_empty() {
+    // Models and detectors: a dedicated thread, fed only the signals some model or detector
+    // uses.
+    let (model_tx, model_thread) = if config.models.is_empty() && config.detectors.is_empty() {
         signals::ignore_hangups(shutdown.clone());
         (None, None)
     } else {

@@ -79,6 +79,7 @@ fn fixture_records() -> Vec<(&'static str, Record)> {
         since_ns: 1_767_600_000_500_000_000,
         meta: AssetMeta::default(),
         model: None,
+        detector: None,
     };
     let model_alert = Alert {
         event: AlertEvent::Updated,
@@ -207,6 +208,7 @@ fn fixture_records() -> Vec<(&'static str, Record)> {
         outbox_fill_bytes_per_sec: -12.5,
         outbox_full_in_secs: Some(f64::INFINITY),
         models: [("bearing".to_string(), model)].into_iter().collect(),
+        detectors: BTreeMap::new(),
         clock_ok: false,
         time_rebases: 2,
         stalled: vec!["forwarder".into()],

@@ -9,8 +9,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::raw::{
-    RawAsset, RawGateway, RawKafka, RawModelBinding, RawMqtt, RawOutbox, RawReplay, RawRule,
-    RawSerial,
+    RawAsset, RawDetector, RawGateway, RawKafka, RawModelBinding, RawMqtt, RawOutbox, RawReplay,
+    RawRule, RawSerial,
 };
 use super::validate::{validate, RawConfig, RawSource};
 use super::{Config, PackageReader};
@@ -146,10 +146,16 @@ fn parse(
                         .push(sink.de::<RawModelBinding>(item, &format!("models[{i}]")));
                 }
             }
+            "detectors" => {
+                for (i, item) in sink.array(value, "detectors").into_iter().enumerate() {
+                    raw.detectors
+                        .push(sink.de::<RawDetector>(item, &format!("detectors[{i}]")));
+                }
+            }
             _ => sink.push_span(
                 &name,
                 Some(key.span()),
-                "unknown table; expected one of gateway, kafka, outbox, sources, assets, rules, models",
+                "unknown table; expected one of gateway, kafka, outbox, sources, assets, rules, models, detectors",
             ),
         }
     }

@@ -20,7 +20,10 @@ use crate::codec::Encoding;
 use crate::record::{AssetMeta, Severity};
 
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
-pub use settings::{Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, MAX_CHECK_TIMEOUT};
+pub use settings::{
+    Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, MAX_CHECK_TIMEOUT, MAX_DETECTOR_INPUTS,
+    MAX_LEARN_VALUES,
+};
 
 /// A validated provisioning file.
 #[derive(Debug, Clone)]
@@ -32,6 +35,7 @@ pub struct Config {
     pub assets: Vec<AssetConfig>,
     pub rules: Vec<RuleConfig>,
     pub models: Vec<ModelConfig>,
+    pub detectors: Vec<DetectorConfig>,
     /// Problems of the model packages themselves (unreadable, a bad manifest, a model signal
     /// an asset lacks). `check-config` reports them as errors; `run` starts without those
     /// packages, which the model stage refuses with the reason in the status and tries again
@@ -81,6 +85,50 @@ pub struct ModelConfig {
     pub renames: BTreeMap<String, String>,
     /// How long the isolated check of a package may take (`check_timeout_secs`, default 60).
     pub check_timeout: Duration,
+}
+
+/// A detector (`[[detectors]]`), validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorConfig {
+    pub name: String,
+    pub method: DetectorMethod,
+    /// The bound assets, with their metadata.
+    pub assets: Vec<(Arc<str>, crate::record::AssetMeta)>,
+    pub signals: Vec<Arc<str>>,
+    pub grid_secs: f64,
+    pub samples_per_step: usize,
+    /// Steps of each asset's learning phase.
+    pub learn_steps: usize,
+    pub alert: DetectorAlert,
+}
+
+/// How a detector learns and scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DetectorMethod {
+    Pca {
+        lags: usize,
+        cumulative_variance: f64,
+    },
+}
+
+impl DetectorMethod {
+    /// Inputs of one scored vector for `signals` signals.
+    pub fn inputs(&self, signals: usize) -> usize {
+        match self {
+            DetectorMethod::Pca { lags, .. } => signals * (lags + 1),
+        }
+    }
+}
+
+/// The alert rule on a detector's anomaly index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorAlert {
+    pub name: String,
+    pub severity: crate::record::Severity,
+    pub on: f64,
+    pub off: f64,
+    pub k: usize,
+    pub n: usize,
 }
 
 /// Why a package's signals cannot be bound to an asset.

@@ -360,3 +360,67 @@ pub struct RawModelBinding {
     /// most 3600); a check that takes longer is killed and the package refused.
     pub check_timeout_secs: Option<f64>,
 }
+
+/// `[[detectors]]`: a detector that learns what normal looks like on some assets, from their
+/// own data, and scores what comes after.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetector {
+    /// Detector name; part of its alerts' ids.
+    pub name: String,
+    /// `pca` (default): principal components of correlated signals, T² and Q.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Asset ids; one learned baseline and one alert state per asset.
+    pub assets: Vec<String>,
+    /// The asset signals the detector watches (every asset must have them).
+    pub signals: Vec<String>,
+    /// One vector per grid step: each signal's mean over the step.
+    pub grid_secs: f64,
+    /// Values per signal and step, resampled by sample and hold (default: one per step).
+    #[serde(default)]
+    pub samples_per_step: Option<usize>,
+    /// The learning phase.
+    pub learn: RawLearn,
+    /// PCA: how many past steps each vector includes besides the current one (default 2).
+    #[serde(default)]
+    pub lags: Option<usize>,
+    /// PCA: the share of the variance the kept components explain (default 0.95).
+    #[serde(default)]
+    pub cumulative_variance: Option<f64>,
+    /// The alert on the anomaly index (1.0 = the learned 99th percentile).
+    #[serde(default)]
+    pub alert: RawDetectorAlert,
+}
+
+/// `learn = { steps = N }` or `learn = { secs = T }`: the first N grid steps (or T seconds of
+/// event time) of each asset.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLearn {
+    #[serde(default)]
+    pub steps: Option<u64>,
+    #[serde(default)]
+    pub secs: Option<f64>,
+}
+
+/// `alert = { ... }` of a detector.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetectorAlert {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// Raise when the index is at or above this (default 1.2).
+    #[serde(default)]
+    pub on: Option<f64>,
+    /// Clear when the index falls below this (default 1.0).
+    #[serde(default)]
+    pub off: Option<f64>,
+    /// Raise when `k` of the last `n` steps are at or above `on` (default 3 of 5).
+    #[serde(default)]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub n: Option<usize>,
+}

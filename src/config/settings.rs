@@ -10,6 +10,12 @@ const SEC: i64 = 1_000_000_000;
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The most inputs one detector's vectors may have (signals × (lags + 1)): a 256 × 256
+/// correlation matrix is 512 KiB while it is decomposed, once per learning.
+pub const MAX_DETECTOR_INPUTS: usize = 256;
+/// The most values a detector keeps per asset while it learns (steps × signals): 8 MiB.
+pub const MAX_LEARN_VALUES: usize = 1 << 20;
+
 /// A source's time policy (validated; see `ingest::time_guard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimePolicy {

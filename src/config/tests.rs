@@ -176,3 +176,59 @@ fn bindings_are_made_by_signal_name_for_any_signal_order() {
         assert!(e.to_string().contains("check_timeout_secs"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_detector_takes_its_defaults_and_binds_its_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let text = config(
+        "[[detectors]]\nname = \"motor\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\", \"speed\"]\ngrid_secs = 60\nlearn = { secs = 86400 }\n",
+    );
+    let c = parse_str(&text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let d = &c.detectors[0];
+    assert_eq!(d.name, "motor");
+    assert_eq!(
+        d.method,
+        DetectorMethod::Pca {
+            lags: 2,
+            cumulative_variance: 0.95
+        }
+    );
+    assert_eq!(d.learn_steps, 1440);
+    assert_eq!(&*d.assets[0].0, "motor-1");
+    assert_eq!(
+        (d.alert.on, d.alert.off, d.alert.k, d.alert.n),
+        (1.2, 1.0, 3, 5)
+    );
+    assert_eq!(d.alert.name, "motor-anomaly");
+}
+
+#[test]
+fn bad_detectors_are_reported_with_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let text = config(concat!(
+        "[[detectors]]\nname = \"m\"\nmethod = \"magic\"\nassets = [\"motor-2\", \"nope\"]\n",
+        "signals = [\"de_vib\", \"de_vib\"]\ngrid_secs = 0\nlearn = { steps = 10 }\n",
+        "alert = { on = 1.0, off = 2.0, k = 4, n = 3, severity = \"loud\" }\n",
+        "[[detectors]]\nname = \"m\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\"]\n",
+        "grid_secs = 1\nlearn = {}\n",
+    ));
+    let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
+    let text = e.to_string();
+    for needle in [
+        "detectors[0].method: `magic`: expected pca",
+        "detectors[0].assets[0]: asset `motor-2` has no signal `de_vib`",
+        "detectors[0].assets[1]: unknown asset `nope`",
+        "detectors[0].signals[1]: signal `de_vib` is listed twice",
+        "detectors[0].grid_secs",
+        "detectors[0].learn: 10 steps",
+        "detectors[0].alert.off",
+        "detectors[0].alert: needs 1 ≤ k ≤ n",
+        "detectors[0].alert.severity: `loud`",
+        "detectors[1].name: duplicate detector name `m`",
+        "detectors[1].learn: give either `steps` or `secs`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}

@@ -21,7 +21,8 @@ use super::manifest::{Manifest, OutputKind};
 use super::monitor::{FeatureMonitor, LatencyHistogram};
 use super::onnx::ModelError;
 use super::package::normalize;
-use super::rule::{score, Lifecycle, ModelAlertState};
+use super::rule::score;
+use crate::alert::window::{Lifecycle, WindowRuleState};
 
 /// A loaded model: normalised features in, the manifest's output tensor out (flattened).
 pub trait Infer: Send + Sync {
@@ -66,7 +67,7 @@ struct Instance {
     extractor: FeatureExtractor,
     raw: Vec<f32>,
     input: Vec<f32>,
-    alerts: Vec<ModelAlertState>,
+    alerts: Vec<WindowRuleState>,
 }
 
 /// Counters and summaries of one model (all its assets), for the status.
@@ -184,7 +185,7 @@ impl ModelRunner {
                         .push((idx, k));
                 }
                 r.instances.push(Instance {
-                    alerts: m.alerts.iter().cloned().map(ModelAlertState::new).collect(),
+                    alerts: m.alerts.iter().cloned().map(WindowRuleState::new).collect(),
                     raw: vec![0.0; m.features.len()],
                     input: vec![0.0; m.features.len()],
                     windower,
@@ -341,7 +342,7 @@ struct Scoring<'a> {
     /// The window's features, as extracted.
     raw: &'a [f32],
     input: &'a mut [f32],
-    alerts: &'a mut [ModelAlertState],
+    alerts: &'a mut [WindowRuleState],
 }
 
 /// Normalise, infer, monitor, and evaluate the alert rules for one finished window.
@@ -433,6 +434,7 @@ fn run_window(
                 window_end_ns: end_ns,
                 drivers: drivers(m, inst.raw, 3),
             }),
+            detector: None,
         }));
     }
 }

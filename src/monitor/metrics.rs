@@ -91,6 +91,8 @@ pub struct Metrics {
     last_error: Mutex<Option<String>>,
     /// Published by the model runner thread, read by the heartbeat.
     models: Mutex<std::collections::BTreeMap<String, crate::record::ModelStatus>>,
+    /// Published by the model thread too.
+    detectors: Mutex<std::collections::BTreeMap<String, crate::record::DetectorStatus>>,
 }
 
 impl Metrics {
@@ -99,6 +101,20 @@ impl Metrics {
         if let Ok(mut g) = self.models.lock() {
             *g = m;
         }
+    }
+
+    /// Replace the detectors' status (from the model thread).
+    pub fn set_detectors(
+        &self,
+        d: std::collections::BTreeMap<String, crate::record::DetectorStatus>,
+    ) {
+        if let Ok(mut g) = self.detectors.lock() {
+            *g = d;
+        }
+    }
+
+    pub fn detectors(&self) -> std::collections::BTreeMap<String, crate::record::DetectorStatus> {
+        self.detectors.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
     pub fn models(&self) -> std::collections::BTreeMap<String, crate::record::ModelStatus> {
@@ -121,6 +137,7 @@ impl Metrics {
             last_delivery_ns: AtomicI64::new(0),
             last_error: Mutex::new(None),
             models: Mutex::new(Default::default()),
+            detectors: Mutex::new(Default::default()),
         }
     }
 

@@ -93,6 +93,7 @@ pub fn build_status(
         outbox_fill_bytes_per_sec: fill_rate,
         outbox_full_in_secs: full_in,
         models: metrics.models(),
+        detectors: metrics.detectors(),
         clock_ok: clock_ok(now),
         time_rebases: metrics.time_rebases(),
         stalled: metrics.progress.stalled(),

@@ -41,6 +41,7 @@ fn alert(i: i64) -> Record {
         since_ns: i,
         meta: AssetMeta::default(),
         model: None,
+        detector: None,
     })
 }
 

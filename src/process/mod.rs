@@ -380,6 +380,7 @@ impl Processor {
             since_ns: t.since_ns,
             meta: self.meta(&t.asset),
             model: None,
+            detector: None,
         })
     }
 }

@@ -9,6 +9,7 @@ mod config_files;
 mod corruption;
 mod crash;
 mod demo;
+mod detectors;
 mod faults;
 mod hostile;
 mod layers;

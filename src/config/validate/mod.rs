@@ -1,6 +1,6 @@
 //! Meaning checks on the raw provisioning file, collecting every problem as `(field, message)`.
 //! One file per section: `gateway.rs` (`[gateway]`, `[kafka]`, `[outbox]`), `assets.rs`,
-//! `sources.rs`, `rules.rs`, `models.rs`; the shared helpers (problems, names, `${ENV}`) here.
+//! `sources.rs`, `rules.rs`, `models.rs`, `detectors.rs`; the shared helpers (problems, names, `${ENV}`) here.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -12,12 +12,14 @@ use super::*;
 use crate::record::AssetMeta;
 
 mod assets;
+mod detectors;
 mod gateway;
 mod models;
 mod rules;
 mod sources;
 
 use assets::asset;
+use detectors::detector;
 use gateway::{gateway, kafka, outbox};
 use models::model;
 use rules::rule;
@@ -34,6 +36,7 @@ pub(super) struct RawConfig {
     pub assets: Vec<Option<RawAsset>>,
     pub rules: Vec<Option<RawRule>>,
     pub models: Vec<Option<RawModelBinding>>,
+    pub detectors: Vec<Option<RawDetector>>,
     /// Top-level keys the file has (a missing section is reported only if it is absent).
     pub present: HashSet<String>,
 }
@@ -54,6 +57,24 @@ fn problem(p: &mut Problems, field: impl Into<String>, msg: impl Into<String>) {
 /// `_` or `-`, not `.` or `..`), shared with model manifests.
 fn is_name(s: &str) -> bool {
     crate::util::check_name(s).is_ok()
+}
+
+/// `info`, `warning` (the default) or `critical`.
+fn severity(s: Option<&str>, field: &str, p: &mut Problems) -> crate::record::Severity {
+    use crate::record::Severity;
+    match s {
+        None | Some("warning") => Severity::Warning,
+        Some("info") => Severity::Info,
+        Some("critical") => Severity::Critical,
+        Some(other) => {
+            problem(
+                p,
+                field,
+                format!("`{other}`: expected info, warning or critical"),
+            );
+            Severity::Warning
+        }
+    }
 }
 
 /// `${NAME}` → the environment variable NAME.
@@ -200,6 +221,21 @@ pub(super) fn validate(
         }
     }
 
+    let mut detectors = Vec::new();
+    let mut detector_names = HashSet::new();
+    for (i, d) in raw.detectors.iter().enumerate() {
+        let Some(d) = d else { continue };
+        let f = format!("detectors[{i}]");
+        if !detector_names.insert(d.name.clone()) {
+            problem(
+                p,
+                format!("{f}.name"),
+                format!("duplicate detector name `{}`", d.name),
+            );
+        }
+        detectors.extend(detector(d, &assets, &f, p));
+    }
+
     if !p.is_empty() {
         return None;
     }
@@ -211,6 +247,7 @@ pub(super) fn validate(
         assets,
         rules,
         models,
+        detectors,
         package_problems: Vec::new(),
     })
 }

@@ -62,19 +62,7 @@ pub(super) fn rule(
     if !r.for_secs.is_finite() || !(0.0..=86_400.0).contains(&r.for_secs) {
         problem(p, format!("{f}.for_secs"), "must be between 0 and 86400");
     }
-    let severity = match r.severity.as_deref() {
-        None | Some("warning") => Severity::Warning,
-        Some("info") => Severity::Info,
-        Some("critical") => Severity::Critical,
-        Some(other) => {
-            problem(
-                p,
-                format!("{f}.severity"),
-                format!("`{other}`: expected info, warning or critical"),
-            );
-            Severity::Warning
-        }
-    };
+    let severity = severity(r.severity.as_deref(), &format!("{f}.severity"), p);
     (p.len() == n).then(|| RuleConfig {
         name: r.name.clone(),
         asset,

@@ -18,6 +18,7 @@ pub mod bounds;
 pub mod problems;
 mod raw;
 
+pub use crate::alert::window::{Direction, WindowRule};
 pub(crate) use problems::Problems;
 pub use problems::{Location, ManifestErrors, ManifestProblem};
 use raw::*;
@@ -31,28 +32,6 @@ pub enum OutputKind {
     Regression { unit: Option<String> },
     /// One anomaly score (higher = more anomalous unless the rule says otherwise).
     Anomaly,
-}
-
-/// Which side of the threshold raises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Above,
-    Below,
-}
-
-/// One alert rule on a model's output.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelAlertRule {
-    pub name: String,
-    pub severity: Severity,
-    /// For classes: the class whose probability is the score (`None`: 1 − P(normal)).
-    pub class: Option<usize>,
-    pub direction: Direction,
-    pub on: f64,
-    pub off: f64,
-    /// Raise when `k` of the last `n` windows are past `on`.
-    pub k: usize,
-    pub n: usize,
 }
 
 /// A golden vector: raw features in, expected output out.
@@ -87,7 +66,7 @@ pub struct Manifest {
     pub normalize: Option<(Vec<f32>, Vec<f32>)>,
     pub output_name: String,
     pub output: OutputKind,
-    pub alerts: Vec<ModelAlertRule>,
+    pub alerts: Vec<WindowRule>,
     pub golden: Vec<Golden>,
     pub training: Option<TrainingStats>,
 }
@@ -313,7 +292,7 @@ impl Manifest {
             if !alert_names.insert(a.name.as_str()) {
                 p.add(format!("{at}.name"), format!("{:?} is used twice", a.name));
             }
-            alerts.push(ModelAlertRule {
+            alerts.push(WindowRule {
                 name: a.name.clone(),
                 severity: a.severity.unwrap_or(Severity::Warning),
                 class,

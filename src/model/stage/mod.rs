@@ -1,5 +1,6 @@
-//! The model stage: a dedicated thread that owns the [`ModelRunner`], fed by a bounded
-//! channel from the processing task, so inference never runs on the async reactor.
+//! The model stage: a dedicated thread that owns the [`ModelRunner`] and the
+//! [`DetectorRunner`], fed by a bounded channel from the processing task, so inference and
+//! learning never run on the async reactor.
 //!
 //! Packages are loaded at start and again on request (SIGHUP, or a package's files changed),
 //! always off this thread ([`reload`]): each new package is verified in a child process under
@@ -14,7 +15,8 @@
 //! [`MAX_HELD_SAMPLES`]; beyond, dropped and counted in each model's
 //! `window_drops.held_at_start`), and then scored, so a replay loses nothing to the check while
 //! the processing task never waits for it. The thread receives every signal of the assets a
-//! model is bound to ([`wanted_signals`]): a package loaded later may bind any of them.
+//! model is bound to ([`wanted_signals`]): a package loaded later may bind any of them; and
+//! the signals of the detectors, which need no check and see every sample at once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +28,7 @@ use crate::channel::{self, Weigh};
 use tracing::{info, warn};
 
 use crate::config::{Config, ModelConfig};
+use crate::detect::DetectorRunner;
 use crate::monitor::Metrics;
 use crate::record::{Record, Sample};
 use crate::util::{FastMap, FastSet};
@@ -71,6 +74,13 @@ pub fn wanted_signals(config: &Config) -> WantedSignals {
                 .extend(sigs.iter().cloned());
         }
     }
+    for d in &config.detectors {
+        for (a, _) in &d.assets {
+            w.0.entry(a.clone())
+                .or_default()
+                .extend(d.signals.iter().cloned());
+        }
+    }
     w
 }
 
@@ -85,8 +95,11 @@ impl WantedSignals {
     }
 }
 
-/// Puts the runner's status and every model's last reload into the metrics.
-fn publish(stage: &Stage, held_dropped: u64, metrics: &Metrics) {
+/// Puts the runners' status and every model's last reload into the metrics.
+fn publish(stage: &Stage, detectors: &DetectorRunner, held_dropped: u64, metrics: &Metrics) {
+    if !detectors.is_empty() {
+        metrics.set_detectors(detectors.status());
+    }
     let mut status = stage.runner.status();
     for (i, mc) in stage.models.iter().enumerate() {
         let s = status.entry(mc.name.clone()).or_default();
@@ -137,10 +150,13 @@ pub fn start_with(
         check,
     )
     .map_err(std::io::Error::other)?;
+    let detectors =
+        DetectorRunner::new(&config.gateway.id, &config.gateway.site, &config.detectors)
+            .map_err(std::io::Error::other)?;
     let wake = tx.downgrade();
     let handle = std::thread::Builder::new()
         .name("model-runner".into())
-        .spawn(move || run(stage, rx, wake, records, &metrics))?;
+        .spawn(move || run(stage, detectors, rx, wake, records, &metrics))?;
     Ok((tx, handle))
 }
 
@@ -180,6 +196,7 @@ fn schedule_retry(stage: &Stage, wake: &channel::WeakSender<ModelMsg>, after: Du
 
 fn run(
     mut stage: Stage,
+    mut detectors: DetectorRunner,
     mut rx: channel::Receiver<ModelMsg>,
     wake: channel::WeakSender<ModelMsg>,
     records: channel::Sender<Vec<Record>>,
@@ -189,7 +206,7 @@ fn run(
     // Samples wait here until the start check ended.
     let mut held: Option<Vec<Vec<Sample>>> = Some(Vec::new());
     let (mut held_n, mut held_dropped) = (0usize, 0u64);
-    publish(&stage, 0, metrics);
+    publish(&stage, &detectors, 0, metrics);
     let mut published = Instant::now();
     let mut out = Vec::new();
     let mut retry_at: Option<Instant> = None;
@@ -217,6 +234,11 @@ fn run(
         metrics
             .progress
             .beat(crate::monitor::progress::Stage::Models);
+        if let ModelMsg::Samples(batch) = &msg {
+            for s in batch {
+                detectors.push(s, &mut out);
+            }
+        }
         match msg {
             ModelMsg::Samples(batch) => match &mut held {
                 Some(h) => {
@@ -245,7 +267,7 @@ fn run(
         }
         // Publish when idle (nothing queued) or at least twice a second under load.
         if rx.is_empty() || published.elapsed() >= Duration::from_millis(500) {
-            publish(&stage, held_dropped, metrics);
+            publish(&stage, &detectors, held_dropped, metrics);
             published = Instant::now();
         }
     }
@@ -265,7 +287,7 @@ fn run(
         }
     }
     stage.stop.store(true, Ordering::Relaxed);
-    publish(&stage, held_dropped, metrics);
+    publish(&stage, &detectors, held_dropped, metrics);
 }
 
 /// Fingerprint of a package's files (length and modification time), to notice changes.

@@ -10,8 +10,8 @@
 //!   times are handled as for the models' windows; a step's vector is each signal's mean.
 //! - **Learning.** The first `learn_steps` complete steps are kept (at most
 //!   [`crate::config::MAX_LEARN_VALUES`] values) and then learned from
-//!   ([`Baseline::learn`]); the model thread spends that time once (0.2 s for 52 signals with
-//!   two lags on an x86 core, in the micro-benchmarks). A step with a non-finite mean is not
+//!   ([`Baseline::learn`]); the model thread spends that time once per asset (the `detect`
+//!   group of the micro-benchmarks: `learn/52x500`). A step with a non-finite mean is not
 //!   used and is counted.
 //! - **Scoring.** Every later step gets an anomaly index ([`Scorer`]); the alert rule
 //!   ([`WindowRuleState`]: `on`, `off`, `k` of `n`) raises, updates and clears an alert whose

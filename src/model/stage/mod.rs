@@ -235,8 +235,15 @@ fn run(
             .progress
             .beat(crate::monitor::progress::Stage::Models);
         if let ModelMsg::Samples(batch) = &msg {
-            for s in batch {
-                detectors.push(s, &mut out);
+            // A step may end a learning phase (one eigen decomposition set per asset): beat
+            // between chunks, so a batch in which many assets finish learning is progress.
+            for chunk in batch.chunks(1024) {
+                for s in chunk {
+                    detectors.push(s, &mut out);
+                }
+                metrics
+                    .progress
+                    .beat(crate::monitor::progress::Stage::Models);
             }
         }
         match msg {

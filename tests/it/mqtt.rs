@@ -259,7 +259,7 @@ fn a_burst_faster_than_the_pipeline_waits_on_the_broker_instead_of_being_dropped
         Duration::from_secs(120),
         |msgs| {
             msgs.iter()
-                .any(|m| m.json["sources"]["plant"]["samples"].as_u64() == Some(total))
+                .any(|m| m.json["sources"]["plant"]["samples"].as_u64() >= Some(total))
         },
     );
     let last = status
@@ -267,19 +267,33 @@ fn a_burst_faster_than_the_pipeline_waits_on_the_broker_instead_of_being_dropped
         .unwrap_or_else(|| panic!("no status\n{}", agent.log()));
     let plant = &status
         .iter()
-        .find(|m| m.json["sources"]["plant"]["samples"].as_u64() == Some(total))
+        .find(|m| m.json["sources"]["plant"]["samples"].as_u64() >= Some(total))
         .unwrap_or(last)
         .json["sources"]["plant"];
-    assert_eq!(
-        plant["received"].as_u64(),
-        Some(MESSAGES as u64),
-        "{plant:#}"
-    );
-    assert_eq!(
-        plant["samples"].as_u64(),
-        Some(total),
-        "every sample taken: {plant:#}"
-    );
+    // Every message taken once. If the session had to reconnect (seen under qemu-user on a
+    // loaded machine: the emulated agent missed its keep-alive), the broker redelivers what
+    // was not yet acknowledged: at least once, never fewer.
+    if plant["reconnects"].as_u64() == Some(0) {
+        assert_eq!(
+            plant["received"].as_u64(),
+            Some(MESSAGES as u64),
+            "{plant:#}"
+        );
+        assert_eq!(
+            plant["samples"].as_u64(),
+            Some(total),
+            "every sample taken: {plant:#}"
+        );
+    } else {
+        assert!(
+            plant["received"].as_u64() >= Some(MESSAGES as u64),
+            "{plant:#}"
+        );
+        assert!(
+            plant["samples"].as_u64() >= Some(total),
+            "every sample taken at least once: {plant:#}"
+        );
+    }
     assert!(
         plant["rejected"].get("overload").is_none(),
         "nothing dropped: {plant:#}"

@@ -11,7 +11,7 @@ pub struct Moments {
     d: usize,
     n: u64,
     mean: Vec<f64>,
-    /// Σ (x - mean)(x - mean)ᵀ, upper triangle kept in full rows for simplicity.
+    /// Σ (x - mean)(x - mean)ᵀ, the whole d × d matrix (symmetrised when read).
     m2: Vec<f64>,
     delta: Vec<f64>,
 }
@@ -25,14 +25,6 @@ impl Moments {
             m2: vec![0.0; d * d],
             delta: vec![0.0; d],
         }
-    }
-
-    pub fn dim(&self) -> usize {
-        self.d
-    }
-
-    pub fn count(&self) -> u64 {
-        self.n
     }
 
     /// Add one vector; it must have `d` finite values (the caller checks).

@@ -49,7 +49,8 @@ pub enum DetectorError {
 enum Phase {
     Learning(Vec<Vec<f64>>),
     Scoring(Box<Scorer>, i64),
-    /// Learning failed (the reason is in the status); nothing is scored until a relearn.
+    /// Learning failed (the reason is in the status's `last_error`); nothing is scored for
+    /// this asset until the agent restarts.
     Failed,
 }
 
@@ -154,12 +155,6 @@ impl DetectorRunner {
 
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
-    }
-
-    /// Whether a detector watches this sample's signal.
-    pub fn wants(&self, asset: &Arc<str>, signal: &Arc<str>) -> bool {
-        self.routes
-            .contains_key(&(asset.as_ref(), signal.as_ref()) as &dyn NamePair)
     }
 
     /// Feed one sample; alert records it causes go to `out`.

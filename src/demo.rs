@@ -51,6 +51,7 @@ pub struct DemoSummary {
     pub telemetry: u64,
     pub alerts: u64,
     pub status: u64,
+    pub baselines: u64,
     /// Records still in the outbox at the end (with `--kafka`: not yet acknowledged).
     pub backlog: u64,
 }
@@ -85,7 +86,7 @@ pub fn describe(r: &Record) -> String {
         )
         }
         Record::Alert(a) => format!(
-            "ALERT     {} {:<7} {}/{} {}={:.2} (limit {}, since {}, {:?}) id={}{}",
+            "ALERT     {} {:<7} {}/{} {}={:.2} (limit {}, since {}, {:?}) id={}{}{}",
             time(a.ts_ns),
             match a.event {
                 AlertEvent::Raised => "RAISED",
@@ -116,7 +117,36 @@ pub fn describe(r: &Record) -> String {
                         drivers.join(", ")
                     )
                 })
+                .unwrap_or_default(),
+            a.detector
+                .as_ref()
+                .map(|d| {
+                    let named: Vec<String> = d
+                        .contributions
+                        .iter()
+                        .map(|c| format!("{} {:.0}% z={:+.1}", c.signal, c.share * 100.0, c.z))
+                        .collect();
+                    format!(
+                        "\n          detector {}, step to {}, contributions: {}",
+                        d.name,
+                        time(d.step_end_ns),
+                        named.join(", ")
+                    )
+                })
                 .unwrap_or_default()
+        ),
+        Record::Baseline(b) => format!(
+            "BASELINE  {} {}/{} generation {} ({:?}): {} steps from {}, {} of {} inputs kept ({:.0}% of the variance)",
+            time(b.learned_to_ns),
+            b.detector,
+            b.asset,
+            b.generation,
+            b.trigger,
+            b.steps,
+            time(b.learned_from_ns),
+            b.components,
+            b.signals.len() * (b.lags + 1),
+            b.explained * 100.0
         ),
         Record::Status(s) => {
             let sources: Vec<String> = s
@@ -228,6 +258,7 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
                 Record::Telemetry(_) => s.telemetry += 1,
                 Record::Alert(_) => s.alerts += 1,
                 Record::Status(_) => s.status += 1,
+                Record::Baseline(_) => s.baselines += 1,
             }
             let _ = writeln!(stdout, "{}", describe(r));
         }

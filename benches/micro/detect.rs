@@ -84,7 +84,7 @@ pub(crate) fn bench_detect(c: &mut Criterion) {
 
     // Through the runner: learn first (untimed), then one step of 52 samples per iteration.
     let config = detector_config();
-    let mut runner = DetectorRunner::new("bench", "bench", &config.detectors).expect("runner");
+    let mut runner = DetectorRunner::new("bench", "bench", &config.detectors, &[]).expect("runner");
     let asset: Arc<str> = Arc::from("reactor-1");
     let names: Vec<Arc<str>> = config.detectors[0].signals.clone();
     let mut out = Vec::new();

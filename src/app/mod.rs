@@ -133,8 +133,13 @@ pub async fn run(
         signals::ignore_hangups(shutdown.clone());
         (None, None)
     } else {
-        let (tx, handle) = model::stage::start(&config, metrics.clone(), records_tx.clone())
-            .context("starting the model thread")?;
+        let (tx, handle) = model::stage::start(
+            &config,
+            metrics.clone(),
+            records_tx.clone(),
+            Some(outbox.clone()),
+        )
+        .context("starting the model thread")?;
         tokio::spawn(model::stage::watch(
             config.models.clone(),
             tx.downgrade(),

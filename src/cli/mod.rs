@@ -17,6 +17,7 @@ use crate::codec::Encoding;
 use crate::outbox::inspect::DumpWhat;
 use crate::record::Class;
 
+pub mod baseline;
 pub mod check;
 mod exit;
 pub mod model;
@@ -67,6 +68,57 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
+    },
+    /// The baselines the detectors learned: show, export, import, reset, relearn (safe beside
+    /// a running agent, which follows a change within seconds of its next samples).
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BaselineCommand {
+    /// Every detector's baseline per asset: span, limits, each signal's mean and sd.
+    Show {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this detector.
+        detector: Option<String>,
+    },
+    /// Write one baseline as JSON (to stdout, or --output FILE), for `import` elsewhere.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        detector: String,
+        asset: String,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Take a baseline exported from another gateway (FILE, or - for stdin); it must fit the
+    /// detector here (same signals, grid and method).
+    Import {
+        #[arg(long, short)]
+        config: PathBuf,
+        file: PathBuf,
+        /// Bind it to this asset instead of the one it was learned for.
+        #[arg(long)]
+        asset: Option<String>,
+    },
+    /// Forget a baseline: the detector learns again from the next step (all its assets unless
+    /// ASSET is given).
+    Reset {
+        #[arg(long, short)]
+        config: PathBuf,
+        detector: String,
+        asset: Option<String>,
+    },
+    /// Learn a new baseline from the next steps while the current one keeps scoring.
+    Relearn {
+        #[arg(long, short)]
+        config: PathBuf,
+        detector: String,
+        asset: Option<String>,
     },
 }
 
@@ -172,6 +224,7 @@ pub fn main() -> ExitCode {
         Command::Demo { kafka, encoding } => run::demo(kafka, encoding.map(Encoding::from)),
         Command::Outbox { command } => outbox::command(command),
         Command::Model { command } => model::command(command),
+        Command::Baseline { command } => baseline::command(command),
     };
     exit.into()
 }

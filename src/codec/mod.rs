@@ -56,9 +56,11 @@ pub fn encode_payload(record: &Record, encoding: Encoding) -> Result<Vec<u8>, Co
         (Record::Telemetry(t), Encoding::Json) => Ok(serde_json::to_vec(t)?),
         (Record::Alert(a), Encoding::Json) => Ok(serde_json::to_vec(a)?),
         (Record::Status(s), Encoding::Json) => Ok(serde_json::to_vec(s)?),
+        (Record::Baseline(b), Encoding::Json) => Ok(serde_json::to_vec(b)?),
         (Record::Telemetry(t), Encoding::Cbor) => to_cbor(t),
         (Record::Alert(a), Encoding::Cbor) => to_cbor(a),
         (Record::Status(s), Encoding::Cbor) => to_cbor(s),
+        (Record::Baseline(b), Encoding::Cbor) => to_cbor(b),
     }
 }
 

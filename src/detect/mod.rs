@@ -5,12 +5,16 @@
 //! - [`pca`]: principal component monitoring (T² and Q) of correlated signals.
 //! - [`baseline`]: what learning produces (dynamic PCA, limits from the learning data) and
 //!   the scorer that turns each later vector into an anomaly index.
+//! - [`persist`]: a baseline as the record the outbox keeps and Kafka receives, and back.
+//! - [`requests`]: the stored baselines a start begins from, and `forewarn baseline` requests.
 //! - [`runner`]: the detectors of the provisioning file on their assets: steps, learning,
 //!   scoring, alerts; run on the model thread.
 
 pub mod baseline;
 pub mod linalg;
 pub mod pca;
+pub mod persist;
+pub mod requests;
 pub mod runner;
 
 pub use runner::{DetectorError, DetectorRunner};

@@ -16,6 +16,14 @@
 //! - **Scoring.** Every later step gets an anomaly index ([`Scorer`]); the alert rule
 //!   ([`WindowRuleState`]: `on`, `off`, `k` of `n`) raises, updates and clears an alert whose
 //!   `detector.contributions` name the signals with the largest share.
+//! - **Baselines kept.** A learned baseline leaves as a [`Record::Baseline`]: the outbox
+//!   writer stores it (the `baselines` database, [`crate::outbox::baselines`]) in the same
+//!   transaction that queues it for Kafka. At start, a stored baseline that fits the
+//!   configured detector ([`persist::adopt`]) is scored with at once; one that does not is
+//!   named in `last_error` and the asset learns again.
+//! - **Requests** from `forewarn baseline` ([`DetectorRunner::apply`]): `reset` forgets the
+//!   baseline and learns from the next step; `relearn` learns a new one from the next steps
+//!   while the old one keeps scoring, then switches; `import` scores with the imported one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +38,9 @@ use crate::util::{FastMap, NamePair};
 use crate::window::{WindowError, WindowSpec, Windower};
 
 use super::baseline::{Baseline, Scorer};
+use super::persist::{self, Provenance};
+use crate::outbox::baselines::Action;
+use crate::record::{BaselineRecord, BaselineTrigger};
 
 /// Contributions named in an alert.
 pub const CONTRIBUTIONS: usize = 3;
@@ -44,14 +55,39 @@ pub enum DetectorError {
     },
 }
 
+/// The steps of a learning phase so far.
+#[derive(Debug, Default)]
+struct Learning {
+    rows: Vec<Vec<f64>>,
+    /// Event time of the first step's start and of the last step's end.
+    from_ns: Option<i64>,
+    to_ns: i64,
+    trigger: Option<BaselineTrigger>,
+}
+
 /// Where one asset's detector is.
 #[derive(Debug)]
 enum Phase {
-    Learning(Vec<Vec<f64>>),
-    Scoring(Box<Scorer>, i64),
+    Learning(Learning),
+    Scoring {
+        scorer: Box<Scorer>,
+        /// Event time of the baseline's last learned step.
+        learned_ns: i64,
+        /// A relearn in progress: the old baseline scores until the new one is learned.
+        relearn: Option<Learning>,
+    },
     /// Learning failed (the reason is in the status's `last_error`); nothing is scored for
-    /// this asset until the agent restarts.
+    /// this asset until a `baseline reset`, `relearn` or a restart.
     Failed,
+}
+
+impl Phase {
+    fn learning(trigger: BaselineTrigger) -> Phase {
+        Phase::Learning(Learning {
+            trigger: Some(trigger),
+            ..Learning::default()
+        })
+    }
 }
 
 struct Instance {
@@ -62,6 +98,8 @@ struct Instance {
     phase: Phase,
     alert: WindowRuleState,
     x: Vec<f64>,
+    /// Of the baseline in use (0: none yet).
+    generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -109,10 +147,12 @@ pub fn rule(c: &DetectorConfig) -> WindowRule {
 }
 
 impl DetectorRunner {
+    /// The runner for `detectors`, scoring at once where `stored` holds a baseline that fits.
     pub fn new(
         gateway: &str,
         site: &str,
         detectors: &[DetectorConfig],
+        stored: &[BaselineRecord],
     ) -> Result<DetectorRunner, DetectorError> {
         let mut r = DetectorRunner {
             gateway: gateway.to_string(),
@@ -139,18 +179,107 @@ impl DetectorRunner {
                         .or_default()
                         .push((idx, k));
                 }
-                r.instances.push(Instance {
+                let mut inst = Instance {
                     config: c.clone(),
                     asset: asset.clone(),
                     meta: meta.clone(),
                     windower,
-                    phase: Phase::Learning(Vec::new()),
+                    phase: Phase::learning(BaselineTrigger::Learned),
                     alert: WindowRuleState::new(rule(&c)),
                     x: vec![0.0; c.signals.len()],
-                });
+                    generation: 0,
+                };
+                if let Some(rec) = stored
+                    .iter()
+                    .find(|b| b.detector == c.name && *b.asset == **asset)
+                {
+                    let stats = r.stats.entry(c.name.clone()).or_default();
+                    inst.generation = rec.generation;
+                    match persist::adopt(&c, rec) {
+                        Ok(b) => {
+                            tracing::info!(detector = %c.name, %asset, generation = rec.generation,
+                                "Stored baseline in use.");
+                            inst.phase = Phase::Scoring {
+                                scorer: Box::new(Scorer::new(b)),
+                                learned_ns: rec.learned_to_ns,
+                                relearn: None,
+                            };
+                        }
+                        Err(why) => {
+                            let e = format!(
+                                "stored baseline for {asset} not used: {why}; learning again"
+                            );
+                            tracing::warn!(detector = %c.name, "{e}");
+                            stats.last_error = Some(e);
+                        }
+                    }
+                }
+                r.instances.push(inst);
             }
         }
         Ok(r)
+    }
+
+    /// Carry out a `forewarn baseline` request for `detector` on `asset` (`stored`: the
+    /// baseline the request stored, for an import). Baseline records it causes go to `out`.
+    pub fn apply(
+        &mut self,
+        detector: &str,
+        asset: &str,
+        action: Action,
+        stored: Option<&BaselineRecord>,
+        out: &mut Vec<Record>,
+    ) {
+        let (gateway, site) = (self.gateway.as_str(), self.site.as_str());
+        for inst in self
+            .instances
+            .iter_mut()
+            .filter(|i| i.config.name == detector && &*i.asset == asset)
+        {
+            let stats = self.stats.entry(inst.config.name.clone()).or_default();
+            match action {
+                Action::Reset => {
+                    tracing::info!(%detector, %asset, "Baseline reset: learning from the next step.");
+                    inst.phase = Phase::learning(BaselineTrigger::Learned);
+                }
+                Action::Relearn => match &mut inst.phase {
+                    Phase::Scoring { relearn, .. } => {
+                        tracing::info!(%detector, %asset,
+                            "Relearning: the current baseline scores until the new one is learned.");
+                        *relearn = Some(Learning {
+                            trigger: Some(BaselineTrigger::Relearned),
+                            ..Learning::default()
+                        });
+                    }
+                    Phase::Failed => inst.phase = Phase::learning(BaselineTrigger::Learned),
+                    Phase::Learning(_) => {}
+                },
+                Action::Import => {
+                    let Some(rec) = stored else { continue };
+                    match persist::adopt(&inst.config, rec) {
+                        Ok(b) => {
+                            tracing::info!(%detector, %asset, generation = rec.generation,
+                                "Imported baseline in use.");
+                            inst.generation = rec.generation;
+                            inst.phase = Phase::Scoring {
+                                scorer: Box::new(Scorer::new(b)),
+                                learned_ns: rec.learned_to_ns,
+                                relearn: None,
+                            };
+                            let mut r = rec.clone();
+                            r.gateway = gateway.to_string();
+                            r.site = site.to_string();
+                            out.push(Record::Baseline(Box::new(r)));
+                        }
+                        Err(why) => {
+                            let e = format!("imported baseline for {asset} not used: {why}");
+                            tracing::warn!(%detector, "{e}");
+                            stats.last_error = Some(e);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -176,6 +305,7 @@ impl DetectorRunner {
                 phase,
                 alert,
                 x,
+                generation,
             } = inst;
             let stats = self.stats.entry(config.name.clone()).or_default();
             windower.push(k, s.ts_ns, s.value, |w| {
@@ -195,15 +325,42 @@ impl DetectorRunner {
                     start_ns: w.start_ns,
                     end_ns: w.end_ns,
                 };
+                let here = Here {
+                    gateway,
+                    site,
+                    asset,
+                };
                 match phase {
-                    Phase::Learning(rows) => {
-                        rows.push(x.clone());
-                        if rows.len() >= config.learn_steps {
-                            *phase = learn(config, rows, w.end_ns, stats);
+                    Phase::Learning(l) => {
+                        if l.add(x, &step, config) {
+                            *phase = match learn(config, l, &here, generation, out, stats) {
+                                Some((scorer, learned_ns)) => Phase::Scoring {
+                                    scorer,
+                                    learned_ns,
+                                    relearn: None,
+                                },
+                                None => Phase::Failed,
+                            };
                         }
                     }
-                    Phase::Scoring(scorer, learned_ns) => {
+                    Phase::Scoring {
+                        scorer,
+                        learned_ns,
+                        relearn,
+                    } => {
                         score(gateway, site, &step, scorer, *learned_ns, alert, out);
+                        if let Some(l) = relearn {
+                            if l.add(x, &step, config) {
+                                // A failed relearn keeps the baseline in use.
+                                if let Some((s, ns)) =
+                                    learn(config, l, &here, generation, out, stats)
+                                {
+                                    *scorer = s;
+                                    *learned_ns = ns;
+                                }
+                                *relearn = None;
+                            }
+                        }
                     }
                     Phase::Failed => {}
                 }
@@ -218,13 +375,20 @@ impl DetectorRunner {
             let s = out.entry(inst.config.name.clone()).or_default();
             s.assets += 1;
             match &inst.phase {
-                Phase::Learning(rows) => {
+                Phase::Learning(l) => {
                     s.learning += 1;
-                    s.learning_steps = s.learning_steps.max(rows.len());
+                    s.learning_steps = s.learning_steps.max(l.rows.len());
                 }
-                Phase::Scoring(..) => s.learned += 1,
+                Phase::Scoring { relearn, .. } => {
+                    s.learned += 1;
+                    if let Some(l) = relearn {
+                        s.relearning += 1;
+                        s.learning_steps = s.learning_steps.max(l.rows.len());
+                    }
+                }
                 Phase::Failed => s.failed += 1,
             }
+            s.generation = s.generation.max(inst.generation);
             s.learn_steps = inst.config.learn_steps;
             let w = inst.windower.counters();
             for (k, n) in w.drops() {
@@ -251,26 +415,71 @@ struct Step<'a> {
     end_ns: i64,
 }
 
-fn learn(config: &DetectorConfig, rows: &[Vec<f64>], end_ns: i64, stats: &mut Stats) -> Phase {
+/// The gateway and asset a step belongs to.
+struct Here<'a> {
+    gateway: &'a str,
+    site: &'a str,
+    asset: &'a str,
+}
+
+impl Learning {
+    /// Keep a step's vector; true when the phase has all it needs.
+    fn add(&mut self, x: &[f64], step: &Step<'_>, config: &DetectorConfig) -> bool {
+        self.from_ns.get_or_insert(step.start_ns);
+        self.to_ns = step.end_ns;
+        self.rows.push(x.to_vec());
+        self.rows.len() >= config.learn_steps
+    }
+}
+
+/// Learn from the phase's steps; the baseline's record goes to `out`, the scorer and the
+/// event time of its last step are returned. On failure the reason is in `last_error`.
+fn learn(
+    config: &DetectorConfig,
+    l: &mut Learning,
+    here: &Here<'_>,
+    generation: &mut u64,
+    out: &mut Vec<Record>,
+    stats: &mut Stats,
+) -> Option<(Box<Scorer>, i64)> {
     let DetectorMethod::Pca {
         lags,
         cumulative_variance,
     } = config.method;
-    match Baseline::learn(rows, lags, cumulative_variance) {
+    let rows = std::mem::take(&mut l.rows);
+    let end_ns = l.to_ns;
+    match Baseline::learn(&rows, lags, cumulative_variance) {
         Ok(b) => {
+            *generation += 1;
             tracing::info!(
                 detector = %config.name,
+                asset = %here.asset,
                 steps = b.steps,
                 components = b.model.components(),
                 explained = b.model.explained,
+                generation = *generation,
                 "Baseline learned."
             );
-            Phase::Scoring(Box::new(Scorer::new(b)), end_ns)
+            let record = persist::to_record(
+                config,
+                &b,
+                &Provenance {
+                    gateway: here.gateway,
+                    site: here.site,
+                    asset: here.asset,
+                    generation: *generation,
+                    trigger: l.trigger.unwrap_or(BaselineTrigger::Learned),
+                    learned_from_ns: l.from_ns.unwrap_or(end_ns),
+                    learned_to_ns: end_ns,
+                },
+            );
+            out.push(Record::Baseline(Box::new(record)));
+            Some((Box::new(Scorer::new(b)), end_ns))
         }
         Err(e) => {
-            tracing::warn!(detector = %config.name, error = %e, "Learning failed.");
+            tracing::warn!(detector = %config.name, asset = %here.asset, error = %e, "Learning failed.");
             stats.last_error = Some(e.to_string());
-            Phase::Failed
+            None
         }
     }
 }
@@ -384,7 +593,7 @@ alert = { severity = "critical", k = 2, n = 3 }
         let c = crate::config::parse_str(CONFIG, "test", std::path::Path::new("/tmp"))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.detectors.len(), 1);
-        DetectorRunner::new("gw", "plant", &c.detectors).unwrap()
+        DetectorRunner::new("gw", "plant", &c.detectors, &[]).unwrap()
     }
 
     const NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
@@ -410,6 +619,26 @@ alert = { severity = "critical", k = 2, n = 3 }
     }
 
     fn feed(r: &mut DetectorRunner, from: i64, to: i64, fault: Option<i64>) -> Vec<Alert> {
+        feed_all(r, from, to, fault)
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Alert(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn baselines(records: &[Record]) -> Vec<&BaselineRecord> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Baseline(b) => Some(&**b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn feed_all(r: &mut DetectorRunner, from: i64, to: i64, fault: Option<i64>) -> Vec<Record> {
         let mut out = Vec::new();
         for t in from..to {
             for (k, v) in step(t, fault).iter().enumerate() {
@@ -422,12 +651,102 @@ alert = { severity = "critical", k = 2, n = 3 }
                 r.push(&s, &mut out);
             }
         }
-        out.into_iter()
-            .filter_map(|r| match r {
-                Record::Alert(a) => Some(a),
-                _ => None,
-            })
-            .collect()
+        out
+    }
+
+    #[test]
+    fn learning_sends_the_baseline_and_a_stored_one_scores_from_the_first_step() {
+        let mut r = runner();
+        let records = feed_all(&mut r, 0, 301, None);
+        let learned = baselines(&records);
+        assert_eq!(learned.len(), 1, "{records:?}");
+        let b = learned[0].clone();
+        assert_eq!((b.detector.as_str(), b.asset.as_str()), ("pump", "pump-1"));
+        assert_eq!((b.generation, b.trigger), (1, BaselineTrigger::Learned));
+        assert_eq!(b.steps, 300);
+        assert_eq!(b.learned_to_ns - b.learned_from_ns, 300 * 10_000_000_000);
+        assert_eq!(b.stats.len(), 8);
+
+        // A new start with it stored: learned at once, and the fault is raised without a
+        // learning phase.
+        let c = crate::config::parse_str(CONFIG, "test", std::path::Path::new("/tmp")).unwrap();
+        let mut again =
+            DetectorRunner::new("gw", "plant", &c.detectors, std::slice::from_ref(&b)).unwrap();
+        let st = &again.status()["pump"];
+        assert_eq!(
+            (st.learned, st.learning, st.generation),
+            (1, 0, 1),
+            "{st:?}"
+        );
+        let alerts = feed(&mut again, 1000, 1050, Some(1000));
+        assert!(alerts.iter().any(|a| a.event == AlertEvent::Raised));
+
+        // Stored for other signals: not used, the reason named, learning again.
+        let mut other = b.clone();
+        other.signals.swap(0, 1);
+        let fresh = DetectorRunner::new("gw", "plant", &c.detectors, &[other]).unwrap();
+        let st = &fresh.status()["pump"];
+        assert_eq!((st.learned, st.learning), (0, 1), "{st:?}");
+        assert!(
+            st.last_error.as_deref().unwrap_or("").contains("signals"),
+            "{st:?}"
+        );
+    }
+
+    #[test]
+    fn relearn_keeps_scoring_until_the_new_baseline_then_switches_and_reset_forgets() {
+        let mut r = runner();
+        feed_all(&mut r, 0, 301, None);
+        let mut out = Vec::new();
+        r.apply("pump", "pump-1", Action::Relearn, None, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(r.status()["pump"].relearning, 1);
+        // During the relearn a fault is still raised by the old baseline.
+        let records = feed_all(&mut r, 301, 320, Some(305));
+        assert!(records
+            .iter()
+            .any(|x| matches!(x, Record::Alert(a) if a.event == AlertEvent::Raised)));
+        // 300 steps later the new baseline is out, generation 2, relearned.
+        let records = feed_all(&mut r, 320, 610, None);
+        let b = baselines(&records);
+        assert_eq!(b.len(), 1);
+        assert_eq!(
+            (b[0].generation, b[0].trigger),
+            (2, BaselineTrigger::Relearned)
+        );
+        let st = &r.status()["pump"];
+        assert_eq!(
+            (st.learned, st.relearning, st.generation),
+            (1, 0, 2),
+            "{st:?}"
+        );
+
+        // Reset: learning from the next step, nothing scored meanwhile.
+        r.apply("pump", "pump-1", Action::Reset, None, &mut out);
+        let st = &r.status()["pump"];
+        assert_eq!((st.learned, st.learning), (0, 1), "{st:?}");
+        let records = feed_all(&mut r, 700, 760, Some(700));
+        assert!(records.is_empty(), "{records:?}");
+    }
+
+    #[test]
+    fn an_import_is_scored_with_at_once_and_sent_as_this_gateways() {
+        let mut source = runner();
+        let records = feed_all(&mut source, 0, 301, None);
+        let mut b = baselines(&records)[0].clone();
+        b.gateway = "old-gw".into();
+        b.trigger = BaselineTrigger::Imported;
+        b.generation = 1;
+        let mut r = runner();
+        let mut out = Vec::new();
+        r.apply("pump", "pump-1", Action::Import, Some(&b), &mut out);
+        let sent = baselines(&out);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].gateway, "gw");
+        assert_eq!(sent[0].trigger, BaselineTrigger::Imported);
+        assert_eq!(r.status()["pump"].learned, 1);
+        let alerts = feed(&mut r, 1000, 1050, Some(1000));
+        assert!(alerts.iter().any(|a| a.event == AlertEvent::Raised));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!   append order), value = format byte `1` + the record in CBOR;
 //! - `meta`: u64 counters: `next_seq`, and per class `<class>.count`, `<class>.bytes`,
 //!   `<class>.evicted`; plus `quarantined`, `recovered`, `set_aside`;
-//! - `quarantine`: undecodable entries moved aside (key = sequence number, value = raw bytes).
+//! - `quarantine`: undecodable entries moved aside (key = sequence number, value = raw bytes);
+//! - `baselines`, `baseline_requests`: the detectors' learned baselines and the requests of
+//!   `forewarn baseline` ([`baselines`]).
 //!
 //! Beside the LMDB files: `seq.reserved` (the sequence reservation, see [`seq`]) and, only
 //! while opening, `opening` (the crash-loop marker, see [`integrity`]).
@@ -83,6 +85,7 @@ use heed::byteorder::BE;
 use heed::types::{Bytes, Str, U64};
 use heed::{Database, Env, RwTxn};
 
+pub mod baselines;
 mod health;
 pub mod inspect;
 pub mod integrity;
@@ -174,6 +177,7 @@ pub struct Outbox {
     data: [DataDb; 3],
     meta: MetaDb,
     quarantine: DataDb,
+    baseline_dbs: baselines::Dbs,
     budget: u64,
     /// Serialises writers and holds the committed counters.
     writer: Mutex<Counters>,

@@ -9,7 +9,7 @@ use heed::types::{Bytes, Str, U64};
 use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions};
 
 use super::integrity::{self, OpenFailure, OpenMarker};
-use super::{idx, seq, Counters, Outbox, OutboxError, Recovery, ENTRY_OVERHEAD};
+use super::{baselines, idx, seq, Counters, Outbox, OutboxError, Recovery, ENTRY_OVERHEAD};
 use crate::config::Durability;
 use crate::record::Class;
 
@@ -126,14 +126,18 @@ impl Outbox {
         }
         integrity::check_file_length(&env, dir)?;
         let wtxn = env.write_txn()?;
-        let (alert, status, telemetry, meta, quarantine) = env
+        let (alert, status, telemetry, meta, quarantine, baselines, requests) = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
                 let a: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("alert"))?;
                 let s: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("status"))?;
                 let t: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("telemetry"))?;
                 let m: Database<Str, U64<BE>> = dbo.create_database(wtxn, Some("meta"))?;
                 let q: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("quarantine"))?;
-                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q)))
+                let b: Database<Str, Bytes> =
+                    dbo.create_database(wtxn, Some(baselines::BASELINES))?;
+                let r: Database<Str, Bytes> =
+                    dbo.create_database(wtxn, Some(baselines::REQUESTS_DB))?;
+                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q, b, r)))
             })?
             .unwrap_commit();
         let mut outbox = Outbox {
@@ -141,6 +145,10 @@ impl Outbox {
             data: [alert, status, telemetry],
             meta,
             quarantine,
+            baseline_dbs: baselines::Dbs {
+                baselines,
+                requests,
+            },
             budget: budget_bytes,
             writer: Mutex::new(Counters::default()),
             snapshot: Mutex::new(Counters::default()),

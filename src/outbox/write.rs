@@ -6,11 +6,16 @@ use heed::RwTxn;
 use super::{codec, idx, Counters, Outbox, OutboxError, ENTRY_OVERHEAD, FORMAT_V1};
 use crate::record::{Class, Record};
 
+/// A record ready to append: its class, its stored value, and the `baselines` key it is also
+/// kept under (a baseline record).
+type Encoded = (Class, Vec<u8>, Option<String>);
+
 /// Eviction order: telemetry, then status, then alerts.
 const EVICTION_ORDER: [Class; 3] = [Class::Telemetry, Class::Status, Class::Alert];
 
 impl Outbox {
-    /// Append records in one transaction; returns their sequence numbers once committed.
+    /// Append records in one transaction; returns their sequence numbers once committed. A
+    /// baseline record is also stored as its detector's and asset's latest ([`super::baselines`]).
     pub fn append(&self, records: &[Record]) -> Result<Vec<u64>, OutboxError> {
         if records.is_empty() {
             return Ok(Vec::new());
@@ -24,7 +29,12 @@ impl Outbox {
             if size > self.budget {
                 return Err(OutboxError::TooLarge(size));
             }
-            encoded.push((r.class(), v));
+            // A baseline is also kept as its detector's and asset's latest ([`super::baselines`]).
+            let keep = match r {
+                Record::Baseline(b) => Some(b.key()),
+                _ => None,
+            };
+            encoded.push((r.class(), v, keep));
         }
         let mut guard = self.lock()?;
         loop {
@@ -98,14 +108,17 @@ impl Outbox {
     fn try_append(
         &self,
         committed: &Counters,
-        encoded: &[(Class, Vec<u8>)],
+        encoded: &[Encoded],
     ) -> Result<(Counters, Vec<u64>), OutboxError> {
         let mut c = *committed;
         self.reservation_lock()?
             .cover(c.next_seq.saturating_add(encoded.len() as u64))?;
         let mut wtxn = self.env.write_txn()?;
         let mut seqs = Vec::with_capacity(encoded.len());
-        for (class, v) in encoded {
+        for (class, v, keep) in encoded {
+            if let Some(key) = keep {
+                self.baseline_dbs.baselines.put(&mut wtxn, key, v)?;
+            }
             let size = v.len() as u64 + ENTRY_OVERHEAD;
             self.evict_for(&mut wtxn, &mut c, size, self.budget)?;
             let seq = c.next_seq;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{agent_config, consume, Agent, Mosquitto, Msg, Tansu};
+use crate::harness::{agent_command, agent_config, consume, Agent, Mosquitto, Msg, Tansu};
 
 const T0: i64 = 1_768_100_000;
 const NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
@@ -159,4 +159,150 @@ fn a_detector_learns_then_raises_an_explained_alert_and_clears_it() {
     assert_eq!(st["assets"], 1);
     assert_eq!(st["learn_steps"], 100);
     assert!(st["steps"].as_u64().unwrap_or(0) >= 200, "{st}");
+}
+
+fn baselines(msgs: &[Msg]) -> Vec<&Msg> {
+    msgs.iter()
+        .filter(|m| m.json["schema"] == "forewarn.baseline.v1")
+        .collect()
+}
+
+/// `forewarn baseline ARGS...`; its stdout, after asserting it succeeded.
+fn baseline_cli(args: &[&str]) -> String {
+    let out = agent_command()
+        .arg("baseline")
+        .args(args)
+        .output()
+        .expect("run forewarn baseline");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(
+        out.status.success(),
+        "forewarn baseline {args:?}: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
+#[test]
+fn a_baseline_survives_a_restart_moves_to_another_gateway_and_is_relearned_on_command() {
+    let mqtt = Mosquitto::start();
+    let kafka = Tansu::start();
+    let cfg = config(mqtt.port, &kafka.bootstrap());
+    let mut agent = Agent::start(&cfg);
+    agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
+    publish(&mqtt, 0, 101, false);
+    agent.wait_log("Baseline learned.", Duration::from_secs(60));
+
+    // The baseline on the status topic: its own schema, key and header.
+    let msgs = consume(
+        &kafka.bootstrap(),
+        "forewarn.status",
+        Duration::from_secs(30),
+        |m| !baselines(m).is_empty(),
+    );
+    let sent = baselines(&msgs);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let b = &sent[0];
+    assert_eq!(b.key, "gw-test/pump-1");
+    assert_eq!(
+        b.headers.get("forewarn-schema").map(String::as_str),
+        Some("forewarn.baseline.v1")
+    );
+    assert_eq!(b.json["detector"], "pump");
+    assert_eq!(b.json["generation"], 1);
+    assert_eq!(b.json["trigger"], "learned");
+    assert_eq!(b.json["steps"], 100);
+    assert_eq!(b.json["stats"][2]["signal"], "c");
+    assert!(b.json["limits"]["t2"].as_f64().unwrap_or(0.0) > 0.0);
+
+    // A restart scores with the stored baseline at once: the fault raises without a second
+    // learning phase.
+    let status = agent.stop();
+    assert!(status.success(), "{status:?}");
+    agent.restart();
+    agent.wait_log("Stored baseline in use.", Duration::from_secs(30));
+    agent.wait_log_count("MQTT subscribed.", 2, Duration::from_secs(20));
+    publish(&mqtt, 101, 110, true);
+    let msgs = consume(
+        &kafka.bootstrap(),
+        "forewarn.alerts",
+        Duration::from_secs(60),
+        |m| {
+            detector_alerts(m)
+                .iter()
+                .any(|a| a.json["event"] == "raised")
+        },
+    );
+    assert!(
+        detector_alerts(&msgs)
+            .iter()
+            .any(|a| a.json["event"] == "raised"),
+        "no alert after the restart\n{}",
+        agent.log()
+    );
+    assert_eq!(agent.log().matches("Baseline learned.").count(), 1);
+
+    // Export here, import on a second gateway that has never run: it starts scoring.
+    let config_a = agent.config.display().to_string();
+    let file = agent.dir.path().join("pump-1.json");
+    baseline_cli(&[
+        "export",
+        "-c",
+        &config_a,
+        "pump",
+        "pump-1",
+        "-o",
+        &file.display().to_string(),
+    ]);
+    let dir_b = tempfile::tempdir().expect("temp dir");
+    let config_b = dir_b.path().join("forewarn.toml");
+    std::fs::write(
+        &config_b,
+        cfg.replace(
+            "{data_dir}",
+            &dir_b.path().join("data").display().to_string(),
+        )
+        .replace(r#"id = "gw-test""#, r#"id = "gw-b""#),
+    )
+    .expect("write config");
+    let config_b = config_b.display().to_string();
+    let said = baseline_cli(&["import", "-c", &config_b, &file.display().to_string()]);
+    assert!(said.contains("imported as generation 1"), "{said}");
+    let shown = baseline_cli(&["show", "-c", &config_b]);
+    assert!(
+        shown.contains("pump/pump-1: generation 1, Imported (learned on gw-test/pump-1)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("NOT USED"), "{shown}");
+    let b_agent = Agent::start_in(dir_b, &std::fs::read_to_string(&config_b).expect("config"));
+    b_agent.wait_log("Stored baseline in use.", Duration::from_secs(30));
+    drop(b_agent);
+
+    // Relearn on the running agent: the old baseline keeps scoring, 100 normal steps later
+    // generation 2 is learned and sent.
+    let said = baseline_cli(&["relearn", "-c", &config_a, "pump"]);
+    assert!(said.contains("relearn requested"), "{said}");
+    // Samples wake the model thread, which looks for requests every 2 s.
+    for chunk in 0..5 {
+        publish(&mqtt, 110 + chunk, 111 + chunk, false);
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    agent.wait_log("Relearning", Duration::from_secs(30));
+    publish(&mqtt, 115, 230, false);
+    let msgs = consume(
+        &kafka.bootstrap(),
+        "forewarn.status",
+        Duration::from_secs(60),
+        |m| baselines(m).iter().any(|b| b.json["generation"] == 2),
+    );
+    let again = baselines(&msgs)
+        .into_iter()
+        .find(|b| b.json["generation"] == 2)
+        .unwrap_or_else(|| panic!("no relearned baseline\n{}", agent.log()));
+    assert_eq!(again.json["trigger"], "relearned");
+    let shown = baseline_cli(&["show", "-c", &config_a, "pump"]);
+    assert!(shown.contains("generation 2, Relearned"), "{shown}");
 }

@@ -488,6 +488,19 @@ impl Agent {
         }
     }
 
+    /// Wait until the agent's log contains `needle` at least `n` times (across restarts).
+    pub fn wait_log_count(&self, needle: &str, n: usize, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while self.log().matches(needle).count() < n {
+            assert!(
+                Instant::now() < end,
+                "agent log never showed {needle:?} {n} times:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGHUP: reload model packages.
     pub fn reload(&mut self) {
         if let Some(c) = self.child.as_mut() {

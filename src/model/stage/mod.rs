@@ -28,8 +28,10 @@ use crate::channel::{self, Weigh};
 use tracing::{info, warn};
 
 use crate::config::{Config, ModelConfig};
+use crate::detect::requests::Baselines;
 use crate::detect::DetectorRunner;
 use crate::monitor::Metrics;
+use crate::outbox::Outbox;
 use crate::record::{Record, Sample};
 use crate::util::{FastMap, FastSet};
 
@@ -120,13 +122,15 @@ fn child_check() -> CheckFn {
     Arc::new(|dir, limits, stop| crate::model::verify::run_check(dir, limits, stop))
 }
 
-/// Load the models of `config` and start the model thread. Returns its sender and handle.
+/// Load the models of `config` and start the model thread, its detectors starting from the
+/// baselines stored in `outbox`. Returns its sender and handle.
 pub fn start(
     config: &Config,
     metrics: Arc<Metrics>,
     records: channel::Sender<Vec<Record>>,
+    outbox: Option<Arc<Outbox>>,
 ) -> std::io::Result<(channel::Sender<ModelMsg>, std::thread::JoinHandle<()>)> {
-    start_with(config, metrics, records, child_check())
+    start_with(config, metrics, records, outbox, child_check())
 }
 
 /// [`start`] with another check (tests).
@@ -134,6 +138,7 @@ pub fn start_with(
     config: &Config,
     metrics: Arc<Metrics>,
     records: channel::Sender<Vec<Record>>,
+    outbox: Option<Arc<Outbox>>,
     check: CheckFn,
 ) -> std::io::Result<(channel::Sender<ModelMsg>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = channel::channel::<ModelMsg>(MODEL_CHANNEL, MAX_QUEUED_SAMPLES);
@@ -150,13 +155,24 @@ pub fn start_with(
         check,
     )
     .map_err(std::io::Error::other)?;
-    let detectors =
-        DetectorRunner::new(&config.gateway.id, &config.gateway.site, &config.detectors)
-            .map_err(std::io::Error::other)?;
+    let (stored, baselines) = match outbox {
+        Some(o) if !config.detectors.is_empty() => {
+            let (stored, b) = Baselines::open(o);
+            (stored, Some(b))
+        }
+        _ => (Vec::new(), None),
+    };
+    let detectors = DetectorRunner::new(
+        &config.gateway.id,
+        &config.gateway.site,
+        &config.detectors,
+        &stored,
+    )
+    .map_err(std::io::Error::other)?;
     let wake = tx.downgrade();
     let handle = std::thread::Builder::new()
         .name("model-runner".into())
-        .spawn(move || run(stage, detectors, rx, wake, records, &metrics))?;
+        .spawn(move || run(stage, detectors, baselines, rx, wake, records, &metrics))?;
     Ok((tx, handle))
 }
 
@@ -197,6 +213,7 @@ fn schedule_retry(stage: &Stage, wake: &channel::WeakSender<ModelMsg>, after: Du
 fn run(
     mut stage: Stage,
     mut detectors: DetectorRunner,
+    mut baselines: Option<Baselines>,
     mut rx: channel::Receiver<ModelMsg>,
     wake: channel::WeakSender<ModelMsg>,
     records: channel::Sender<Vec<Record>>,
@@ -209,6 +226,9 @@ fn run(
     publish(&stage, &detectors, 0, metrics);
     let mut published = Instant::now();
     let mut out = Vec::new();
+    if let Some(b) = &mut baselines {
+        b.start(&mut detectors, &mut out);
+    }
     let mut retry_at: Option<Instant> = None;
     // Applies a finished check: flush held samples, follow a pending trigger, plan a retry.
     let after_check = |stage: &mut Stage,
@@ -245,6 +265,9 @@ fn run(
                     .progress
                     .beat(crate::monitor::progress::Stage::Models);
             }
+        }
+        if let Some(b) = &mut baselines {
+            b.poll(&mut detectors, &mut out);
         }
         match msg {
             ModelMsg::Samples(batch) => match &mut held {

@@ -303,7 +303,7 @@ fn samples_that_arrive_during_the_start_check_are_scored_after_it() {
         std::thread::sleep(Duration::from_millis(300));
         in_process()(dir, l, stop)
     });
-    let (tx, handle) = start_with(&c, metrics.clone(), rtx, slow).unwrap();
+    let (tx, handle) = start_with(&c, metrics.clone(), rtx, None, slow).unwrap();
     let asset: Arc<str> = "pump-1".into();
     let signal: Arc<str> = "level".into();
     let batch: Vec<Sample> = (0..4)

@@ -2,12 +2,13 @@
 //!
 //! A `Sample` is one value of one signal of one asset at one event time; ingest produces them,
 //! the processing stage consumes them. A [`Record`] is what leaves the gateway: a downsampled
-//! [`Telemetry`] bucket, an [`Alert`] lifecycle event or a [`Status`] heartbeat. Records are what
+//! [`Telemetry`] bucket, an [`Alert`] lifecycle event, a [`Status`] heartbeat or a learned
+//! [`BaselineRecord`]. Records are what
 //! the outbox stores and the forwarder sends.
 //!
 //! ## Wire schemas (versioned)
 //! Every record carries a `schema` field (`forewarn.telemetry.v1`, `forewarn.alert.v1`,
-//! `forewarn.status.v1`) and the same string travels in the Kafka header `forewarn-schema`. The
+//! `forewarn.status.v1`, `forewarn.baseline.v1`) and the same string travels in the Kafka header `forewarn-schema`. The
 //! field names below are the contract; a breaking change bumps the version suffix. JSON and CBOR
 //! encodings carry the same fields (CBOR: a map with the same text keys). Times are integers in
 //! nanoseconds since the Unix epoch (`*_ns`), durations in seconds (`*_secs`).
@@ -16,6 +17,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+mod baseline;
+pub use baseline::{
+    key as baseline_key, BaselineLimits, BaselineRecord, BaselineTrigger, SignalStats,
+    BASELINE_SCHEMA,
+};
 
 /// One measured value. Asset and signal names are shared with the validated config (cheap clone).
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +194,12 @@ pub struct DetectorStatus {
     pub learned: usize,
     #[serde(default)]
     pub failed: usize,
+    /// Assets learning a new baseline on command while the old one scores.
+    #[serde(default)]
+    pub relearning: usize,
+    /// The highest baseline generation in use (0: none learned yet).
+    #[serde(default)]
+    pub generation: u64,
     /// Steps a learning phase takes, and the most any asset still learning has.
     pub learn_steps: usize,
     pub learning_steps: usize,
@@ -380,6 +393,9 @@ pub enum Record {
     Telemetry(Telemetry),
     Alert(Alert),
     Status(Status),
+    /// A learned baseline (sent with the status class: its topic, its place in forwarding and
+    /// eviction order).
+    Baseline(Box<BaselineRecord>),
 }
 
 impl Record {
@@ -387,7 +403,7 @@ impl Record {
         match self {
             Record::Telemetry(_) => Class::Telemetry,
             Record::Alert(_) => Class::Alert,
-            Record::Status(_) => Class::Status,
+            Record::Status(_) | Record::Baseline(_) => Class::Status,
         }
     }
 
@@ -396,6 +412,7 @@ impl Record {
             Record::Telemetry(t) => &t.schema,
             Record::Alert(a) => &a.schema,
             Record::Status(s) => &s.schema,
+            Record::Baseline(b) => &b.schema,
         }
     }
 
@@ -406,6 +423,7 @@ impl Record {
             Record::Telemetry(t) => format!("{}/{}", t.gateway, t.asset),
             Record::Alert(a) => format!("{}/{}", a.gateway, a.asset),
             Record::Status(s) => s.gateway.clone(),
+            Record::Baseline(b) => format!("{}/{}", b.gateway, b.asset),
         }
     }
 
@@ -415,6 +433,7 @@ impl Record {
             Record::Telemetry(t) => t.end_ns,
             Record::Alert(a) => a.ts_ns,
             Record::Status(s) => s.ts_ns,
+            Record::Baseline(b) => b.learned_to_ns,
         }
     }
 }

@@ -1,0 +1,320 @@
+//! A [`Baseline`] as a [`BaselineRecord`] and back: what the outbox keeps, Kafka receives and
+//! `forewarn baseline export|import` moves between gateways.
+//!
+//! Taking a record back ([`adopt`]) trusts nothing in it: a stored or imported baseline is used
+//! only if it was learned for the same signals, grid and method as the detector now configured,
+//! and if its state is whole (every dimension consistent, every number finite, scales and
+//! limits positive). Otherwise the reason is returned and the detector learns again.
+
+use crate::config::{DetectorConfig, DetectorMethod};
+use crate::record::{
+    BaselineLimits, BaselineRecord, BaselineTrigger, SignalStats, BASELINE_SCHEMA,
+};
+
+use super::baseline::Baseline;
+
+/// Where and when a baseline was learned, and what it is.
+pub struct Provenance<'a> {
+    pub gateway: &'a str,
+    pub site: &'a str,
+    pub asset: &'a str,
+    pub generation: u64,
+    pub trigger: BaselineTrigger,
+    pub learned_from_ns: i64,
+    pub learned_to_ns: i64,
+}
+
+/// The record of `baseline`, learned by detector `c`.
+pub fn to_record(c: &DetectorConfig, b: &Baseline, p: &Provenance<'_>) -> BaselineRecord {
+    let DetectorMethod::Pca {
+        lags,
+        cumulative_variance,
+    } = c.method;
+    let stats = c
+        .signals
+        .iter()
+        .enumerate()
+        .map(|(j, s)| SignalStats {
+            signal: s.to_string(),
+            mean: b.model.mean.get(j).copied().unwrap_or(f64::NAN),
+            sd: b.model.sd.get(j).copied().unwrap_or(f64::NAN),
+        })
+        .collect();
+    BaselineRecord {
+        schema: BASELINE_SCHEMA.into(),
+        gateway: p.gateway.into(),
+        site: p.site.into(),
+        detector: c.name.clone(),
+        asset: p.asset.into(),
+        generation: p.generation,
+        trigger: p.trigger,
+        created_ns: crate::record::now_ns(),
+        method: "pca".into(),
+        signals: c.signals.iter().map(|s| s.to_string()).collect(),
+        grid_secs: c.grid_secs,
+        samples_per_step: c.samples_per_step,
+        lags,
+        cumulative_variance,
+        learned_from_ns: p.learned_from_ns,
+        learned_to_ns: p.learned_to_ns,
+        steps: b.steps,
+        components: b.model.components(),
+        explained: b.model.explained,
+        limits: BaselineLimits {
+            t2: b.limits[0],
+            q: b.limits[1],
+            t2_ewma: b.limits[2],
+            q_ewma: b.limits[3],
+        },
+        stats,
+        learned_on: None,
+        // A struct of numbers and vectors always converts; the fallback is never stored as
+        // usable (adopt() refuses a state that does not decode).
+        state: ciborium::Value::serialized(b).unwrap_or(ciborium::Value::Null),
+    }
+}
+
+/// The baseline in `r`, if detector `c` can score with it; else why not.
+pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Baseline, String> {
+    if r.schema != BASELINE_SCHEMA {
+        return Err(format!(
+            "schema `{}`, this agent reads {BASELINE_SCHEMA}",
+            r.schema
+        ));
+    }
+    if r.detector != c.name {
+        return Err(format!(
+            "learned for detector `{}`, not `{}`",
+            r.detector, c.name
+        ));
+    }
+    let DetectorMethod::Pca {
+        lags,
+        cumulative_variance,
+    } = c.method;
+    if r.method != "pca" {
+        return Err(format!("method `{}`, the detector uses pca", r.method));
+    }
+    let signals: Vec<&str> = c.signals.iter().map(|s| &**s).collect();
+    if r.signals
+        .iter()
+        .map(String::as_str)
+        .ne(signals.iter().copied())
+    {
+        return Err(format!(
+            "learned on signals {:?}, the detector reads {signals:?}",
+            r.signals
+        ));
+    }
+    if r.grid_secs != c.grid_secs || r.samples_per_step != c.samples_per_step {
+        return Err(format!(
+            "learned on a grid of {} s × {} samples, the detector's is {} s × {}",
+            r.grid_secs, r.samples_per_step, c.grid_secs, c.samples_per_step
+        ));
+    }
+    if r.lags != lags || r.cumulative_variance != cumulative_variance {
+        return Err(format!(
+            "learned with lags = {}, cumulative_variance = {}; the detector has {lags}, {cumulative_variance}",
+            r.lags, r.cumulative_variance
+        ));
+    }
+    let b: Baseline = r
+        .state
+        .deserialized()
+        .map_err(|e| format!("its state does not decode: {e}"))?;
+    if b.signals != signals.len() || b.lags != lags {
+        return Err(format!(
+            "its state is for {} signals and {} lags, the record says {} and {lags}",
+            b.signals,
+            b.lags,
+            signals.len()
+        ));
+    }
+    check(&b)?;
+    Ok(b)
+}
+
+/// Every dimension consistent, every number finite, scales, variances and limits positive.
+pub fn check(b: &Baseline) -> Result<(), String> {
+    let m = b.signals * (b.lags + 1);
+    let model = &b.model;
+    let k = model.variances.len();
+    if b.signals == 0 || m > crate::config::MAX_DETECTOR_INPUTS {
+        return Err(format!(
+            "{m} inputs (1 to {})",
+            crate::config::MAX_DETECTOR_INPUTS
+        ));
+    }
+    if model.mean.len() != m || model.sd.len() != m {
+        return Err(format!(
+            "{} means and {} scales for {m} inputs",
+            model.mean.len(),
+            model.sd.len()
+        ));
+    }
+    if k == 0 || k > m || model.loadings.len() != m * k {
+        return Err(format!(
+            "{} loadings for {m} inputs and {k} components",
+            model.loadings.len()
+        ));
+    }
+    let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+    let positive = |v: &[f64]| v.iter().all(|x| x.is_finite() && *x > 0.0);
+    if !finite(&model.mean) || !finite(&model.loadings) || !finite(&b.ewma_start) {
+        return Err("a mean, loading or EWMA start is not finite".into());
+    }
+    if !positive(&model.sd) || !positive(&model.variances) || !positive(&b.limits) {
+        return Err("a scale, variance or limit is not a positive number".into());
+    }
+    if !(model.explained.is_finite() && (0.0..=1.0 + 1e-9).contains(&model.explained)) {
+        return Err(format!("explained variance {}", model.explained));
+    }
+    if b.tail.len() > b.lags || b.tail.iter().any(|t| t.len() != b.signals || !finite(t)) {
+        return Err("its last steps do not match its signals".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[gateway]
+id = "gw"
+site = "plant"
+data_dir = "/tmp/unused"
+[kafka]
+bootstrap_servers = "127.0.0.1:9"
+[[sources]]
+type = "mqtt"
+name = "m"
+host = "127.0.0.1"
+topics = ["plant/+"]
+topic_pattern = "plant/{asset}"
+[[assets]]
+id = "pump-1"
+signals = [{ name = "a" }, { name = "b" }, { name = "c" }]
+[[detectors]]
+name = "pump"
+assets = ["pump-1"]
+signals = ["a", "b", "c"]
+grid_secs = 10
+learn = { steps = 100 }
+lags = 1
+"#;
+
+    fn config(text: &str) -> DetectorConfig {
+        let c = crate::config::parse_str(text, "test", std::path::Path::new("/tmp"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.detectors[0].clone()
+    }
+
+    fn learned() -> Baseline {
+        let rows: Vec<Vec<f64>> = (0..100)
+            .map(|t| {
+                let f = (t as f64 * 0.3).sin();
+                let n = ((t * 37 % 11) as f64 - 5.0) * 0.01;
+                vec![f + n, 2.0 * f - n, 1.0 - f + 0.5 * n]
+            })
+            .collect();
+        Baseline::learn(&rows, 1, 0.95).unwrap()
+    }
+
+    fn record(c: &DetectorConfig, b: &Baseline) -> BaselineRecord {
+        to_record(
+            c,
+            b,
+            &Provenance {
+                gateway: "gw",
+                site: "plant",
+                asset: "pump-1",
+                generation: 1,
+                trigger: BaselineTrigger::Learned,
+                learned_from_ns: 0,
+                learned_to_ns: 1_000_000_000_000,
+            },
+        )
+    }
+
+    #[test]
+    fn a_record_round_trips_through_json_and_cbor_to_the_same_baseline() {
+        let c = config(CONFIG);
+        let b = learned();
+        let r = record(&c, &b);
+        assert_eq!(r.stats.len(), 3);
+        assert_eq!(r.stats[1].signal, "b");
+        assert_eq!(r.components, b.model.components());
+        // JSON: every number within one unit in the last place (serde_json's parser is not
+        // always correctly rounded); CBOR: exact.
+        let json = serde_json::to_vec(&r).unwrap();
+        let back: BaselineRecord = serde_json::from_slice(&json).unwrap();
+        let a = adopt(&c, &back).unwrap();
+        let close = |x: &[f64], y: &[f64]| {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| (p - q).abs() <= 2.0 * f64::EPSILON * p.abs().max(q.abs()))
+        };
+        assert!(close(&a.model.mean, &b.model.mean));
+        assert!(close(&a.model.sd, &b.model.sd));
+        assert!(close(&a.model.loadings, &b.model.loadings));
+        assert!(close(&a.model.variances, &b.model.variances));
+        assert!(close(&a.limits, &b.limits));
+        assert_eq!((a.signals, a.lags, a.steps), (b.signals, b.lags, b.steps));
+        let cbor = crate::codec::to_cbor(&r).unwrap();
+        let back: BaselineRecord = crate::codec::from_cbor(&cbor).unwrap();
+        assert_eq!(adopt(&c, &back).unwrap(), b);
+    }
+
+    #[test]
+    fn a_baseline_for_another_configuration_is_refused_with_the_reason() {
+        let b = learned();
+        let r = record(&config(CONFIG), &b);
+        let other = config(&CONFIG.replace(
+            r#"signals = ["a", "b", "c"]"#,
+            r#"signals = ["a", "c", "b"]"#,
+        ));
+        assert!(adopt(&other, &r).unwrap_err().contains("signals"));
+        let other = config(&CONFIG.replace("grid_secs = 10", "grid_secs = 5"));
+        assert!(adopt(&other, &r).unwrap_err().contains("grid"));
+        let other = config(&CONFIG.replace("lags = 1", "lags = 2"));
+        assert!(adopt(&other, &r).unwrap_err().contains("lags"));
+    }
+
+    #[test]
+    fn a_damaged_state_is_refused_not_scored() {
+        let c = config(CONFIG);
+        let b = learned();
+        type Damage = Box<dyn Fn(&mut Baseline)>;
+        let cases: Vec<(&str, Damage)> = vec![
+            (
+                "short loadings",
+                Box::new(|b| {
+                    b.model.loadings.pop();
+                }),
+            ),
+            ("nan mean", Box::new(|b| b.model.mean[0] = f64::NAN)),
+            ("zero scale", Box::new(|b| b.model.sd[2] = 0.0)),
+            ("negative limit", Box::new(|b| b.limits[1] = -1.0)),
+            ("wide tail", Box::new(|b| b.tail[0].push(1.0))),
+            (
+                "no components",
+                Box::new(|b| {
+                    b.model.variances.clear();
+                    b.model.loadings.clear();
+                }),
+            ),
+        ];
+        for (what, damage) in cases {
+            let mut bad = b.clone();
+            damage(&mut bad);
+            let mut r = record(&c, &b);
+            r.state = ciborium::Value::serialized(&bad).unwrap();
+            assert!(adopt(&c, &r).is_err(), "{what} was adopted");
+        }
+        let mut r = record(&c, &b);
+        r.state = ciborium::Value::Text("not a baseline".into());
+        assert!(adopt(&c, &r).unwrap_err().contains("decode"));
+    }
+}

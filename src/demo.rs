@@ -27,8 +27,9 @@ macro_rules! embedded {
         [$(($path, include_bytes!(concat!("../", $root, "/", $path)) as &[u8])),*]
     };
 }
-const FILES: [(&str, &[u8]); 10] = embedded![
+const FILES: [(&str, &[u8]); 11] = embedded![
     "recordings/turbofan-fd001-test-units.csv" from "firmware-config",
+    "recordings/tep-reactor.csv" from "firmware-config",
     "recordings/cwru-bearing-healthy.csv" from "firmware-config",
     "recordings/cwru-bearing-worn.csv" from "firmware-config",
     "recordings/ai4i-mill.csv" from "firmware-config",
@@ -274,8 +275,8 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
     result.backlog = report.backlog();
     writeln!(
         out,
-        "summary: {} telemetry buckets, {} alert events, {} status heartbeats committed; {} left in the outbox",
-        result.telemetry, result.alerts, result.status, result.backlog
+        "summary: {} telemetry buckets, {} alert events, {} status heartbeats, {} baselines committed; {} left in the outbox",
+        result.telemetry, result.alerts, result.status, result.baselines, result.backlog
     )?;
     Ok(result)
 }

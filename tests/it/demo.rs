@@ -56,6 +56,43 @@ fn demo_runs_with_nothing_installed_and_shows_real_model_predictions() {
         text.contains("model turbofan-rul 1.1.0, window to"),
         "{text}"
     );
+    // The reactor has no model: its detector learns the first 500 steps (nothing raised
+    // during them or in the 160 normal steps after), then fault IDV(4), which starts on the
+    // step to 2026-01-06 17:03, is raised within 3 steps and explained by the reactor
+    // cooling water flow (xmv10) first.
+    assert!(
+        text.contains("BASELINE  2026-01-06 09:00:00.000 reactor-health/reactor-1 generation 1 (Learned): 500 steps"),
+        "{text}"
+    );
+    let reactor: Vec<&&str> = alert_lines
+        .iter()
+        .filter(|l| l.contains("reactor-1/"))
+        .collect();
+    let raised = reactor
+        .first()
+        .unwrap_or_else(|| panic!("no reactor alert\n{text}"));
+    assert!(
+        raised.contains("RAISED  reactor-1/reactor-health-anomaly"),
+        "{raised}"
+    );
+    let at = raised.split_whitespace().nth(2).unwrap_or("");
+    assert!(
+        ["17:03:00.000", "17:06:00.000", "17:09:00.000"].contains(&at),
+        "raised on the step to {at}"
+    );
+    assert_eq!(
+        reactor.iter().filter(|l| l.contains("RAISED")).count(),
+        1,
+        "{reactor:?}"
+    );
+    assert!(
+        text.contains("detector reactor-health, step to 2026-01-06 ")
+            && text
+                .lines()
+                .find(|l| l.trim_start().starts_with("detector reactor-health"))
+                .is_some_and(|l| l.contains("contributions: xmv10 ")),
+        "{text}"
+    );
 
     let (telemetry, alerts) = summary(&text);
     assert_eq!(alerts, alert_lines.len());
@@ -102,7 +139,7 @@ fn demo_forwards_to_kafka_and_drains_the_outbox() {
         let asset = a.json["asset"].as_str().unwrap_or("?");
         assert_eq!(a.key, format!("demo-gw/{asset}"));
         assert!(
-            ["turbofan", "bearing-6205", "mill"]
+            ["turbofan", "bearing-6205", "mill", "chemical-reactor"]
                 .contains(&a.json["meta"]["type"].as_str().unwrap_or("")),
             "{}",
             a.json
@@ -155,6 +192,10 @@ fn demo_can_forward_cbor_payloads() {
         );
         // The harness decodes CBOR when the payload is not JSON: same fields as JSON.
         assert_eq!(a.json["schema"], "forewarn.alert.v1");
-        assert!(a.json["model"].is_object() || a.json["rule"] == "T50-high");
+        assert!(
+            a.json["model"].is_object()
+                || a.json["detector"].is_object()
+                || a.json["rule"] == "T50-high"
+        );
     }
 }

@@ -1,0 +1,77 @@
+//! The end of a learning phase: the baseline learned, its record sent, the scorer made.
+
+use crate::config::{DetectorConfig, DetectorMethod};
+use crate::record::{BaselineTrigger, Record};
+
+use super::super::baseline::{Baseline, Scorer};
+use super::super::persist::{self, Provenance};
+use super::{Learning, Stats, Step};
+
+/// The gateway and asset a step belongs to.
+pub(super) struct Here<'a> {
+    pub(super) gateway: &'a str,
+    pub(super) site: &'a str,
+    pub(super) asset: &'a str,
+}
+
+impl Learning {
+    /// Keep a step's vector; true when the phase has all it needs.
+    pub(super) fn add(&mut self, x: &[f64], step: &Step<'_>, config: &DetectorConfig) -> bool {
+        self.from_ns.get_or_insert(step.start_ns);
+        self.to_ns = step.end_ns;
+        self.rows.push(x.to_vec());
+        self.rows.len() >= config.learn_steps
+    }
+}
+
+/// Learn from the phase's steps; the baseline's record goes to `out`, the scorer and the
+/// event time of its last step are returned. On failure the reason is in `last_error`.
+pub(super) fn learn(
+    config: &DetectorConfig,
+    l: &mut Learning,
+    here: &Here<'_>,
+    generation: &mut u64,
+    out: &mut Vec<Record>,
+    stats: &mut Stats,
+) -> Option<(Box<Scorer>, i64)> {
+    let DetectorMethod::Pca {
+        lags,
+        cumulative_variance,
+    } = config.method;
+    let rows = std::mem::take(&mut l.rows);
+    let end_ns = l.to_ns;
+    match Baseline::learn(&rows, lags, cumulative_variance) {
+        Ok(b) => {
+            *generation += 1;
+            tracing::info!(
+                detector = %config.name,
+                asset = %here.asset,
+                steps = b.steps,
+                components = b.model.components(),
+                explained = b.model.explained,
+                generation = *generation,
+                "Baseline learned."
+            );
+            let record = persist::to_record(
+                config,
+                &b,
+                &Provenance {
+                    gateway: here.gateway,
+                    site: here.site,
+                    asset: here.asset,
+                    generation: *generation,
+                    trigger: l.trigger.unwrap_or(BaselineTrigger::Learned),
+                    learned_from_ns: l.from_ns.unwrap_or(end_ns),
+                    learned_to_ns: end_ns,
+                },
+            );
+            out.push(Record::Baseline(Box::new(record)));
+            Some((Box::new(Scorer::new(b)), end_ns))
+        }
+        Err(e) => {
+            tracing::warn!(detector = %config.name, asset = %here.asset, error = %e, "Learning failed.");
+            stats.last_error = Some(e.to_string());
+            None
+        }
+    }
+}

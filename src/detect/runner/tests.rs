@@ -1,0 +1,293 @@
+//! The runner's tests: learning, scoring, alerts, gaps, and the kept baselines' lifecycle.
+use super::*;
+use crate::record::{Alert, AlertEvent, Severity};
+
+const CONFIG: &str = r#"
+[gateway]
+id = "gw"
+site = "plant"
+data_dir = "/tmp/unused"
+[kafka]
+bootstrap_servers = "127.0.0.1:9"
+[[sources]]
+type = "mqtt"
+name = "m"
+host = "127.0.0.1"
+topics = ["plant/+"]
+topic_pattern = "plant/{asset}"
+[[assets]]
+id = "pump-1"
+signals = [
+  { name = "a" }, { name = "b" }, { name = "c" }, { name = "d" },
+  { name = "e" }, { name = "f" }, { name = "g" }, { name = "h" },
+]
+[[detectors]]
+name = "pump"
+assets = ["pump-1"]
+signals = ["a", "b", "c", "d", "e", "f", "g", "h"]
+grid_secs = 10
+learn = { steps = 300 }
+lags = 1
+alert = { severity = "critical", k = 2, n = 3 }
+"#;
+
+fn runner() -> DetectorRunner {
+    let c = crate::config::parse_str(CONFIG, "test", std::path::Path::new("/tmp"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.detectors.len(), 1);
+    DetectorRunner::new("gw", "plant", &c.detectors, &[]).unwrap()
+}
+
+const NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+
+/// Step `t` of a process: two slow factors drive eight signals; from step `fault`, signal
+/// `c` is 3 higher (about 1.3 of its standard deviations) than its relation to the others
+/// says.
+fn step(t: i64, fault: Option<i64>) -> [f64; 8] {
+    let f1 = (t as f64 * 0.07).sin() * 2.0 + (t as f64 * 0.011).cos();
+    let f2 = (t as f64 * 0.031).cos() * 1.5;
+    let w1 = [1.0, 2.0, 0.5, -1.0, 1.5, 0.3, -0.7, 1.0];
+    let w2 = [0.5, -1.0, 2.0, 1.0, 0.2, -1.5, 0.8, 1.0];
+    let mut x = [0.0; 8];
+    for (j, v) in x.iter_mut().enumerate() {
+        let k = j as i64;
+        let noise = (((t * 7919 + k * 104_729) % 1000) as f64 / 1000.0 - 0.5) * 0.1;
+        *v = 10.0 * (k + 1) as f64 + w1[j] * f1 + w2[j] * f2 + noise;
+    }
+    if fault.is_some_and(|at| t >= at) {
+        x[2] += 3.0;
+    }
+    x
+}
+
+fn feed(r: &mut DetectorRunner, from: i64, to: i64, fault: Option<i64>) -> Vec<Alert> {
+    feed_all(r, from, to, fault)
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Alert(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+fn baselines(records: &[Record]) -> Vec<&BaselineRecord> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Baseline(b) => Some(&**b),
+            _ => None,
+        })
+        .collect()
+}
+
+fn feed_all(r: &mut DetectorRunner, from: i64, to: i64, fault: Option<i64>) -> Vec<Record> {
+    let mut out = Vec::new();
+    for t in from..to {
+        for (k, v) in step(t, fault).iter().enumerate() {
+            let s = Sample {
+                asset: Arc::from("pump-1"),
+                signal: Arc::from(NAMES[k]),
+                value: *v,
+                ts_ns: 1_767_225_600_000_000_000 + t * 10_000_000_000,
+            };
+            r.push(&s, &mut out);
+        }
+    }
+    out
+}
+
+#[test]
+fn learning_sends_the_baseline_and_a_stored_one_scores_from_the_first_step() {
+    let mut r = runner();
+    let records = feed_all(&mut r, 0, 301, None);
+    let learned = baselines(&records);
+    assert_eq!(learned.len(), 1, "{records:?}");
+    let b = learned[0].clone();
+    assert_eq!((b.detector.as_str(), b.asset.as_str()), ("pump", "pump-1"));
+    assert_eq!((b.generation, b.trigger), (1, BaselineTrigger::Learned));
+    assert_eq!(b.steps, 300);
+    assert_eq!(b.learned_to_ns - b.learned_from_ns, 300 * 10_000_000_000);
+    assert_eq!(b.stats.len(), 8);
+
+    // A new start with it stored: learned at once, and the fault is raised without a
+    // learning phase.
+    let c = crate::config::parse_str(CONFIG, "test", std::path::Path::new("/tmp")).unwrap();
+    let mut again =
+        DetectorRunner::new("gw", "plant", &c.detectors, std::slice::from_ref(&b)).unwrap();
+    let st = &again.status()["pump"];
+    assert_eq!(
+        (st.learned, st.learning, st.generation),
+        (1, 0, 1),
+        "{st:?}"
+    );
+    let alerts = feed(&mut again, 1000, 1050, Some(1000));
+    assert!(alerts.iter().any(|a| a.event == AlertEvent::Raised));
+
+    // Stored for other signals: not used, the reason named, learning again.
+    let mut other = b.clone();
+    other.signals.swap(0, 1);
+    let fresh = DetectorRunner::new("gw", "plant", &c.detectors, &[other]).unwrap();
+    let st = &fresh.status()["pump"];
+    assert_eq!((st.learned, st.learning), (0, 1), "{st:?}");
+    assert!(
+        st.last_error.as_deref().unwrap_or("").contains("signals"),
+        "{st:?}"
+    );
+}
+
+#[test]
+fn relearn_keeps_scoring_until_the_new_baseline_then_switches_and_reset_forgets() {
+    let mut r = runner();
+    feed_all(&mut r, 0, 301, None);
+    let mut out = Vec::new();
+    r.apply("pump", "pump-1", Action::Relearn, None, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(r.status()["pump"].relearning, 1);
+    // During the relearn a fault is still raised by the old baseline.
+    let records = feed_all(&mut r, 301, 320, Some(305));
+    assert!(records
+        .iter()
+        .any(|x| matches!(x, Record::Alert(a) if a.event == AlertEvent::Raised)));
+    // 300 steps later the new baseline is out, generation 2, relearned.
+    let records = feed_all(&mut r, 320, 610, None);
+    let b = baselines(&records);
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        (b[0].generation, b[0].trigger),
+        (2, BaselineTrigger::Relearned)
+    );
+    let st = &r.status()["pump"];
+    assert_eq!(
+        (st.learned, st.relearning, st.generation),
+        (1, 0, 2),
+        "{st:?}"
+    );
+
+    // Reset: learning from the next step, nothing scored meanwhile.
+    r.apply("pump", "pump-1", Action::Reset, None, &mut out);
+    let st = &r.status()["pump"];
+    assert_eq!((st.learned, st.learning), (0, 1), "{st:?}");
+    let records = feed_all(&mut r, 700, 760, Some(700));
+    assert!(records.is_empty(), "{records:?}");
+}
+
+#[test]
+fn an_import_is_scored_with_at_once_and_sent_as_this_gateways() {
+    let mut source = runner();
+    let records = feed_all(&mut source, 0, 301, None);
+    let mut b = baselines(&records)[0].clone();
+    b.gateway = "old-gw".into();
+    b.trigger = BaselineTrigger::Imported;
+    b.generation = 1;
+    let mut r = runner();
+    let mut out = Vec::new();
+    r.apply("pump", "pump-1", Action::Import, Some(&b), &mut out);
+    let sent = baselines(&out);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].gateway, "gw");
+    assert_eq!(sent[0].trigger, BaselineTrigger::Imported);
+    assert_eq!(r.status()["pump"].learned, 1);
+    let alerts = feed(&mut r, 1000, 1050, Some(1000));
+    assert!(alerts.iter().any(|a| a.event == AlertEvent::Raised));
+}
+
+#[test]
+fn learns_then_raises_an_explained_alert_and_clears_it() {
+    let mut r = runner();
+    // 300 steps to learn (the 301st sample time closes the 300th step); nothing raised.
+    assert!(feed(&mut r, 0, 301, None).is_empty());
+    let st = &r.status()["pump"];
+    assert_eq!((st.assets, st.learned, st.learning), (1, 1, 0), "{st:?}");
+    // Normal operation continues: no alert.
+    assert!(feed(&mut r, 301, 600, None).is_empty());
+    // The fault: raised on the second step past `on` (2 of 3), naming signal c first.
+    let alerts = feed(&mut r, 600, 650, Some(600));
+    let raised = alerts
+        .iter()
+        .find(|a| a.event == AlertEvent::Raised)
+        .unwrap();
+    assert_eq!(raised.severity, Severity::Critical);
+    assert_eq!(raised.rule, "pump-anomaly");
+    assert_eq!(raised.signal, "anomaly_index");
+    assert!(raised.value >= 1.2, "{}", raised.value);
+    let info = raised.detector.as_ref().unwrap();
+    assert_eq!(info.name, "pump");
+    assert_eq!(info.contributions.len(), CONTRIBUTIONS);
+    assert_eq!(
+        info.contributions[0].signal, "c",
+        "{:?}",
+        info.contributions
+    );
+    assert!(
+        info.contributions[0].share > 0.5,
+        "{:?}",
+        info.contributions
+    );
+    let step_ns = 10_000_000_000;
+    assert_eq!(info.step_end_ns - info.step_start_ns, step_ns);
+    assert!(raised.ts_ns <= 1_767_225_600_000_000_000 + 603 * step_ns);
+    // Back to normal: cleared, with the raise's id.
+    let alerts = feed(&mut r, 650, 700, None);
+    let cleared = alerts
+        .iter()
+        .find(|a| a.event == AlertEvent::Cleared)
+        .unwrap();
+    assert_eq!(cleared.id, raised.id);
+    assert!(cleared.value < 1.0);
+    assert_eq!(r.status()["pump"].steps, 699);
+}
+
+#[test]
+fn steps_with_a_missing_signal_are_gaps_not_vectors() {
+    let mut r = runner();
+    let mut out = Vec::new();
+    // Only signal a: no step completes, nothing is learned.
+    for t in 0..1000 {
+        r.push(
+            &Sample {
+                asset: Arc::from("pump-1"),
+                signal: Arc::from("a"),
+                value: 1.0,
+                ts_ns: t * 10_000_000_000,
+            },
+            &mut out,
+        );
+    }
+    let st = &r.status()["pump"];
+    assert_eq!(
+        (st.steps, st.learning, st.learning_steps),
+        (0, 1, 0),
+        "{st:?}"
+    );
+    assert!(
+        st.window_drops.get("gap").copied().unwrap_or(0) > 900,
+        "{st:?}"
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn non_finite_means_are_skipped_and_counted() {
+    let mut r = runner();
+    let mut out = Vec::new();
+    for t in 0..50 {
+        for k in NAMES {
+            r.push(
+                &Sample {
+                    asset: Arc::from("pump-1"),
+                    signal: Arc::from(k),
+                    value: if k == "b" && t % 2 == 0 {
+                        f64::INFINITY
+                    } else {
+                        1.0
+                    },
+                    ts_ns: t * 10_000_000_000,
+                },
+                &mut out,
+            );
+        }
+    }
+    let st = &r.status()["pump"];
+    assert_eq!(st.skipped_steps + st.steps, 49, "{st:?}");
+    assert!(st.skipped_steps >= 24, "{st:?}");
+}

@@ -137,7 +137,7 @@ pub fn describe(r: &Record) -> String {
                 .unwrap_or_default()
         ),
         Record::Baseline(b) => format!(
-            "BASELINE  {} {}/{} generation {} ({:?}): {} steps from {}, {} of {} inputs kept ({:.0}% of the variance)",
+            "BASELINE  {} {}/{} generation {} ({:?}): {} steps from {}, {}",
             time(b.learned_to_ns),
             b.detector,
             b.asset,
@@ -145,9 +145,7 @@ pub fn describe(r: &Record) -> String {
             b.trigger,
             b.steps,
             time(b.learned_from_ns),
-            b.components,
-            b.signals.len() * (b.lags + 1),
-            b.explained * 100.0
+            b.summary()
         ),
         Record::Status(s) => {
             let sources: Vec<String> = s

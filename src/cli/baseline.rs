@@ -126,16 +126,7 @@ fn show(config: &Config, store: &Store, only: Option<&str>) -> anyhow::Result<()
                         time(b.learned_from_ns),
                         time(b.learned_to_ns)
                     );
-                    println!(
-                        "  {} of {} inputs kept ({:.1}% of the variance); limits T² {:.3}, Q {:.3}, EWMA T² {:.3}, EWMA Q {:.3}",
-                        b.components,
-                        b.signals.len() * (b.lags + 1),
-                        b.explained * 100.0,
-                        b.limits.t2,
-                        b.limits.q,
-                        b.limits.t2_ewma,
-                        b.limits.q_ewma
-                    );
+                    println!("  {}", b.summary());
                     for s in &b.stats {
                         println!(
                             "  {:<24} mean {:>14.6}  sd {:>12.6}",

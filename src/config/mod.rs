@@ -21,8 +21,8 @@ use crate::record::{AssetMeta, Severity};
 
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
 pub use settings::{
-    Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, MAX_CHECK_TIMEOUT, MAX_DETECTOR_INPUTS,
-    MAX_LEARN_VALUES,
+    Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE,
+    MAX_CHECK_TIMEOUT, MAX_DETECTOR_INPUTS, MAX_LEARN_VALUES,
 };
 
 /// A validated provisioning file.
@@ -109,6 +109,8 @@ pub enum DetectorMethod {
         lags: usize,
         cumulative_variance: f64,
     },
+    /// Per signal, the streaming nearest-neighbour novelty score (`detect::knn`); it adapts.
+    Knn,
 }
 
 impl DetectorMethod {
@@ -116,6 +118,7 @@ impl DetectorMethod {
     pub fn inputs(&self, signals: usize) -> usize {
         match self {
             DetectorMethod::Pca { lags, .. } => signals * (lags + 1),
+            DetectorMethod::Knn => signals,
         }
     }
 }

@@ -15,6 +15,12 @@ pub const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const MAX_DETECTOR_INPUTS: usize = 256;
 /// The most values a detector keeps per asset while it learns (steps × signals): 8 MiB.
 pub const MAX_LEARN_VALUES: usize = 1 << 20;
+/// kNN detectors: values in a pattern, reference distances needed for a first index, and the
+/// longest learning phase (its length is the reference window `W`; each step costs `W · 19`
+/// multiply-adds per signal).
+pub const KNN_LAGS: usize = 19;
+pub const KNN_MIN_REFERENCE: usize = 30;
+pub const KNN_MAX_WINDOW: usize = 4096;
 
 /// A source's time policy (validated; see `ingest::time_guard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -217,7 +217,7 @@ fn bad_detectors_are_reported_with_their_field() {
     let e = parse_str(&text, "t.toml", dir.path()).unwrap_err();
     let text = e.to_string();
     for needle in [
-        "detectors[0].method: `magic`: expected pca",
+        "detectors[0].method: `magic`: expected pca or knn",
         "detectors[0].assets[0]: asset `motor-2` has no signal `de_vib`",
         "detectors[0].assets[1]: unknown asset `nope`",
         "detectors[0].signals[1]: signal `de_vib` is listed twice",
@@ -231,4 +231,31 @@ fn bad_detectors_are_reported_with_their_field() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+}
+
+#[test]
+fn a_knn_detector_takes_its_own_defaults_and_refuses_pca_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let text = config(
+        "[[detectors]]\nname = \"motor\"\nmethod = \"knn\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\"]\ngrid_secs = 300\nlearn = { steps = 750 }\n",
+    );
+    let c = parse_str(&text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let d = &c.detectors[0];
+    assert_eq!(d.method, DetectorMethod::Knn);
+    assert_eq!(
+        (d.alert.on, d.alert.off, d.alert.k, d.alert.n),
+        (1.5, 1.2, 1, 1)
+    );
+    let text = config(
+        "[[detectors]]\nname = \"motor\"\nmethod = \"knn\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\"]\ngrid_secs = 300\nlearn = { steps = 5000 }\nlags = 3\n",
+    );
+    let e = parse_str(&text, "t.toml", dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("detectors[0].lags: applies to method = \"pca\" only"),
+        "{e}"
+    );
+    assert!(e.contains("detectors[0].learn: 5000 steps"), "{e}");
 }

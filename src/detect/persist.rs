@@ -1,4 +1,4 @@
-//! A [`Baseline`] as a [`BaselineRecord`] and back: what the outbox keeps, Kafka receives and
+//! What a detector learned ([`Learned`]) as a [`BaselineRecord`] and back: what the outbox keeps, Kafka receives and
 //! `forewarn baseline export|import` moves between gateways.
 //!
 //! Taking a record back ([`adopt`]) trusts nothing in it: a stored or imported baseline is used
@@ -8,10 +8,13 @@
 
 use crate::config::{DetectorConfig, DetectorMethod};
 use crate::record::{
-    BaselineLimits, BaselineRecord, BaselineTrigger, SignalStats, BASELINE_SCHEMA,
+    BaselineLimits, BaselineRecord, BaselineTrigger, KnnSummary, PcaSummary, SignalStats,
+    BASELINE_SCHEMA,
 };
 
 use super::baseline::Baseline;
+use super::knn::LAGS;
+use super::learned::{KnnBaseline, Learned};
 
 /// Where and when a baseline was learned, and what it is.
 pub struct Provenance<'a> {
@@ -24,22 +27,57 @@ pub struct Provenance<'a> {
     pub learned_to_ns: i64,
 }
 
-/// The record of `baseline`, learned by detector `c`.
-pub fn to_record(c: &DetectorConfig, b: &Baseline, p: &Provenance<'_>) -> BaselineRecord {
-    let DetectorMethod::Pca {
-        lags,
-        cumulative_variance,
-    } = c.method;
+/// The record of what detector `c` learned.
+pub fn to_record(c: &DetectorConfig, l: &Learned, p: &Provenance<'_>) -> BaselineRecord {
     let stats = c
         .signals
         .iter()
         .enumerate()
-        .map(|(j, s)| SignalStats {
-            signal: s.to_string(),
-            mean: b.model.mean.get(j).copied().unwrap_or(f64::NAN),
-            sd: b.model.sd.get(j).copied().unwrap_or(f64::NAN),
+        .map(|(j, s)| {
+            let (mean, sd) = l.stats(j);
+            SignalStats {
+                signal: s.to_string(),
+                mean,
+                sd,
+            }
         })
         .collect();
+    // A struct of numbers and vectors always converts; the fallback is never stored as
+    // usable (adopt() refuses a state that does not decode).
+    let (method, pca, knn, state) = match l {
+        Learned::Pca(b) => (
+            "pca",
+            Some(PcaSummary {
+                lags: b.lags,
+                cumulative_variance: match c.method {
+                    DetectorMethod::Pca {
+                        cumulative_variance,
+                        ..
+                    } => cumulative_variance,
+                    DetectorMethod::Knn => f64::NAN,
+                },
+                components: b.model.components(),
+                explained: b.model.explained,
+                limits: BaselineLimits {
+                    t2: b.limits[0],
+                    q: b.limits[1],
+                    t2_ewma: b.limits[2],
+                    q_ewma: b.limits[3],
+                },
+            }),
+            None,
+            ciborium::Value::serialized(b),
+        ),
+        Learned::Knn(k) => (
+            "knn",
+            None,
+            Some(KnnSummary {
+                window: k.signals.first().map_or(0, |s| s.window),
+                lags: LAGS,
+            }),
+            ciborium::Value::serialized(k),
+        ),
+    };
     BaselineRecord {
         schema: BASELINE_SCHEMA.into(),
         gateway: p.gateway.into(),
@@ -49,33 +87,23 @@ pub fn to_record(c: &DetectorConfig, b: &Baseline, p: &Provenance<'_>) -> Baseli
         generation: p.generation,
         trigger: p.trigger,
         created_ns: crate::record::now_ns(),
-        method: "pca".into(),
+        method: method.into(),
         signals: c.signals.iter().map(|s| s.to_string()).collect(),
         grid_secs: c.grid_secs,
         samples_per_step: c.samples_per_step,
-        lags,
-        cumulative_variance,
         learned_from_ns: p.learned_from_ns,
         learned_to_ns: p.learned_to_ns,
-        steps: b.steps,
-        components: b.model.components(),
-        explained: b.model.explained,
-        limits: BaselineLimits {
-            t2: b.limits[0],
-            q: b.limits[1],
-            t2_ewma: b.limits[2],
-            q_ewma: b.limits[3],
-        },
+        steps: l.steps(),
+        pca,
+        knn,
         stats,
         learned_on: None,
-        // A struct of numbers and vectors always converts; the fallback is never stored as
-        // usable (adopt() refuses a state that does not decode).
-        state: ciborium::Value::serialized(b).unwrap_or(ciborium::Value::Null),
+        state: state.unwrap_or(ciborium::Value::Null),
     }
 }
 
-/// The baseline in `r`, if detector `c` can score with it; else why not.
-pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Baseline, String> {
+/// What `r` holds, if detector `c` can score with it; else why not.
+pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Learned, String> {
     if r.schema != BASELINE_SCHEMA {
         return Err(format!(
             "schema `{}`, this agent reads {BASELINE_SCHEMA}",
@@ -87,13 +115,6 @@ pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Baseline, String>
             "learned for detector `{}`, not `{}`",
             r.detector, c.name
         ));
-    }
-    let DetectorMethod::Pca {
-        lags,
-        cumulative_variance,
-    } = c.method;
-    if r.method != "pca" {
-        return Err(format!("method `{}`, the detector uses pca", r.method));
     }
     let signals: Vec<&str> = c.signals.iter().map(|s| &**s).collect();
     if r.signals
@@ -112,26 +133,61 @@ pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Baseline, String>
             r.grid_secs, r.samples_per_step, c.grid_secs, c.samples_per_step
         ));
     }
-    if r.lags != lags || r.cumulative_variance != cumulative_variance {
-        return Err(format!(
-            "learned with lags = {}, cumulative_variance = {}; the detector has {lags}, {cumulative_variance}",
-            r.lags, r.cumulative_variance
-        ));
+    match c.method {
+        DetectorMethod::Pca {
+            lags,
+            cumulative_variance,
+        } => {
+            let Some(s) = r.pca.as_ref().filter(|_| r.method == "pca") else {
+                return Err(format!("method `{}`, the detector uses pca", r.method));
+            };
+            if s.lags != lags || s.cumulative_variance != cumulative_variance {
+                return Err(format!(
+                    "learned with lags = {}, cumulative_variance = {}; the detector has {lags}, {cumulative_variance}",
+                    s.lags, s.cumulative_variance
+                ));
+            }
+            let b: Baseline = r
+                .state
+                .deserialized()
+                .map_err(|e| format!("its state does not decode: {e}"))?;
+            if b.signals != signals.len() || b.lags != lags {
+                return Err(format!(
+                    "its state is for {} signals and {} lags, the record says {} and {lags}",
+                    b.signals,
+                    b.lags,
+                    signals.len()
+                ));
+            }
+            check(&b)?;
+            Ok(Learned::Pca(b))
+        }
+        DetectorMethod::Knn => {
+            if r.method != "knn" || r.knn.is_none() {
+                return Err(format!("method `{}`, the detector uses knn", r.method));
+            }
+            let k: KnnBaseline = r
+                .state
+                .deserialized()
+                .map_err(|e| format!("its state does not decode: {e}"))?;
+            let d = signals.len();
+            if k.signals.len() != d || k.mean.len() != d || k.sd.len() != d {
+                return Err(format!(
+                    "its state has {} signals, {} means and {} sds for {d} signals",
+                    k.signals.len(),
+                    k.mean.len(),
+                    k.sd.len()
+                ));
+            }
+            if !k.mean.iter().chain(&k.sd).all(|v| v.is_finite()) {
+                return Err("a mean or sd is not finite".into());
+            }
+            for s in &k.signals {
+                s.check()?;
+            }
+            Ok(Learned::Knn(k))
+        }
     }
-    let b: Baseline = r
-        .state
-        .deserialized()
-        .map_err(|e| format!("its state does not decode: {e}"))?;
-    if b.signals != signals.len() || b.lags != lags {
-        return Err(format!(
-            "its state is for {} signals and {} lags, the record says {} and {lags}",
-            b.signals,
-            b.lags,
-            signals.len()
-        ));
-    }
-    check(&b)?;
-    Ok(b)
 }
 
 /// Every dimension consistent, every number finite, scales, variances and limits positive.
@@ -224,7 +280,7 @@ lags = 1
     fn record(c: &DetectorConfig, b: &Baseline) -> BaselineRecord {
         to_record(
             c,
-            b,
+            &Learned::Pca(b.clone()),
             &Provenance {
                 gateway: "gw",
                 site: "plant",
@@ -244,12 +300,15 @@ lags = 1
         let r = record(&c, &b);
         assert_eq!(r.stats.len(), 3);
         assert_eq!(r.stats[1].signal, "b");
-        assert_eq!(r.components, b.model.components());
+        assert_eq!(r.pca.map(|p| p.components), Some(b.model.components()));
+        assert!(r.knn.is_none());
         // JSON: every number within one unit in the last place (serde_json's parser is not
         // always correctly rounded); CBOR: exact.
         let json = serde_json::to_vec(&r).unwrap();
         let back: BaselineRecord = serde_json::from_slice(&json).unwrap();
-        let a = adopt(&c, &back).unwrap();
+        let Learned::Pca(a) = adopt(&c, &back).unwrap() else {
+            panic!("not pca")
+        };
         let close = |x: &[f64], y: &[f64]| {
             x.len() == y.len()
                 && x.iter()
@@ -264,7 +323,52 @@ lags = 1
         assert_eq!((a.signals, a.lags, a.steps), (b.signals, b.lags, b.steps));
         let cbor = crate::codec::to_cbor(&r).unwrap();
         let back: BaselineRecord = crate::codec::from_cbor(&cbor).unwrap();
-        assert_eq!(adopt(&c, &back).unwrap(), b);
+        assert_eq!(adopt(&c, &back).unwrap(), Learned::Pca(b));
+    }
+
+    #[test]
+    fn a_knn_state_round_trips_and_a_damaged_one_is_refused() {
+        let c = config(
+            &CONFIG
+                .replace("lags = 1\n", "method = \"knn\"\n")
+                .replace("steps = 100", "steps = 120"),
+        );
+        assert_eq!(c.method, DetectorMethod::Knn);
+        let rows: Vec<Vec<f64>> = (0..120)
+            .map(|t| {
+                let f = (t as f64 * 0.3).sin();
+                vec![f, 2.0 * f, 1.0 - f]
+            })
+            .collect();
+        let l = Learned::learn(&c, &rows).unwrap();
+        let r = to_record(
+            &c,
+            &l,
+            &Provenance {
+                gateway: "gw",
+                site: "plant",
+                asset: "pump-1",
+                generation: 1,
+                trigger: BaselineTrigger::Learned,
+                learned_from_ns: 0,
+                learned_to_ns: 1,
+            },
+        );
+        assert_eq!(r.method, "knn");
+        assert_eq!(r.knn.map(|k| (k.window, k.lags)), Some((120, LAGS)));
+        assert!(r.pca.is_none());
+        let cbor = crate::codec::to_cbor(&r).unwrap();
+        let back: BaselineRecord = crate::codec::from_cbor(&cbor).unwrap();
+        assert_eq!(adopt(&c, &back).unwrap(), l);
+        // A PCA detector of the same name does not take it, nor a damaged state.
+        assert!(adopt(&config(CONFIG), &r).unwrap_err().contains("pca"));
+        let Learned::Knn(mut k) = l else {
+            panic!("not knn")
+        };
+        k.signals[1].values.push_back(f64::NAN);
+        let mut bad = r.clone();
+        bad.state = ciborium::Value::serialized(&k).unwrap();
+        assert!(adopt(&c, &bad).is_err());
     }
 
     #[test]

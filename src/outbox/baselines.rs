@@ -254,7 +254,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::config::Durability;
-    use crate::record::{BaselineLimits, BaselineTrigger, Class, BASELINE_SCHEMA};
+    use crate::record::{BaselineLimits, BaselineTrigger, Class, PcaSummary, BASELINE_SCHEMA};
 
     fn baseline(asset: &str, generation: u64) -> BaselineRecord {
         BaselineRecord {
@@ -270,19 +270,22 @@ mod tests {
             signals: vec!["a".into()],
             grid_secs: 10.0,
             samples_per_step: 1,
-            lags: 0,
-            cumulative_variance: 0.95,
             learned_from_ns: 0,
             learned_to_ns: 10,
             steps: 100,
-            components: 1,
-            explained: 1.0,
-            limits: BaselineLimits {
-                t2: 1.0,
-                q: 1.0,
-                t2_ewma: 1.0,
-                q_ewma: 1.0,
-            },
+            pca: Some(PcaSummary {
+                lags: 0,
+                cumulative_variance: 0.95,
+                components: 1,
+                explained: 1.0,
+                limits: BaselineLimits {
+                    t2: 1.0,
+                    q: 1.0,
+                    t2_ewma: 1.0,
+                    q_ewma: 1.0,
+                },
+            }),
+            knn: None,
             stats: Vec::new(),
             learned_on: None,
             state: ciborium::Value::Array(vec![ciborium::Value::Float(1.5)]),

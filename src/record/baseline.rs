@@ -34,6 +34,25 @@ pub struct BaselineLimits {
     pub q_ewma: f64,
 }
 
+/// What a PCA detector learned.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PcaSummary {
+    pub lags: usize,
+    pub cumulative_variance: f64,
+    pub components: usize,
+    /// Share of the variance the kept components explain.
+    pub explained: f64,
+    pub limits: BaselineLimits,
+}
+
+/// What a kNN detector keeps: its reference window (steps) and pattern length. It adapts: its
+/// `state` is the window as it was when the record was made.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct KnnSummary {
+    pub window: usize,
+    pub lags: usize,
+}
+
 /// One signal's mean and standard deviation over the learning span.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalStats {
@@ -54,22 +73,20 @@ pub struct BaselineRecord {
     pub trigger: BaselineTrigger,
     /// When this gateway made or adopted it (wall clock).
     pub created_ns: i64,
-    /// `pca`.
+    /// `pca` or `knn`; the block of the same name describes what was learned.
     pub method: String,
     pub signals: Vec<String>,
     pub grid_secs: f64,
     pub samples_per_step: usize,
-    pub lags: usize,
-    pub cumulative_variance: f64,
     /// Event time of the first and last step learned from.
     pub learned_from_ns: i64,
     pub learned_to_ns: i64,
     /// Steps learned from.
     pub steps: usize,
-    pub components: usize,
-    /// Share of the variance the kept components explain.
-    pub explained: f64,
-    pub limits: BaselineLimits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pca: Option<PcaSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knn: Option<KnnSummary>,
     pub stats: Vec<SignalStats>,
     /// The gateway it was learned on, when imported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +99,27 @@ impl BaselineRecord {
     /// The key of the outbox's `baselines` database, and how the CLI names a baseline.
     pub fn key(&self) -> String {
         key(&self.detector, &self.asset)
+    }
+
+    /// What was learned, in a few words (`forewarn demo`, `forewarn baseline show`).
+    pub fn summary(&self) -> String {
+        match (&self.pca, &self.knn) {
+            (Some(p), _) => format!(
+                "{} of {} inputs kept ({:.0}% of the variance); limits T² {:.3}, Q {:.3}, EWMA T² {:.3}, EWMA Q {:.3}",
+                p.components,
+                self.signals.len() * (p.lags + 1),
+                p.explained * 100.0,
+                p.limits.t2,
+                p.limits.q,
+                p.limits.t2_ewma,
+                p.limits.q_ewma
+            ),
+            (None, Some(k)) => format!(
+                "nearest patterns of {} steps among the last {} (adapts as it scores)",
+                k.lags, k.window
+            ),
+            (None, None) => format!("method `{}`", self.method),
+        }
     }
 }
 

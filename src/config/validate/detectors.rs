@@ -1,7 +1,9 @@
 //! `[[detectors]]`: detectors that learn normal per asset.
 
 use super::*;
-use crate::config::{MAX_DETECTOR_INPUTS, MAX_LEARN_VALUES};
+use crate::config::{
+    KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE, MAX_DETECTOR_INPUTS, MAX_LEARN_VALUES,
+};
 
 /// Defaults, chosen on the Tennessee Eastman process (EVALUATION.md): two lags, 95 % of the
 /// variance, an alert at 1.2 × the learned 99th percentile on 3 of 5 steps, cleared below it.
@@ -11,6 +13,10 @@ pub const DEFAULT_ON: f64 = 1.2;
 pub const DEFAULT_OFF: f64 = 1.0;
 pub const DEFAULT_K: usize = 3;
 pub const DEFAULT_N: usize = 5;
+/// kNN: raise at 1.5 (4.5 standard deviations of the recent distances), clear below 1.2,
+/// chosen on the NAB development files (EVALUATION.md).
+pub const KNN_DEFAULT_ON: f64 = 1.5;
+pub const KNN_DEFAULT_OFF: f64 = 1.2;
 
 pub(super) fn detector(
     d: &RawDetector,
@@ -33,14 +39,30 @@ pub(super) fn detector(
             lags,
             cumulative_variance,
         },
+        Some("knn") => {
+            for (key, given) in [
+                ("lags", d.lags.is_some()),
+                ("cumulative_variance", d.cumulative_variance.is_some()),
+            ] {
+                if given {
+                    problem(p, format!("{f}.{key}"), "applies to method = \"pca\" only");
+                }
+            }
+            DetectorMethod::Knn
+        }
         Some(other) => {
-            problem(p, format!("{f}.method"), format!("`{other}`: expected pca"));
+            problem(
+                p,
+                format!("{f}.method"),
+                format!("`{other}`: expected pca or knn"),
+            );
             DetectorMethod::Pca {
                 lags,
                 cumulative_variance,
             }
         }
     };
+    let knn = method == DetectorMethod::Knn;
     if lags > 16 {
         problem(p, format!("{f}.lags"), "must be from 0 to 16");
     }
@@ -134,9 +156,18 @@ pub(super) fn detector(
             0
         }
     };
-    // Enough vectors for a covariance of `inputs` inputs, with room for five folds.
-    let min_steps = (2 * inputs).max(50) as u64 + lags as u64;
-    let max_steps = (MAX_LEARN_VALUES / signals.len().max(1)) as u64;
+    // PCA: enough vectors for a covariance of `inputs` inputs, with room for five folds. kNN:
+    // enough patterns for a first index and its reference distances.
+    let min_steps = if knn {
+        (2 * KNN_LAGS + KNN_MIN_REFERENCE + 1) as u64
+    } else {
+        (2 * inputs).max(50) as u64 + lags as u64
+    };
+    let max_steps = if knn {
+        KNN_MAX_WINDOW as u64
+    } else {
+        (MAX_LEARN_VALUES / signals.len().max(1)) as u64
+    };
     if learn_steps != 0 && !(min_steps..=max_steps).contains(&learn_steps) {
         problem(
             p,
@@ -148,15 +179,25 @@ pub(super) fn detector(
     }
 
     let a = &d.alert;
-    let on = a.on.unwrap_or(DEFAULT_ON);
-    let off = a.off.unwrap_or(DEFAULT_OFF.min(on));
+    let (default_on, default_off) = if knn {
+        (KNN_DEFAULT_ON, KNN_DEFAULT_OFF)
+    } else {
+        (DEFAULT_ON, DEFAULT_OFF)
+    };
+    let on = a.on.unwrap_or(default_on);
+    let off = a.off.unwrap_or(default_off.min(on));
     if !(on.is_finite() && on > 0.0) {
         problem(p, format!("{f}.alert.on"), "must be a positive number");
     }
     if !(off.is_finite() && off <= on) {
         problem(p, format!("{f}.alert.off"), "must be a number at most `on`");
     }
-    let (k, n) = (a.k.unwrap_or(DEFAULT_K), a.n.unwrap_or(DEFAULT_N));
+    let (k, n) = if knn {
+        // The kNN index already holds its peak for 12 steps: raise on the first.
+        (a.k.unwrap_or(1), a.n.unwrap_or(1))
+    } else {
+        (a.k.unwrap_or(DEFAULT_K), a.n.unwrap_or(DEFAULT_N))
+    };
     if !(1..=1000).contains(&n) || !(1..=n).contains(&k) {
         problem(
             p,

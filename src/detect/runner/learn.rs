@@ -1,9 +1,9 @@
 //! The end of a learning phase: the baseline learned, its record sent, the scorer made.
 
-use crate::config::{DetectorConfig, DetectorMethod};
+use crate::config::DetectorConfig;
 use crate::record::{BaselineTrigger, Record};
 
-use super::super::baseline::{Baseline, Scorer};
+use super::super::learned::{AnyScorer, Learned};
 use super::super::persist::{self, Provenance};
 use super::{Learning, Stats, Step};
 
@@ -33,22 +33,22 @@ pub(super) fn learn(
     generation: &mut u64,
     out: &mut Vec<Record>,
     stats: &mut Stats,
-) -> Option<(Box<Scorer>, i64)> {
-    let DetectorMethod::Pca {
-        lags,
-        cumulative_variance,
-    } = config.method;
+) -> Option<(Box<AnyScorer>, i64)> {
     let rows = std::mem::take(&mut l.rows);
     let end_ns = l.to_ns;
-    match Baseline::learn(&rows, lags, cumulative_variance) {
+    match Learned::learn(config, &rows) {
         Ok(b) => {
             *generation += 1;
+            let (components, explained) = match &b {
+                Learned::Pca(p) => (p.model.components(), p.model.explained),
+                Learned::Knn(_) => (0, 0.0),
+            };
             tracing::info!(
                 detector = %config.name,
                 asset = %here.asset,
-                steps = b.steps,
-                components = b.model.components(),
-                explained = b.model.explained,
+                steps = b.steps(),
+                components,
+                explained,
                 generation = *generation,
                 "Baseline learned."
             );
@@ -66,7 +66,7 @@ pub(super) fn learn(
                 },
             );
             out.push(Record::Baseline(Box::new(record)));
-            Some((Box::new(Scorer::new(b)), end_ns))
+            Some((Box::new(AnyScorer::new(b)), end_ns))
         }
         Err(e) => {
             tracing::warn!(detector = %config.name, asset = %here.asset, error = %e, "Learning failed.");

@@ -13,7 +13,7 @@
 //!   ([`Baseline::learn`]); the model thread spends that time once per asset (the `detect`
 //!   group of the micro-benchmarks: `learn/52x500`). A step with a non-finite mean is not
 //!   used and is counted.
-//! - **Scoring.** Every later step gets an anomaly index ([`Scorer`]); the alert rule
+//! - **Scoring.** Every later step gets an anomaly index ([`AnyScorer`]: PCA or kNN); the alert rule
 //!   ([`WindowRuleState`]: `on`, `off`, `k` of `n`) raises, updates and clears an alert whose
 //!   `detector.contributions` name the signals with the largest share.
 //! - **Baselines kept.** A learned baseline leaves as a [`Record::Baseline`]: the outbox
@@ -34,7 +34,7 @@ use crate::record::{AssetMeta, DetectorStatus, Record, Sample};
 use crate::util::{FastMap, NamePair};
 use crate::window::{WindowError, WindowSpec, Windower};
 
-use super::baseline::Scorer;
+use super::learned::AnyScorer;
 use super::persist;
 use crate::outbox::baselines::Action;
 use crate::record::{BaselineRecord, BaselineTrigger};
@@ -67,7 +67,7 @@ struct Learning {
 enum Phase {
     Learning(Learning),
     Scoring {
-        scorer: Box<Scorer>,
+        scorer: Box<AnyScorer>,
         /// Event time of the baseline's last learned step.
         learned_ns: i64,
         /// A relearn in progress: the old baseline scores until the new one is learned.
@@ -197,7 +197,7 @@ impl DetectorRunner {
                             tracing::info!(detector = %c.name, %asset, generation = rec.generation,
                                 "Stored baseline in use.");
                             inst.phase = Phase::Scoring {
-                                scorer: Box::new(Scorer::new(b)),
+                                scorer: Box::new(AnyScorer::new(b)),
                                 learned_ns: rec.learned_to_ns,
                                 relearn: None,
                             };
@@ -259,7 +259,7 @@ impl DetectorRunner {
                                 "Imported baseline in use.");
                             inst.generation = rec.generation;
                             inst.phase = Phase::Scoring {
-                                scorer: Box::new(Scorer::new(b)),
+                                scorer: Box::new(AnyScorer::new(b)),
                                 learned_ns: rec.learned_to_ns,
                                 relearn: None,
                             };

@@ -1,24 +1,23 @@
 //! Scoring one step: the anomaly index, the alert rule, and the contributions an alert names.
 
 use crate::alert::window::{Lifecycle, WindowRuleState};
-use crate::config::DetectorConfig;
-use crate::record::{Alert, AlertEvent, Contribution, DetectorAlertInfo, Record, ALERT_SCHEMA};
+use crate::record::{Alert, AlertEvent, DetectorAlertInfo, Record, ALERT_SCHEMA};
 
-use super::super::baseline::Scorer;
+use super::super::learned::AnyScorer;
 use super::{Step, CONTRIBUTIONS};
 
 pub(super) fn score(
     gateway: &str,
     site: &str,
     step: &Step<'_>,
-    scorer: &mut Scorer,
+    scorer: &mut AnyScorer,
     learned_ns: i64,
     alert: &mut WindowRuleState,
     out: &mut Vec<Record>,
 ) {
-    let sc = scorer.score(step.x);
+    let index = scorer.score(step.x);
     let before = alert.raised();
-    let Some(life) = alert.observe(sc.index, step.end_ns) else {
+    let Some(life) = alert.observe(index, step.end_ns) else {
         return;
     };
     let rule = alert.rule();
@@ -41,7 +40,7 @@ pub(super) fn score(
         rule: rule.name.clone(),
         severity: rule.severity,
         signal: "anomaly_index".into(),
-        value: sc.index,
+        value: index,
         limit,
         ts_ns: step.end_ns,
         since_ns: since,
@@ -52,28 +51,7 @@ pub(super) fn score(
             baseline_ns: learned_ns,
             step_start_ns: step.start_ns,
             step_end_ns: step.end_ns,
-            contributions: contributions(c, scorer, step.x),
+            contributions: scorer.contributions(&c.signals, step.x, CONTRIBUTIONS),
         }),
     }));
-}
-
-/// The signals with the largest share of the last scored vector's index, largest first.
-fn contributions(c: &DetectorConfig, scorer: &Scorer, x: &[f64]) -> Vec<Contribution> {
-    let shares = scorer.shares();
-    let model = &scorer.baseline().model;
-    let mut all: Vec<Contribution> = c
-        .signals
-        .iter()
-        .zip(x)
-        .enumerate()
-        .map(|(j, (name, &value))| Contribution {
-            signal: name.to_string(),
-            value,
-            z: (value - model.mean[j]) / model.sd[j],
-            share: shares.get(j).copied().unwrap_or(0.0),
-        })
-        .collect();
-    all.sort_by(|a, b| b.share.total_cmp(&a.share));
-    all.truncate(CONTRIBUTIONS);
-    all
 }

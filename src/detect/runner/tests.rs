@@ -291,3 +291,85 @@ fn non_finite_means_are_skipped_and_counted() {
     assert_eq!(st.skipped_steps + st.steps, 49, "{st:?}");
     assert!(st.skipped_steps >= 24, "{st:?}");
 }
+
+#[test]
+fn a_knn_detector_learns_its_window_then_raises_on_a_new_pattern_naming_the_signal() {
+    let text = CONFIG
+        .replace("lags = 1\n", "method = \"knn\"\n")
+        .replace(
+            r#"signals = ["a", "b", "c", "d", "e", "f", "g", "h"]"#,
+            r#"signals = ["a", "b"]"#,
+        )
+        .replace("learn = { steps = 300 }", "learn = { steps = 200 }")
+        .replace("alert = { severity = \"critical\", k = 2, n = 3 }", "");
+    let c = crate::config::parse_str(&text, "test", std::path::Path::new("/tmp"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.detectors[0].method, crate::config::DetectorMethod::Knn);
+    assert_eq!((c.detectors[0].alert.on, c.detectors[0].alert.k), (1.5, 1));
+    let mut r = DetectorRunner::new("gw", "plant", &c.detectors, &[]).unwrap();
+    // Two signals repeating a 40-step pattern with a little noise; from `spike`, b jumps.
+    let mut feed = |from: i64, to: i64, spike: Option<i64>| {
+        let mut out = Vec::new();
+        for t in from..to {
+            let noise = ((t * 7919 % 1000) as f64 / 1000.0 - 0.5) * 0.05;
+            let a = (t as f64 * std::f64::consts::TAU / 40.0).sin() + noise;
+            let b = 2.0 * (t as f64 * std::f64::consts::TAU / 40.0).cos() - noise
+                + if spike.is_some_and(|s| (s..s + 3).contains(&t)) {
+                    5.0
+                } else {
+                    0.0
+                };
+            for (name, v) in [("a", a), ("b", b)] {
+                r.push(
+                    &Sample {
+                        asset: Arc::from("pump-1"),
+                        signal: Arc::from(name),
+                        value: v,
+                        ts_ns: 1_767_225_600_000_000_000 + t * 10_000_000_000,
+                    },
+                    &mut out,
+                );
+            }
+        }
+        out
+    };
+    // Learning, then the same behaviour: a baseline record, no alert.
+    let records = feed(0, 600, None);
+    let b = baselines(&records);
+    assert_eq!(b.len(), 1);
+    assert_eq!((b[0].method.as_str(), b[0].steps), ("knn", 200));
+    let alerts: Vec<&Record> = records
+        .iter()
+        .filter(|x| matches!(x, Record::Alert(_)))
+        .collect();
+    assert!(alerts.is_empty(), "{} alerts on normal steps", alerts.len());
+    // Three steps of b out of its pattern: raised at once, b named first; cleared after
+    // the 12-step hold.
+    let records = feed(600, 700, Some(600));
+    let events: Vec<&Alert> = records
+        .iter()
+        .filter_map(|x| match x {
+            Record::Alert(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let raised = events
+        .iter()
+        .find(|a| a.event == AlertEvent::Raised)
+        .expect("raised");
+    assert!(raised.ts_ns <= 1_767_225_600_000_000_000 + 602 * 10_000_000_000);
+    let info = raised.detector.as_ref().expect("detector");
+    assert_eq!(info.contributions[0].signal, "b");
+    let cleared = events
+        .iter()
+        .find(|a| a.event == AlertEvent::Cleared)
+        .expect("cleared");
+    assert!(cleared.ts_ns - raised.ts_ns >= 12 * 10_000_000_000);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|a| a.event == AlertEvent::Raised)
+            .count(),
+        1
+    );
+}

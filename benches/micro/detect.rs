@@ -4,15 +4,19 @@
 //! out-of-fold fits; one iteration = one learning; thrpt: steps/s). `score/52`: one step
 //! scored (one iteration = one step; thrpt: steps/s). `step/52`: a step through the runner
 //! as the model thread does it (52 samples into the one-step windows, the step's vector, its
-//! score and the alert rule; thrpt: samples/s).
+//! score and the alert rule; thrpt: samples/s). `knn/750`: one step of one signal through a
+//! kNN detector's scorer with a 750-step window (thrpt: steps/s).
 
 use forewarn::detect::baseline::{Baseline, Scorer};
+use forewarn::detect::knn::Knn;
 use forewarn::detect::DetectorRunner;
 
 use super::*;
 
 const D: usize = 52;
 const LEARN: usize = 500;
+/// NAB's longest learning phase (its probationary period), the kNN reference window.
+const KNN_WINDOW: usize = 750;
 
 /// Step `t` of a process of `D` signals driven by 8 slow factors, with noise.
 fn process_step(t: usize) -> Vec<f64> {
@@ -110,6 +114,21 @@ pub(crate) fn bench_detect(c: &mut Criterion) {
             push_step(&mut runner, &mut out, t);
             t += 1;
             out.clear();
+        })
+    });
+
+    // kNN: one step of one signal with the NAB learning length as its reference window.
+    let mut knn = Knn::new(KNN_WINDOW);
+    let series: Vec<f64> = (0..KNN_WINDOW * 3).map(|t| process_step(t)[7]).collect();
+    for x in &series[..KNN_WINDOW + 50] {
+        knn.push(*x);
+    }
+    let mut i = 0;
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(BenchmarkId::new("knn", KNN_WINDOW), |b| {
+        b.iter(|| {
+            i = (i + 1) % series.len();
+            black_box(knn.push(series[i]))
         })
     });
     g.finish();

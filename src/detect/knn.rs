@@ -20,7 +20,7 @@
 //! PCA detector's job.
 //!
 //! Cost per step: `W · L` multiply-adds (750 · 19 ≈ 14k for NAB's learning length). Memory:
-//! `W + 2L` values and `W + SHORT` distances, about 13 KiB per signal at `W = 750`.
+//! `W + 2L` values and `W + SHORT` distances, about 12 KiB per signal at `W = 750`.
 
 use std::collections::VecDeque;
 

@@ -216,7 +216,9 @@ fn a_baseline_survives_a_restart_moves_to_another_gateway_and_is_relearned_on_co
     assert_eq!(b.json["trigger"], "learned");
     assert_eq!(b.json["steps"], 100);
     assert_eq!(b.json["stats"][2]["signal"], "c");
-    assert!(b.json["limits"]["t2"].as_f64().unwrap_or(0.0) > 0.0);
+    assert_eq!(b.json["method"], "pca");
+    assert!(b.json["pca"]["limits"]["t2"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(b.json["knn"].is_null());
 
     // A restart scores with the stored baseline at once: the fault raises without a second
     // learning phase.

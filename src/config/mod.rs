@@ -97,8 +97,11 @@ pub struct DetectorConfig {
     pub signals: Vec<Arc<str>>,
     pub grid_secs: f64,
     pub samples_per_step: usize,
-    /// Steps of each asset's learning phase.
+    /// Steps of each asset's learning phase (with `learn_span`: the span's length in steps).
     pub learn_steps: usize,
+    /// Learn the steps within this span of event time (ns, start inclusive, end inclusive of
+    /// the step that ends there) instead of the first `learn_steps`.
+    pub learn_span: Option<(i64, i64)>,
     pub alert: DetectorAlert,
 }
 

@@ -394,7 +394,8 @@ pub struct RawDetector {
 }
 
 /// `learn = { steps = N }` or `learn = { secs = T }`: the first N grid steps (or T seconds of
-/// event time) of each asset.
+/// event time) of each asset; or `learn = { from = "RFC 3339", until = "RFC 3339" }`: the steps
+/// within that span of event time.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLearn {
@@ -402,6 +403,10 @@ pub struct RawLearn {
     pub steps: Option<u64>,
     #[serde(default)]
     pub secs: Option<f64>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 /// `alert = { ... }` of a detector.

@@ -259,3 +259,48 @@ fn a_knn_detector_takes_its_own_defaults_and_refuses_pca_settings() {
     );
     assert!(e.contains("detectors[0].learn: 5000 steps"), "{e}");
 }
+
+#[test]
+fn a_learning_span_is_parsed_and_bad_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let detector = |learn: &str| {
+        config(&format!(
+            "[[detectors]]\nname = \"motor\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\"]\ngrid_secs = 60\nlearn = {learn}\n"
+        ))
+    };
+    let c = parse_str(
+        &detector(r#"{ from = "2026-03-01T00:00:00Z", until = "2026-03-02T00:00:00+00:00" }"#),
+        "t.toml",
+        dir.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.detectors[0].learn_steps, 1440);
+    assert_eq!(
+        c.detectors[0].learn_span,
+        Some((1_772_323_200_000_000_000, 1_772_409_600_000_000_000))
+    );
+    for (learn, needle) in [
+        (
+            r#"{ from = "yesterday", until = "2026-03-02T00:00:00Z" }"#,
+            "learn.from: `yesterday`: not an RFC 3339 time",
+        ),
+        (
+            r#"{ from = "2026-03-02T00:00:00Z", until = "2026-03-01T00:00:00Z" }"#,
+            "learn.until: must be after `from`",
+        ),
+        (
+            r#"{ from = "2026-03-01T00:00:00Z" }"#,
+            "a span needs both `from` and `until`",
+        ),
+        (
+            r#"{ steps = 100, from = "2026-03-01T00:00:00Z", until = "2026-03-02T00:00:00Z" }"#,
+            "give one of `steps`, `secs` or `from` and `until`",
+        ),
+    ] {
+        let e = parse_str(&detector(learn), "t.toml", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{learn}: {e}");
+    }
+}

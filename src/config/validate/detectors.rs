@@ -138,20 +138,64 @@ pub(super) fn detector(
         problem(p, format!("{f}.samples_per_step"), "must be from 1 to 4096");
     }
 
-    let learn_steps = match (d.learn.steps, d.learn.secs) {
-        (Some(n), None) => n,
-        (None, Some(t)) if t.is_finite() && t > 0.0 && d.grid_secs > 0.0 => {
+    let l = &d.learn;
+    let time = |key: &str, v: &Option<String>, p: &mut Problems| -> Option<i64> {
+        let v = v.as_deref()?;
+        match chrono::DateTime::parse_from_rfc3339(v) {
+            Ok(t) => t.timestamp_nanos_opt().or_else(|| {
+                problem(p, format!("{f}.learn.{key}"), "out of range");
+                None
+            }),
+            Err(e) => {
+                problem(
+                    p,
+                    format!("{f}.learn.{key}"),
+                    format!("`{v}`: not an RFC 3339 time ({e}), e.g. \"2026-03-01T00:00:00Z\""),
+                );
+                None
+            }
+        }
+    };
+    let mut learn_span = None;
+    let learn_steps = match (l.steps, l.secs, l.from.is_some() || l.until.is_some()) {
+        (Some(n), None, false) => n,
+        (None, Some(t), false) if t.is_finite() && t > 0.0 && d.grid_secs > 0.0 => {
             (t / d.grid_secs).ceil().min(u64::MAX as f64) as u64
         }
-        (None, Some(_)) => {
+        (None, Some(_), false) => {
             problem(p, format!("{f}.learn.secs"), "must be a positive number");
             0
+        }
+        (None, None, true) => {
+            let (from, until) = (time("from", &l.from, p), time("until", &l.until, p));
+            match (from, until) {
+                (Some(a), Some(b)) if a < b && d.grid_secs > 0.0 => {
+                    learn_span = Some((a, b));
+                    ((b - a) as f64 / (d.grid_secs * 1e9))
+                        .ceil()
+                        .min(u64::MAX as f64) as u64
+                }
+                (Some(_), Some(_)) => {
+                    problem(p, format!("{f}.learn.until"), "must be after `from`");
+                    0
+                }
+                _ => {
+                    if l.from.is_none() || l.until.is_none() {
+                        problem(
+                            p,
+                            format!("{f}.learn"),
+                            "a span needs both `from` and `until`",
+                        );
+                    }
+                    0
+                }
+            }
         }
         _ => {
             problem(
                 p,
                 format!("{f}.learn"),
-                "give either `steps` or `secs` (e.g. learn = { steps = 480 })",
+                "give one of `steps`, `secs` or `from` and `until` (e.g. learn = { steps = 480 })",
             );
             0
         }
@@ -226,6 +270,7 @@ pub(super) fn detector(
         grid_secs: d.grid_secs,
         samples_per_step,
         learn_steps: learn_steps as usize,
+        learn_span,
         alert: DetectorAlert {
             name,
             severity,

@@ -15,12 +15,35 @@ pub(super) struct Here<'a> {
 }
 
 impl Learning {
-    /// Keep a step's vector; true when the phase has all it needs.
+    /// Take a step; true when the phase has all it needs.
+    ///
+    /// With a learning span, only the steps within it are kept: earlier ones are passed over
+    /// (nothing is scored before a baseline exists), and the first step that ends at or after
+    /// the span's end completes the phase. A phase that starts after the span is over (a
+    /// `baseline reset` or `relearn` later on) learns the next `learn_steps` steps instead.
     pub(super) fn add(&mut self, x: &[f64], step: &Step<'_>, config: &DetectorConfig) -> bool {
+        if let Some((from, until)) = config.learn_span.filter(|_| !self.span_missed) {
+            if step.start_ns < from {
+                return false;
+            }
+            if step.start_ns >= until {
+                if !self.rows.is_empty() {
+                    return true;
+                }
+                self.span_missed = true;
+            } else {
+                self.keep(x, step);
+                return step.end_ns >= until || self.rows.len() >= config.learn_steps;
+            }
+        }
+        self.keep(x, step);
+        self.rows.len() >= config.learn_steps
+    }
+
+    fn keep(&mut self, x: &[f64], step: &Step<'_>) {
         self.from_ns.get_or_insert(step.start_ns);
         self.to_ns = step.end_ns;
         self.rows.push(x.to_vec());
-        self.rows.len() >= config.learn_steps
     }
 }
 

@@ -8,7 +8,8 @@
 //! - **Steps.** A time window of one grid step (`grid_secs`, `samples_per_step` values per
 //!   signal by sample and hold, [`crate::window`]), so late, out-of-order and jumping event
 //!   times are handled as for the models' windows; a step's vector is each signal's mean.
-//! - **Learning.** The first `learn_steps` complete steps are kept (at most
+//! - **Learning.** The first `learn_steps` complete steps (or those within the configured
+//!   event-time span, [`Learning::add`]) are kept (at most
 //!   [`crate::config::MAX_LEARN_VALUES`] values) and then learned from
 //!   ([`Baseline::learn`]); the model thread spends that time once per asset (the `detect`
 //!   group of the micro-benchmarks: `learn/52x500`). A step with a non-finite mean is not
@@ -60,6 +61,8 @@ struct Learning {
     from_ns: Option<i64>,
     to_ns: i64,
     trigger: Option<BaselineTrigger>,
+    /// The configured learning span was over before this phase kept a step.
+    span_missed: bool,
 }
 
 /// Where one asset's detector is.

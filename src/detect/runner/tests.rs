@@ -373,3 +373,43 @@ fn a_knn_detector_learns_its_window_then_raises_on_a_new_pattern_naming_the_sign
         1
     );
 }
+
+#[test]
+fn a_learning_span_learns_only_its_steps_and_a_later_reset_learns_the_next_ones() {
+    // The span: steps 50 to 349 (300 steps of 10 s from 2026-01-01T00:08:20Z).
+    let text = CONFIG.replace(
+        "learn = { steps = 300 }",
+        r#"learn = { from = "2026-01-01T00:08:20Z", until = "2026-01-01T00:58:20Z" }"#,
+    );
+    let c = crate::config::parse_str(&text, "test", std::path::Path::new("/tmp"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d = &c.detectors[0];
+    assert_eq!(d.learn_steps, 300);
+    let t0 = 1_767_225_600_000_000_000i64;
+    assert_eq!(
+        d.learn_span,
+        Some((t0 + 50 * 10_000_000_000, t0 + 350 * 10_000_000_000))
+    );
+    let mut r = DetectorRunner::new("gw", "plant", &c.detectors, &[]).unwrap();
+    // Before the span: a fault, passed over (neither learned nor scored).
+    assert!(feed_all(&mut r, 0, 50, Some(0)).is_empty());
+    assert_eq!(r.status()["pump"].learning_steps, 0);
+    let records = feed_all(&mut r, 50, 400, None);
+    let b = baselines(&records);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].steps, 300);
+    assert_eq!(b[0].learned_from_ns, t0 + 50 * 10_000_000_000);
+    assert_eq!(b[0].learned_to_ns, t0 + 350 * 10_000_000_000);
+    // The fault is raised once scoring.
+    let alerts = feed(&mut r, 400, 450, Some(400));
+    assert!(alerts.iter().any(|a| a.event == AlertEvent::Raised));
+    // A reset long after the span learns the next 300 steps (the first is step 449, which
+    // the next sample closes).
+    let mut out = Vec::new();
+    r.apply("pump", "pump-1", Action::Reset, None, &mut out);
+    let records = feed_all(&mut r, 500, 801, None);
+    let b = baselines(&records);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].learned_from_ns, t0 + 449 * 10_000_000_000);
+    assert_eq!(b[0].steps, 300);
+}

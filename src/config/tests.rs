@@ -227,7 +227,7 @@ fn bad_detectors_are_reported_with_their_field() {
         "detectors[0].alert: needs 1 ≤ k ≤ n",
         "detectors[0].alert.severity: `loud`",
         "detectors[1].name: duplicate detector name `m`",
-        "detectors[1].learn: give either `steps` or `secs`",
+        "detectors[1].learn: give one of `steps`, `secs` or `from` and `until`",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

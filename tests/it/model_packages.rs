@@ -321,7 +321,16 @@ fn hostile_packages_at_reload_are_refused_and_the_running_version_keeps_working(
         }
     };
     assert_eq!(models["level"]["version"], "1.1.0", "{models:#}");
-    assert_eq!(models["level"]["last_reload"]["outcome"], "loaded");
+    // The reload that loaded it, or a later one that found the same files (the directory
+    // watcher also sees the change, and under qemu it may check after the SIGHUP's load).
+    assert!(
+        ["loaded", "unchanged"].contains(
+            &models["level"]["last_reload"]["outcome"]
+                .as_str()
+                .unwrap_or("")
+        ),
+        "{models:#}"
+    );
     assert!(models["level"]["reload_error"].is_null());
     assert!(models["level"]["last_reload"]["refusals"].as_u64() >= Some(4));
     assert!(agent.stop().success(), "{}", agent.log());

@@ -18,12 +18,12 @@ still above 150 cycles (a young engine: a false alert for maintenance planning),
 Standard library only.
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
+
+from agent import detector_alerts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -71,17 +71,9 @@ def run_set(agent, engines, learn, tmp, name):
     config = os.path.join(d, "forewarn.toml")
     with open(config, "w") as f:
         f.write("\n".join(lines))
-    run = subprocess.run([agent, "run", "--config", config, "--exit-when-sources-end"],
-                         cwd=d, capture_output=True, text=True, timeout=3600)
-    if run.returncode != 0:
-        sys.stderr.write(run.stderr[-4000:])
-        sys.exit(f"forewarn run exited {run.returncode}")
-    dump = subprocess.run([agent, "outbox", "dump", "--data-dir", os.path.join(d, "data"),
-                           "--class", "alert"], capture_output=True, text=True, check=True)
     first = {}
-    for line in dump.stdout.splitlines():
-        rec = json.loads(line).get("record", {})
-        if rec.get("detector") and rec.get("event") == "raised":
+    for rec in detector_alerts(agent, config, d):
+        if rec.get("event") == "raised":
             u = int(rec["asset"][1:])
             # The step judged: [cycle, cycle + 1) s after T0.
             cycle = rec["detector"]["step_start_ns"] // 10**9 - T0

@@ -28,9 +28,10 @@ import csv
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
+
+from agent import detector_alerts
 from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -203,19 +204,11 @@ def main():
                 for i, v in enumerate(values):
                     f.write(f"{T0 + i * STEP_S},{v!r}\n")
         config = provisioning(tmp, [(rel, len(v)) for rel, v in data.items()])
-        run = subprocess.run([args.agent, "run", "--config", config, "--exit-when-sources-end"],
-                             cwd=tmp, capture_output=True, text=True, timeout=3600)
-        if run.returncode != 0:
-            sys.stderr.write(run.stderr[-4000:])
-            sys.exit(f"forewarn run exited {run.returncode}")
-        dump = subprocess.run([args.agent, "outbox", "dump", "--data-dir",
-                               os.path.join(tmp, "data"), "--class", "alert"],
-                              capture_output=True, text=True, check=True)
+        alerts = detector_alerts(args.agent, config, tmp)
     raised = {rel: [] for rel in rels}
     by_asset = {asset_of(rel): rel for rel in rels}
-    for line in dump.stdout.splitlines():
-        rec = json.loads(line).get("record", {})
-        if rec.get("detector") and rec.get("event") == "raised":
+    for rec in alerts:
+        if rec.get("event") == "raised":
             row = (rec["detector"]["step_start_ns"] // 10**9 - T0) // STEP_S
             raised[by_asset[rec["asset"]]].append(row)
     print("| file | windows | detected | false positives | standard |")

@@ -14,11 +14,11 @@ of d00_te.dat's steps alarmed. --check fails (exit 1) if a fault's detection rat
 false-alarm rate is past the margins below, so CI can run a few faults. Standard library only.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
+
+from agent import detector_alerts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -147,20 +147,7 @@ def main():
         for name, path in files.items():
             write_replay(os.path.join(tmp, name + ".csv"), learn, rows(path))
         config = provisioning(tmp, list(files))
-        run = subprocess.run([args.agent, "run", "--config", config, "--exit-when-sources-end"],
-                             cwd=tmp, capture_output=True, text=True, timeout=1800)
-        if run.returncode != 0:
-            sys.stderr.write(run.stderr[-4000:])
-            sys.exit(f"forewarn run exited {run.returncode}")
-        dump = subprocess.run([args.agent, "outbox", "dump", "--data-dir",
-                               os.path.join(tmp, "data"), "--class", "alert"],
-                              capture_output=True, text=True, check=True)
-    alerts = []
-    for line in dump.stdout.splitlines():
-        entry = json.loads(line)
-        rec = entry.get("record", entry)
-        if rec.get("detector"):
-            alerts.append(rec)
+        alerts = detector_alerts(args.agent, config, tmp, timeout=1800)
     steps, _ = alarmed_steps(alerts, "d00")
     far = len(steps) / 960
     print("| fault | reference | detection rate (steps 161-960) | delay (steps) | alarmed steps 1-160 |")

@@ -22,7 +22,7 @@ use crate::record::{AssetMeta, Severity};
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
 pub use settings::{
     Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE,
-    MAX_CHECK_TIMEOUT, MAX_DETECTOR_INPUTS, MAX_LEARN_VALUES,
+    MAX_CHECK_TIMEOUT, MAX_DETECTOR_INPUTS, MAX_FEATURE_WINDOW, MAX_LEARN_VALUES,
 };
 
 /// A validated provisioning file.
@@ -43,13 +43,24 @@ pub struct Config {
     pub package_problems: Vec<Problem>,
 }
 
-/// What validation reads of a model package: its manifest's model name and signals. The
-/// model layer implements it (`model::package::ManifestReader`, the manifest only: no ONNX
+/// What validation reads of a model package (its manifest's model name and signals), and the
+/// check of a detector's feature names. The model layer implements it (`model::package::ManifestReader`, the manifest only: no ONNX
 /// file read or hashed), so that `config` imports no stage. Without a reader
 /// ([`parse_str`], [`load_file`]) packages are not read: a model is named after its
 /// package's directory and bound when the model stage reads the package.
 pub trait PackageReader {
     fn manifest(&self, dir: &std::path::Path) -> Result<PackageInfo, PackageReadError>;
+
+    /// A detector's feature kinds, checked for signal `signal` over windows of `samples` at
+    /// `sample_rate_hz` (names parse, bands hold a bin): their canonical forms, or why not.
+    /// Without a reader the kinds are checked when the detector starts.
+    fn features(
+        &self,
+        signal: &str,
+        kinds: &[String],
+        samples: usize,
+        sample_rate_hz: f64,
+    ) -> Result<Vec<String>, String>;
 }
 
 /// The part of a manifest validation needs.
@@ -94,15 +105,35 @@ pub struct DetectorConfig {
     pub method: DetectorMethod,
     /// The bound assets, with their metadata.
     pub assets: Vec<(Arc<str>, crate::record::AssetMeta)>,
+    /// The asset signals read.
     pub signals: Vec<Arc<str>>,
+    /// The names of a step's values, in order: the signals, or with `features` each signal's
+    /// features (`vib.rms`, ...). Contributions and baseline statistics use these names.
+    pub inputs: Vec<Arc<str>>,
+    /// Time between steps: the grid (or with `features`, the window's hop).
     pub grid_secs: f64,
+    /// Values per signal and step (with `features`: the window's length).
     pub samples_per_step: usize,
+    /// A step is a sample-count window's feature vector instead of each signal's mean.
+    pub features: Option<DetectorFeatures>,
     /// Steps of each asset's learning phase (with `learn_span`: the span's length in steps).
     pub learn_steps: usize,
     /// Learn the steps within this span of event time (ns, start inclusive, end inclusive of
     /// the step that ends there) instead of the first `learn_steps`.
     pub learn_span: Option<(i64, i64)>,
     pub alert: DetectorAlert,
+}
+
+/// A detector over feature vectors of dense signals (vibration): every `hop` samples, the
+/// features of each signal over its last `samples` samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorFeatures {
+    /// Feature kinds applied to every signal (`rms`, `band_energy[0,500]`, ...), canonical
+    /// when a reader checked them.
+    pub kinds: Vec<String>,
+    pub samples: usize,
+    pub hop: usize,
+    pub sample_rate_hz: f64,
 }
 
 /// How a detector learns and scores.

@@ -375,8 +375,16 @@ pub struct RawDetector {
     pub assets: Vec<String>,
     /// The asset signals the detector watches (every asset must have them).
     pub signals: Vec<String>,
-    /// One vector per grid step: each signal's mean over the step.
-    pub grid_secs: f64,
+    /// One vector per grid step: each signal's mean over the step (or give `features`).
+    #[serde(default)]
+    pub grid_secs: Option<f64>,
+    /// Instead of a grid: features of each signal (`rms`, `kurtosis`, `band_energy[lo,hi]`,
+    /// ... as in model manifests, without the signal), one vector per `window`.
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// With `features`: the sample-count window they are computed over.
+    #[serde(default)]
+    pub window: Option<RawDetectorWindow>,
     /// Values per signal and step, resampled by sample and hold (default: one per step).
     #[serde(default)]
     pub samples_per_step: Option<usize>,
@@ -391,6 +399,16 @@ pub struct RawDetector {
     /// The alert on the anomaly index (1.0 = the learned 99th percentile).
     #[serde(default)]
     pub alert: RawDetectorAlert,
+}
+
+/// `window = { samples = N, hop = H, sample_rate_hz = F }` (hop defaults to `samples`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetectorWindow {
+    pub samples: usize,
+    #[serde(default)]
+    pub hop: Option<usize>,
+    pub sample_rate_hz: f64,
 }
 
 /// `learn = { steps = N }` or `learn = { secs = T }`: the first N grid steps (or T seconds of

@@ -15,6 +15,9 @@ pub const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const MAX_DETECTOR_INPUTS: usize = 256;
 /// The most values a detector keeps per asset while it learns (steps × signals): 8 MiB.
 pub const MAX_LEARN_VALUES: usize = 1 << 20;
+/// The longest sample-count window of a detector's features (per signal; its window buffer
+/// holds up to 8 × that + 1024 samples, 4 MiB per signal and asset at the bound).
+pub const MAX_FEATURE_WINDOW: usize = 1 << 16;
 /// kNN detectors: values in a pattern, reference distances needed for a first index, and the
 /// longest learning phase (its length is the reference window `W`; each step costs `W · 19`
 /// multiply-adds per signal).

@@ -50,6 +50,19 @@ impl PackageReader for Manifests {
             signals: vec!["vib".into(), "speed".into()],
         })
     }
+
+    fn features(
+        &self,
+        _signal: &str,
+        kinds: &[String],
+        _samples: usize,
+        _sample_rate_hz: f64,
+    ) -> Result<Vec<String>, String> {
+        match kinds.iter().find(|k| k.starts_with("bad")) {
+            Some(k) => Err(format!("`{k}`: unknown feature")),
+            None => Ok(kinds.iter().map(|k| k.replace(' ', "")).collect()),
+        }
+    }
 }
 
 fn config(models: &str) -> String {
@@ -302,5 +315,76 @@ fn a_learning_span_is_parsed_and_bad_ones_are_named() {
             .unwrap_err()
             .to_string();
         assert!(e.contains(needle), "{learn}: {e}");
+    }
+}
+
+#[test]
+fn a_feature_detector_steps_by_its_window_and_names_each_signal_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let text = config(concat!(
+        "[[detectors]]\nname = \"bearing\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\"]\n",
+        "features = [\"rms\", \"band_energy[0, 500]\"]\n",
+        "window = { samples = 2048, hop = 512, sample_rate_hz = 12000 }\n",
+        "learn = { secs = 8 }\n",
+    ));
+    // The reader canonicalises the kinds (here: drops spaces).
+    let c =
+        parse_str_with(&text, "t.toml", dir.path(), &Manifests).unwrap_or_else(|e| panic!("{e}"));
+    let d = &c.detectors[0];
+    let inputs: Vec<&str> = d.inputs.iter().map(|s| &**s).collect();
+    assert_eq!(inputs, ["de_vib.rms", "de_vib.band_energy[0,500]"]);
+    assert_eq!(
+        d.method,
+        DetectorMethod::Pca {
+            lags: 0,
+            cumulative_variance: 0.95
+        }
+    );
+    assert_eq!((d.grid_secs, d.samples_per_step), (512.0 / 12000.0, 2048));
+    assert_eq!(d.learn_steps, 188, "8 s of 512-sample hops at 12 kHz");
+    assert_eq!((d.alert.on, d.alert.off), (2.0, 1.5));
+    let f = d.features.as_ref().unwrap();
+    assert_eq!((f.samples, f.hop, f.sample_rate_hz), (2048, 512, 12000.0));
+
+    for (detector, needles) in [
+        (
+            "features = [\"rms\"]\ngrid_secs = 1\nlearn = { steps = 100 }\n",
+            &[
+                "detectors[0].grid_secs: does not apply with `features`",
+                "detectors[0].window: missing",
+            ][..],
+        ),
+        (
+            "features = [\"bad_kind\"]\nwindow = { samples = 64, sample_rate_hz = 100 }\nlearn = { steps = 100 }\n",
+            &["detectors[0].features: `bad_kind`: unknown feature"][..],
+        ),
+        (
+            "features = []\nwindow = { samples = 1, hop = 2, sample_rate_hz = -1 }\nlearn = { steps = 100 }\n",
+            &[
+                "detectors[0].features: must list at least one feature",
+                "detectors[0].window.samples: must be from 2 to 65536",
+                "detectors[0].window.hop: must be from 1",
+                "detectors[0].window.sample_rate_hz",
+            ][..],
+        ),
+        (
+            "learn = { steps = 100 }\n",
+            &["detectors[0].grid_secs: missing: give `grid_secs`"][..],
+        ),
+        (
+            "grid_secs = 1\nwindow = { samples = 64, sample_rate_hz = 100 }\nlearn = { steps = 100 }\n",
+            &["detectors[0].window: applies with `features` only"][..],
+        ),
+    ] {
+        let text = config(&format!(
+            "[[detectors]]\nname = \"b\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\"]\n{detector}"
+        ));
+        let e = parse_str_with(&text, "t.toml", dir.path(), &Manifests)
+            .unwrap_err()
+            .to_string();
+        for needle in needles {
+            assert!(e.contains(needle), "missing {needle:?} in:\n{e}");
+        }
     }
 }

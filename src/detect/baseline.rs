@@ -32,6 +32,10 @@ pub const FOLDS: usize = 5;
 pub const EWMA: f64 = 0.1;
 /// The limits' quantile of the out-of-fold scores.
 pub const QUANTILE: f64 = 0.99;
+/// The smallest limit, in squared standardised units. When the kept components explain every
+/// input (few inputs, `cumulative_variance` near 1), `Q` is rounding noise (1e-30) and so is
+/// its learned limit: their ratio would be noise too, and its contributions garbage.
+pub const MIN_LIMIT: f64 = 1e-6;
 
 /// What learning produced: the plant's own data, persisted and sent to Kafka.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,9 +130,7 @@ impl Baseline {
         }
         let limit = |v: &[[f64; 2]], j: usize| {
             let col: Vec<f64> = v.iter().map(|s| s[j]).collect();
-            quantile(&col, QUANTILE)
-                .unwrap_or(1.0)
-                .max(f64::MIN_POSITIVE)
+            quantile(&col, QUANTILE).unwrap_or(1.0).max(MIN_LIMIT)
         };
         Ok(Baseline {
             signals: d,
@@ -159,7 +161,11 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    pub fn new(baseline: Baseline) -> Scorer {
+    pub fn new(mut baseline: Baseline) -> Scorer {
+        // Baselines learned before MIN_LIMIT existed.
+        for l in &mut baseline.limits {
+            *l = l.max(MIN_LIMIT);
+        }
         let past = baseline.tail.iter().rev().cloned().collect();
         Scorer {
             ewma: baseline.ewma_start,

@@ -48,7 +48,7 @@ impl Learned {
                 cumulative_variance,
             } => Baseline::learn(rows, lags, cumulative_variance).map(Learned::Pca),
             DetectorMethod::Knn => {
-                let d = c.signals.len();
+                let d = c.inputs.len();
                 if let Some(r) = rows.iter().find(|r| r.len() != d) {
                     return Err(FitError::Width {
                         got: r.len(),

@@ -6,10 +6,10 @@
 //! and if its state is whole (every dimension consistent, every number finite, scales and
 //! limits positive). Otherwise the reason is returned and the detector learns again.
 
-use crate::config::{DetectorConfig, DetectorMethod};
+use crate::config::{DetectorConfig, DetectorFeatures, DetectorMethod};
 use crate::record::{
-    BaselineLimits, BaselineRecord, BaselineTrigger, KnnSummary, PcaSummary, SignalStats,
-    BASELINE_SCHEMA,
+    BaselineFeatures, BaselineLimits, BaselineRecord, BaselineTrigger, KnnSummary, PcaSummary,
+    SignalStats, BASELINE_SCHEMA,
 };
 
 use super::baseline::Baseline;
@@ -30,7 +30,7 @@ pub struct Provenance<'a> {
 /// The record of what detector `c` learned.
 pub fn to_record(c: &DetectorConfig, l: &Learned, p: &Provenance<'_>) -> BaselineRecord {
     let stats = c
-        .signals
+        .inputs
         .iter()
         .enumerate()
         .map(|(j, s)| {
@@ -91,6 +91,7 @@ pub fn to_record(c: &DetectorConfig, l: &Learned, p: &Provenance<'_>) -> Baselin
         signals: c.signals.iter().map(|s| s.to_string()).collect(),
         grid_secs: c.grid_secs,
         samples_per_step: c.samples_per_step,
+        features: c.features.as_ref().map(features),
         learned_from_ns: p.learned_from_ns,
         learned_to_ns: p.learned_to_ns,
         steps: l.steps(),
@@ -99,6 +100,15 @@ pub fn to_record(c: &DetectorConfig, l: &Learned, p: &Provenance<'_>) -> Baselin
         stats,
         learned_on: None,
         state: state.unwrap_or(ciborium::Value::Null),
+    }
+}
+
+fn features(f: &DetectorFeatures) -> BaselineFeatures {
+    BaselineFeatures {
+        kinds: f.kinds.clone(),
+        samples: f.samples,
+        hop: f.hop,
+        sample_rate_hz: f.sample_rate_hz,
     }
 }
 
@@ -127,12 +137,28 @@ pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Learned, String> 
             r.signals
         ));
     }
+    let want = c.features.as_ref().map(features);
+    if r.features != want {
+        let say = |f: &Option<BaselineFeatures>| match f {
+            Some(f) => format!(
+                "features {:?} over {} samples (hop {}) at {} Hz",
+                f.kinds, f.samples, f.hop, f.sample_rate_hz
+            ),
+            None => "signal means".to_string(),
+        };
+        return Err(format!(
+            "learned on {}, the detector reads {}",
+            say(&r.features),
+            say(&want)
+        ));
+    }
     if r.grid_secs != c.grid_secs || r.samples_per_step != c.samples_per_step {
         return Err(format!(
             "learned on a grid of {} s × {} samples, the detector's is {} s × {}",
             r.grid_secs, r.samples_per_step, c.grid_secs, c.samples_per_step
         ));
     }
+    let inputs = c.inputs.len();
     match c.method {
         DetectorMethod::Pca {
             lags,
@@ -151,12 +177,10 @@ pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Learned, String> 
                 .state
                 .deserialized()
                 .map_err(|e| format!("its state does not decode: {e}"))?;
-            if b.signals != signals.len() || b.lags != lags {
+            if b.signals != inputs || b.lags != lags {
                 return Err(format!(
-                    "its state is for {} signals and {} lags, the record says {} and {lags}",
-                    b.signals,
-                    b.lags,
-                    signals.len()
+                    "its state is for {} inputs and {} lags, the detector has {inputs} and {lags}",
+                    b.signals, b.lags
                 ));
             }
             check(&b)?;
@@ -170,7 +194,7 @@ pub fn adopt(c: &DetectorConfig, r: &BaselineRecord) -> Result<Learned, String> 
                 .state
                 .deserialized()
                 .map_err(|e| format!("its state does not decode: {e}"))?;
-            let d = signals.len();
+            let d = inputs;
             if k.signals.len() != d || k.mean.len() != d || k.sd.len() != d {
                 return Err(format!(
                     "its state has {} signals, {} means and {} sds for {d} signals",

@@ -236,6 +236,46 @@ impl crate::config::PackageReader for ManifestReader {
             signals: m.signals,
         })
     }
+
+    fn features(
+        &self,
+        signal: &str,
+        kinds: &[String],
+        samples: usize,
+        sample_rate_hz: f64,
+    ) -> Result<Vec<String>, String> {
+        detector_features(signal, kinds, samples, sample_rate_hz)
+    }
+}
+
+/// A detector's feature kinds for one signal (`rms`, `band_energy[0,500]`): parsed, checked
+/// over windows of `samples` at `sample_rate_hz` (every band holds a bin), and in their
+/// canonical form.
+pub fn detector_features(
+    signal: &str,
+    kinds: &[String],
+    samples: usize,
+    sample_rate_hz: f64,
+) -> Result<Vec<String>, String> {
+    use crate::features::{FeatureExtractor, FeatureName, FeatureSet, SignalShape};
+    let mut names = Vec::with_capacity(kinds.len());
+    for k in kinds {
+        let name: FeatureName = format!("{signal}.{k}")
+            .parse()
+            .map_err(|e| format!("`{k}`: {e}"))?;
+        if name.signal != signal {
+            return Err(format!("`{k}`: give the feature without its signal"));
+        }
+        names.push(name);
+    }
+    let canonical: Vec<String> = names.iter().map(|n| n.feature.to_string()).collect();
+    let set = FeatureSet::new(names).map_err(|e| e.to_string())?;
+    let shape = SignalShape {
+        len: samples,
+        sample_rate_hz,
+    };
+    FeatureExtractor::new(set, &[shape]).map_err(|e| e.to_string())?;
+    Ok(canonical)
 }
 
 /// Apply the manifest's normalisation in place: `(x − mean) / std`.
@@ -348,5 +388,21 @@ output = [2.0]
         std::fs::write(dir.path().join("manifest.toml"), "[model]\nname = 1").unwrap();
         let e = Package::read(dir.path()).unwrap_err();
         assert!(matches!(e, PackageError::Manifest { .. }), "{e}");
+    }
+
+    #[test]
+    fn detector_features_are_canonical_and_checked_against_their_window() {
+        let kinds = ["rms".to_string(), "band_energy[ 0 , 500 ]".to_string()];
+        assert_eq!(
+            detector_features("vib", &kinds, 2048, 12000.0).unwrap(),
+            ["rms", "band_energy[0,500]"]
+        );
+        // 256 samples at 12 kHz: bins 46.875 Hz apart, none in [10, 20).
+        let e = detector_features("vib", &["band_energy[10,20]".into()], 256, 12000.0).unwrap_err();
+        assert!(e.contains("10"), "{e}");
+        let e = detector_features("vib", &["loudness".into()], 256, 12000.0).unwrap_err();
+        assert!(e.contains("`loudness`"), "{e}");
+        let e = detector_features("vib", &["x.rms".into()], 256, 12000.0).unwrap_err();
+        assert!(e.contains("without its signal"), "{e}");
     }
 }

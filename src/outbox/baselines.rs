@@ -270,6 +270,7 @@ mod tests {
             signals: vec!["a".into()],
             grid_secs: 10.0,
             samples_per_step: 1,
+            features: None,
             learned_from_ns: 0,
             learned_to_ns: 10,
             steps: 100,

@@ -5,7 +5,9 @@
 //! gateway (`forewarn baseline import`) take it.
 //!
 //! Everything a reader needs to judge the baseline is in typed fields: the span learned from,
-//! the limits, each signal's mean and standard deviation. `state` is the detector's whole
+//! the limits, each input's mean and standard deviation (an input is a signal, or for a
+//! detector over feature vectors one feature of a signal: `vib.rms`, in `log10` for amplitudes
+//! and energies). `state` is the detector's whole
 //! learned state (for PCA: means, scales, loadings, variances, limits, the last lagged steps),
 //! the part an import loads; its layout belongs to the `method` and is versioned with it.
 
@@ -76,8 +78,12 @@ pub struct BaselineRecord {
     /// `pca` or `knn`; the block of the same name describes what was learned.
     pub method: String,
     pub signals: Vec<String>,
+    /// Time between steps, and values per signal in a step.
     pub grid_secs: f64,
     pub samples_per_step: usize,
+    /// When a step is a window's feature vector rather than each signal's mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<BaselineFeatures>,
     /// Event time of the first and last step learned from.
     pub learned_from_ns: i64,
     pub learned_to_ns: i64,
@@ -95,6 +101,16 @@ pub struct BaselineRecord {
     pub state: ciborium::Value,
 }
 
+/// The features a detector computes per step: each kind of every signal, over a sample-count
+/// window (`samples` long, one every `hop` samples, at `sample_rate_hz`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineFeatures {
+    pub kinds: Vec<String>,
+    pub samples: usize,
+    pub hop: usize,
+    pub sample_rate_hz: f64,
+}
+
 impl BaselineRecord {
     /// The key of the outbox's `baselines` database, and how the CLI names a baseline.
     pub fn key(&self) -> String {
@@ -107,7 +123,7 @@ impl BaselineRecord {
             (Some(p), _) => format!(
                 "{} of {} inputs kept ({:.0}% of the variance); limits T² {:.3}, Q {:.3}, EWMA T² {:.3}, EWMA Q {:.3}",
                 p.components,
-                self.signals.len() * (p.lags + 1),
+                self.stats.len() * (p.lags + 1),
                 p.explained * 100.0,
                 p.limits.t2,
                 p.limits.q,

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 mod baseline;
 pub use baseline::{
-    key as baseline_key, BaselineLimits, BaselineRecord, BaselineTrigger, KnnSummary, PcaSummary,
-    SignalStats, BASELINE_SCHEMA,
+    key as baseline_key, BaselineFeatures, BaselineLimits, BaselineRecord, BaselineTrigger,
+    KnnSummary, PcaSummary, SignalStats, BASELINE_SCHEMA,
 };
 
 /// One measured value. Asset and signal names are shared with the validated config (cheap clone).

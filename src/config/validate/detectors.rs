@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::config::{
-    KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE, MAX_DETECTOR_INPUTS, MAX_LEARN_VALUES,
+    KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE, MAX_DETECTOR_INPUTS, MAX_FEATURE_WINDOW,
+    MAX_LEARN_VALUES,
 };
 
 /// Defaults, chosen on the Tennessee Eastman process (EVALUATION.md): two lags, 95 % of the
@@ -13,6 +14,12 @@ pub const DEFAULT_ON: f64 = 1.2;
 pub const DEFAULT_OFF: f64 = 1.0;
 pub const DEFAULT_K: usize = 3;
 pub const DEFAULT_N: usize = 5;
+/// Feature vectors (vibration): raise at twice the learned 99th percentile, clear below 1.5.
+/// Windows overlap and a learning phase holds few independent ones, so that percentile is a
+/// rough estimate; bearing faults move amplitudes and band energies by decades, so the margin
+/// costs no detection (EVALUATION.md, CWRU: healthy windows peak at 1.3, faults score 88+).
+pub const FEATURES_DEFAULT_ON: f64 = 2.0;
+pub const FEATURES_DEFAULT_OFF: f64 = 1.5;
 /// kNN: raise at 1.5 (4.5 standard deviations of the recent distances), clear below 1.2,
 /// chosen on the NAB development files (EVALUATION.md).
 pub const KNN_DEFAULT_ON: f64 = 1.5;
@@ -21,6 +28,7 @@ pub const KNN_DEFAULT_OFF: f64 = 1.2;
 pub(super) fn detector(
     d: &RawDetector,
     assets: &[AssetConfig],
+    reader: Option<&dyn crate::config::PackageReader>,
     f: &str,
     p: &mut Problems,
 ) -> Option<DetectorConfig> {
@@ -32,7 +40,12 @@ pub(super) fn detector(
             "must be letters, digits, `.`, `_` or `-`",
         );
     }
-    let lags = d.lags.unwrap_or(DEFAULT_LAGS);
+    // A feature vector already describes its window (and windows overlap): no lags by default.
+    let lags = d.lags.unwrap_or(if d.features.is_some() {
+        0
+    } else {
+        DEFAULT_LAGS
+    });
     let cumulative_variance = d.cumulative_variance.unwrap_or(DEFAULT_CUMULATIVE_VARIANCE);
     let method = match d.method.as_deref() {
         None | Some("pca") => DetectorMethod::Pca {
@@ -88,14 +101,30 @@ pub(super) fn detector(
         }
         signals.push(Arc::from(s.as_str()));
     }
-    let inputs = method.inputs(signals.len());
+    let (step, features) = step(d, &signals, reader, f, p);
+    let names: Vec<Arc<str>> = match &features {
+        Some(x) => signals
+            .iter()
+            .flat_map(|s| x.kinds.iter().map(move |k| Arc::from(format!("{s}.{k}"))))
+            .collect(),
+        None => signals.clone(),
+    };
+    let inputs = method.inputs(names.len());
     if inputs > MAX_DETECTOR_INPUTS {
+        let per = if features.is_some() {
+            format!(
+                "{} signals × {} features",
+                signals.len(),
+                names.len() / signals.len().max(1)
+            )
+        } else {
+            format!("{} signals", signals.len())
+        };
         problem(
             p,
             format!("{f}.signals"),
             format!(
-                "{} signals × {} steps (lags + 1) = {inputs} inputs; at most {MAX_DETECTOR_INPUTS}",
-                signals.len(),
+                "{per} × {} steps (lags + 1) = {inputs} inputs; at most {MAX_DETECTOR_INPUTS}",
                 lags + 1
             ),
         );
@@ -126,17 +155,7 @@ pub(super) fn detector(
         bound.push((asset.id.clone(), asset.meta.clone()));
     }
 
-    if !(d.grid_secs.is_finite() && d.grid_secs >= 0.001 && d.grid_secs <= 86_400.0) {
-        problem(
-            p,
-            format!("{f}.grid_secs"),
-            "must be from 0.001 to 86400 seconds",
-        );
-    }
-    let samples_per_step = d.samples_per_step.unwrap_or(1);
-    if !(1..=4096).contains(&samples_per_step) {
-        problem(p, format!("{f}.samples_per_step"), "must be from 1 to 4096");
-    }
+    let (grid_secs, samples_per_step) = step;
 
     let l = &d.learn;
     let time = |key: &str, v: &Option<String>, p: &mut Problems| -> Option<i64> {
@@ -159,8 +178,8 @@ pub(super) fn detector(
     let mut learn_span = None;
     let learn_steps = match (l.steps, l.secs, l.from.is_some() || l.until.is_some()) {
         (Some(n), None, false) => n,
-        (None, Some(t), false) if t.is_finite() && t > 0.0 && d.grid_secs > 0.0 => {
-            (t / d.grid_secs).ceil().min(u64::MAX as f64) as u64
+        (None, Some(t), false) if t.is_finite() && t > 0.0 && grid_secs > 0.0 => {
+            (t / grid_secs).ceil().min(u64::MAX as f64) as u64
         }
         (None, Some(_), false) => {
             problem(p, format!("{f}.learn.secs"), "must be a positive number");
@@ -169,9 +188,9 @@ pub(super) fn detector(
         (None, None, true) => {
             let (from, until) = (time("from", &l.from, p), time("until", &l.until, p));
             match (from, until) {
-                (Some(a), Some(b)) if a < b && d.grid_secs > 0.0 => {
+                (Some(a), Some(b)) if a < b && grid_secs > 0.0 => {
                     learn_span = Some((a, b));
-                    ((b - a) as f64 / (d.grid_secs * 1e9))
+                    ((b - a) as f64 / (grid_secs * 1e9))
                         .ceil()
                         .min(u64::MAX as f64) as u64
                 }
@@ -210,7 +229,7 @@ pub(super) fn detector(
     let max_steps = if knn {
         KNN_MAX_WINDOW as u64
     } else {
-        (MAX_LEARN_VALUES / signals.len().max(1)) as u64
+        (MAX_LEARN_VALUES / names.len().max(1)) as u64
     };
     if learn_steps != 0 && !(min_steps..=max_steps).contains(&learn_steps) {
         problem(
@@ -225,6 +244,8 @@ pub(super) fn detector(
     let a = &d.alert;
     let (default_on, default_off) = if knn {
         (KNN_DEFAULT_ON, KNN_DEFAULT_OFF)
+    } else if d.features.is_some() {
+        (FEATURES_DEFAULT_ON, FEATURES_DEFAULT_OFF)
     } else {
         (DEFAULT_ON, DEFAULT_OFF)
     };
@@ -267,8 +288,10 @@ pub(super) fn detector(
         method,
         assets: bound,
         signals,
-        grid_secs: d.grid_secs,
+        inputs: names,
+        grid_secs,
         samples_per_step,
+        features,
         learn_steps: learn_steps as usize,
         learn_span,
         alert: DetectorAlert {
@@ -280,4 +303,101 @@ pub(super) fn detector(
             n,
         },
     })
+}
+
+/// A step: `(grid_secs, samples_per_step)`, and the features when a step is a feature vector.
+fn step(
+    d: &RawDetector,
+    signals: &[Arc<str>],
+    reader: Option<&dyn crate::config::PackageReader>,
+    f: &str,
+    p: &mut Problems,
+) -> ((f64, usize), Option<DetectorFeatures>) {
+    let Some(kinds) = &d.features else {
+        if d.window.is_some() {
+            problem(p, format!("{f}.window"), "applies with `features` only");
+        }
+        let grid_secs = d.grid_secs.unwrap_or(0.0);
+        if d.grid_secs.is_none() {
+            problem(
+                p,
+                format!("{f}.grid_secs"),
+                "missing: give `grid_secs` (a vector of signal means per step) or `features` and `window`",
+            );
+        } else if !(grid_secs.is_finite() && (0.001..=86_400.0).contains(&grid_secs)) {
+            problem(
+                p,
+                format!("{f}.grid_secs"),
+                "must be from 0.001 to 86400 seconds",
+            );
+        }
+        let samples_per_step = d.samples_per_step.unwrap_or(1);
+        if !(1..=4096).contains(&samples_per_step) {
+            problem(p, format!("{f}.samples_per_step"), "must be from 1 to 4096");
+        }
+        return ((grid_secs, samples_per_step), None);
+    };
+    for (key, given) in [
+        ("grid_secs", d.grid_secs.is_some()),
+        ("samples_per_step", d.samples_per_step.is_some()),
+    ] {
+        if given {
+            problem(
+                p,
+                format!("{f}.{key}"),
+                "does not apply with `features` (their `window` makes the steps)",
+            );
+        }
+    }
+    let Some(w) = &d.window else {
+        problem(
+            p,
+            format!("{f}.window"),
+            "missing: features need a window, e.g. window = { samples = 2048, hop = 1024, sample_rate_hz = 12000 }",
+        );
+        return ((0.0, 1), None);
+    };
+    let n0 = p.len();
+    if kinds.is_empty() {
+        problem(p, format!("{f}.features"), "must list at least one feature");
+    }
+    if !(2..=MAX_FEATURE_WINDOW).contains(&w.samples) {
+        problem(
+            p,
+            format!("{f}.window.samples"),
+            format!("must be from 2 to {MAX_FEATURE_WINDOW}"),
+        );
+    }
+    let hop = w.hop.unwrap_or(w.samples);
+    if hop == 0 || hop > w.samples {
+        problem(
+            p,
+            format!("{f}.window.hop"),
+            "must be from 1 to the window's samples",
+        );
+    }
+    if !(w.sample_rate_hz.is_finite() && w.sample_rate_hz > 0.0 && w.sample_rate_hz <= 1e7) {
+        problem(
+            p,
+            format!("{f}.window.sample_rate_hz"),
+            "must be above 0 and at most 10000000",
+        );
+    }
+    let mut kinds = kinds.clone();
+    if p.len() == n0 {
+        if let (Some(reader), Some(signal)) = (reader, signals.first()) {
+            match reader.features(signal, &kinds, w.samples, w.sample_rate_hz) {
+                Ok(canonical) => kinds = canonical,
+                Err(e) => problem(p, format!("{f}.features"), e),
+            }
+        }
+    }
+    let grid_secs = hop as f64 / w.sample_rate_hz;
+    let features = DetectorFeatures {
+        kinds,
+        samples: w.samples,
+        hop,
+        sample_rate_hz: w.sample_rate_hz,
+    };
+    ((grid_secs, w.samples), Some(features))
 }

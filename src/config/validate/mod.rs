@@ -233,7 +233,7 @@ pub(super) fn validate(
                 format!("duplicate detector name `{}`", d.name),
             );
         }
-        detectors.extend(detector(d, &assets, &f, p));
+        detectors.extend(detector(d, &assets, reader, &f, p));
     }
 
     if !p.is_empty() {

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use crate::alert::window::{Direction, WindowRule, WindowRuleState};
 use crate::config::DetectorConfig;
+use crate::features::{Feature, FeatureError, FeatureExtractor, FeatureSet};
 use crate::record::{AssetMeta, DetectorStatus, Record, Sample};
 use crate::util::{FastMap, NamePair};
 use crate::window::{WindowError, WindowSpec, Windower};
@@ -50,6 +51,11 @@ pub enum DetectorError {
     Window {
         detector: String,
         source: WindowError,
+    },
+    #[error("detector `{detector}`: {source}")]
+    Features {
+        detector: String,
+        source: FeatureError,
     },
 }
 
@@ -97,7 +103,11 @@ struct Instance {
     windower: Windower,
     phase: Phase,
     alert: WindowRuleState,
+    /// A step's vector: each signal's mean, or with features the window's feature vector.
     x: Vec<f64>,
+    extractor: Option<FeatureExtractor>,
+    /// Per input: learned and scored as `log10` (amplitudes and energies, see [`log_scale`]).
+    log: Vec<bool>,
     /// Of the baseline in use (0: none yet).
     generation: u64,
 }
@@ -121,8 +131,16 @@ pub struct DetectorRunner {
     stats: BTreeMap<String, Stats>,
 }
 
-/// The window of one grid step.
+/// The window of one step: a grid step, or the window features are computed over.
 pub fn step_window(c: &DetectorConfig) -> WindowSpec {
+    if let Some(f) = &c.features {
+        return WindowSpec::Samples {
+            len: f.samples,
+            hop: f.hop,
+            sample_rate_hz: f.sample_rate_hz,
+            max_gap_secs: None,
+        };
+    }
     WindowSpec::Time {
         secs: c.grid_secs,
         hop_secs: c.grid_secs,
@@ -172,6 +190,10 @@ impl DetectorRunner {
                             source,
                         }
                     })?;
+                let extractor = extractor(&c).map_err(|source| DetectorError::Features {
+                    detector: c.name.clone(),
+                    source,
+                })?;
                 let idx = r.instances.len();
                 for (k, s) in c.signals.iter().enumerate() {
                     r.routes
@@ -186,7 +208,9 @@ impl DetectorRunner {
                     windower,
                     phase: Phase::learning(BaselineTrigger::Learned),
                     alert: WindowRuleState::new(rule(&c)),
-                    x: vec![0.0; c.signals.len()],
+                    x: vec![0.0; c.inputs.len()],
+                    log: log_scale(&c),
+                    extractor,
                     generation: 0,
                 };
                 if let Some(rec) = stored
@@ -305,14 +329,29 @@ impl DetectorRunner {
                 phase,
                 alert,
                 x,
+                extractor,
+                log,
                 generation,
             } = inst;
             let stats = self.stats.entry(config.name.clone()).or_default();
             windower.push(k, s.ts_ns, s.value, |w| {
-                for (v, values) in x.iter_mut().zip(w.signals) {
-                    *v = values.iter().sum::<f64>() / values.len().max(1) as f64;
-                }
-                if x.iter().any(|v| !v.is_finite()) {
+                let ok = match extractor {
+                    Some(e) => {
+                        let windows: Vec<&[f64]> = w.signals.iter().map(Vec::as_slice).collect();
+                        let ok = e.extract_f64(&windows, x).is_ok();
+                        for (v, _) in x.iter_mut().zip(log.iter()).filter(|(_, l)| **l) {
+                            *v = v.max(LOG_FLOOR).log10();
+                        }
+                        ok
+                    }
+                    None => {
+                        for (v, values) in x.iter_mut().zip(w.signals) {
+                            *v = values.iter().sum::<f64>() / values.len().max(1) as f64;
+                        }
+                        true
+                    }
+                };
+                if !ok || x.iter().any(|v| !v.is_finite()) {
                     stats.skipped_steps += 1;
                     return;
                 }
@@ -403,6 +442,47 @@ impl DetectorRunner {
         }
         out
     }
+}
+
+/// The smallest amplitude or energy taken to `log10` (a dead, constant sensor scores −30).
+const LOG_FLOOR: f64 = 1e-30;
+
+/// Per input, whether it is an amplitude or an energy (`std`, `rms`, `peak_to_peak`,
+/// `band_energy`, `env_band`): such features spread over decades and grow by factors when a
+/// fault develops, so they are learned and scored as `log10` (decibels / 10), which keeps a
+/// few loud healthy windows from setting the scale. EVALUATION.md (CWRU) measures the choice.
+fn log_scale(c: &DetectorConfig) -> Vec<bool> {
+    if c.features.is_none() {
+        return vec![false; c.inputs.len()];
+    }
+    c.inputs
+        .iter()
+        .map(|n| {
+            n.parse::<crate::features::FeatureName>()
+                .map(|f| {
+                    matches!(
+                        f.feature,
+                        Feature::Std
+                            | Feature::Rms
+                            | Feature::PeakToPeak
+                            | Feature::BandEnergy(_)
+                            | Feature::EnvBand { .. }
+                    )
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// The feature extractor of a detector over feature vectors.
+fn extractor(c: &DetectorConfig) -> Result<Option<FeatureExtractor>, FeatureError> {
+    if c.features.is_none() {
+        return Ok(None);
+    }
+    let set = FeatureSet::parse(c.inputs.iter().map(|n| &**n))?;
+    let shape = step_window(c).shape();
+    let shapes = vec![shape; set.signals().len()];
+    FeatureExtractor::new(set, &shapes).map(Some)
 }
 
 /// One finished step of one asset.

@@ -51,7 +51,7 @@ pub(super) fn score(
             baseline_ns: learned_ns,
             step_start_ns: step.start_ns,
             step_end_ns: step.end_ns,
-            contributions: scorer.contributions(&c.signals, step.x, CONTRIBUTIONS),
+            contributions: scorer.contributions(&c.inputs, step.x, CONTRIBUTIONS),
         }),
     }));
 }

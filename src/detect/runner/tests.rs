@@ -413,3 +413,118 @@ fn a_learning_span_learns_only_its_steps_and_a_later_reset_learns_the_next_ones(
     assert_eq!(b[0].learned_from_ns, t0 + 449 * 10_000_000_000);
     assert_eq!(b[0].steps, 300);
 }
+
+/// A bearing's vibration at 1 kHz: a 50 Hz running tone and broadband noise; from sample
+/// `fault` on, a 300 Hz defect tone as well.
+fn vibration(from: i64, to: i64, fault: Option<i64>) -> Vec<Sample> {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64.wrapping_add(from as u64);
+    (from..to)
+        .map(|i| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let noise = (seed % 2001) as f64 / 1000.0 - 1.0;
+            let t = i as f64 / 1000.0;
+            let mut v = (2.0 * std::f64::consts::PI * 50.0 * t).sin() + 0.3 * noise;
+            if fault.is_some_and(|at| i >= at) {
+                v += 0.5 * (2.0 * std::f64::consts::PI * 300.0 * t).sin();
+            }
+            Sample {
+                asset: Arc::from("pump-1"),
+                signal: Arc::from("vib"),
+                value: v,
+                ts_ns: 1_767_225_600_000_000_000 + i * 1_000_000,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_feature_detector_learns_windows_of_vibration_and_names_the_feature_that_moved() {
+    let text = CONFIG
+        .replace(
+            "{ name = \"a\" }, { name = \"b\" }",
+            "{ name = \"vib\" }, { name = \"a\" }, { name = \"b\" }",
+        )
+        .replace(
+            "signals = [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\"]\ngrid_secs = 10\nlearn = { steps = 300 }\nlags = 1\n",
+            concat!(
+                "signals = [\"vib\"]\n",
+                "features = [\"rms\", \"kurtosis\", \"band_energy[0,100]\", \"band_energy[250,350]\"]\n",
+                "window = { samples = 256, hop = 128, sample_rate_hz = 1000 }\n",
+                "learn = { steps = 60 }\n",
+            ),
+        );
+    let c = crate::config::parse_str(&text, "test", std::path::Path::new("/tmp"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.detectors[0].features.is_some());
+    let mut r = DetectorRunner::new("gw", "plant", &c.detectors, &[]).unwrap();
+    let mut out = Vec::new();
+    // 60 learning windows (the first ends at sample 256), then 40 healthy ones.
+    for s in vibration(0, 256 + 100 * 128, None) {
+        r.push(&s, &mut out);
+    }
+    let learned = baselines(&out);
+    assert_eq!(learned.len(), 1, "{out:?}");
+    let b = learned[0].clone();
+    let names: Vec<&str> = b.stats.iter().map(|s| s.signal.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "vib.rms",
+            "vib.kurtosis",
+            "vib.band_energy[0,100]",
+            "vib.band_energy[250,350]"
+        ]
+    );
+    assert_eq!(b.features.as_ref().map(|f| f.hop), Some(128));
+    // Amplitudes and energies are learned as log10: the 50 Hz tone's band holds about
+    // 0.5 (a sine of amplitude 1), rms about 0.73.
+    assert!(
+        (b.stats[2].mean - 0.5f64.log10()).abs() < 0.1,
+        "{:?}",
+        b.stats
+    );
+    assert!(
+        !out.iter().any(|r| matches!(r, Record::Alert(_))),
+        "healthy windows raised: {out:?}"
+    );
+
+    out.clear();
+    let at = 256 + 100 * 128;
+    for s in vibration(at, at + 20 * 128, Some(at)) {
+        r.push(&s, &mut out);
+    }
+    let raised = out
+        .iter()
+        .find_map(|r| match r {
+            Record::Alert(a) if a.event == AlertEvent::Raised => Some(a),
+            _ => None,
+        })
+        .expect("the defect tone raises");
+    let d = raised.detector.as_ref().unwrap();
+    // The tone moves its band, and with it rms and kurtosis; the running tone's band stays.
+    assert!(
+        d.contributions
+            .iter()
+            .any(|c| c.signal == "vib.band_energy[250,350]" && c.z > 5.0),
+        "{d:?}"
+    );
+    assert!(
+        d.contributions
+            .iter()
+            .all(|c| c.signal != "vib.band_energy[0,100]" && c.z.abs() > 3.0),
+        "{d:?}"
+    );
+
+    // The baseline fits only a detector with the same features and window.
+    let other = crate::config::parse_str(
+        &text.replace("hop = 128", "hop = 64"),
+        "test",
+        std::path::Path::new("/tmp"),
+    )
+    .unwrap();
+    let e = persist::adopt(&other.detectors[0], &b).unwrap_err();
+    assert!(e.contains("hop 128") && e.contains("hop 64"), "{e}");
+    assert!(persist::adopt(&c.detectors[0], &b).is_ok());
+}

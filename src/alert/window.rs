@@ -123,6 +123,13 @@ impl WindowRuleState {
         }
     }
 
+    /// Forget the history and the raised alert (what it was judged against is gone); the
+    /// alert that was up, if any.
+    pub fn clear(&mut self) -> Option<Raised> {
+        self.history.clear();
+        self.raised.take()
+    }
+
     /// Feed the score of the window ending at `end_ns`.
     pub fn observe(&mut self, score: f64, end_ns: i64) -> Option<Lifecycle> {
         if !score.is_finite() {

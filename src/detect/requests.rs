@@ -42,15 +42,23 @@ impl Baselines {
         (stored, b)
     }
 
-    /// Follow the relearn requests made while the agent was not running; the rest
-    /// (reset, import) already shows in the stored baselines.
+    /// Follow the requests the stored baselines do not show yet: a relearn asked for after
+    /// the stored baseline was made (while the agent was not running), and a reset after which
+    /// a baseline was still stored (one the agent learned just before it saw the reset, whose
+    /// record the writer stored after `forewarn baseline reset` deleted the old one). An
+    /// import shows in the stored baselines.
     pub fn start(&mut self, runner: &mut DetectorRunner, out: &mut Vec<Record>) {
         match self.outbox.baseline_requests(0) {
             Ok((n, requests)) => {
                 self.seen = n;
                 for (r, stored) in requests {
-                    let newer = stored.as_ref().is_none_or(|b| b.created_ns < r.at_ns);
-                    if r.action == Action::Relearn && newer {
+                    let older = |b: &BaselineRecord| b.created_ns < r.at_ns;
+                    let follow = match r.action {
+                        Action::Relearn => stored.as_ref().is_none_or(older),
+                        Action::Reset => stored.as_ref().is_some_and(older),
+                        Action::Import => false,
+                    };
+                    if follow {
                         runner.apply(&r.detector, &r.asset, r.action, None, out);
                     }
                 }

@@ -136,6 +136,11 @@ pub struct DetectorAlertInfo {
     pub step_end_ns: i64,
     /// Signals with the largest share of the index, largest first.
     pub contributions: Vec<Contribution>,
+    /// Set on a `cleared` event that no step caused: the baseline it was judged against was
+    /// `reset` or replaced by an `import` (then `value` is the last reported index and
+    /// `contributions` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_by: Option<String>,
 }
 
 /// One signal's part in a detector alert.

@@ -110,6 +110,17 @@ struct Instance {
     log: Vec<bool>,
     /// Of the baseline in use (0: none yet).
     generation: u64,
+    /// Event time of the last step's start and end.
+    last_step: (i64, i64),
+}
+
+impl Instance {
+    fn learned_ns(&self) -> Option<i64> {
+        match &self.phase {
+            Phase::Scoring { learned_ns, .. } => Some(*learned_ns),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -212,6 +223,7 @@ impl DetectorRunner {
                     log: log_scale(&c),
                     extractor,
                     generation: 0,
+                    last_step: (0, 0),
                 };
                 if let Some(rec) = stored
                     .iter()
@@ -264,6 +276,7 @@ impl DetectorRunner {
             match action {
                 Action::Reset => {
                     tracing::info!(%detector, %asset, "Baseline reset: learning from the next step.");
+                    out.extend(score::cleared_by(gateway, site, inst, "baseline reset"));
                     inst.phase = Phase::learning(BaselineTrigger::Learned);
                 }
                 Action::Relearn => match &mut inst.phase {
@@ -284,6 +297,7 @@ impl DetectorRunner {
                         Ok(b) => {
                             tracing::info!(%detector, %asset, generation = rec.generation,
                                 "Imported baseline in use.");
+                            out.extend(score::cleared_by(gateway, site, inst, "baseline imported"));
                             inst.generation = rec.generation;
                             inst.phase = Phase::Scoring {
                                 scorer: Box::new(AnyScorer::new(b)),
@@ -332,6 +346,7 @@ impl DetectorRunner {
                 extractor,
                 log,
                 generation,
+                last_step,
             } = inst;
             let stats = self.stats.entry(config.name.clone()).or_default();
             windower.push(k, s.ts_ns, s.value, |w| {
@@ -356,6 +371,7 @@ impl DetectorRunner {
                     return;
                 }
                 stats.steps += 1;
+                *last_step = (w.start_ns, w.end_ns);
                 let step = Step {
                     config,
                     asset,

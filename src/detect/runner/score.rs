@@ -52,6 +52,49 @@ pub(super) fn score(
             step_start_ns: step.start_ns,
             step_end_ns: step.end_ns,
             contributions: scorer.contributions(&c.inputs, step.x, CONTRIBUTIONS),
+            cleared_by: None,
         }),
     }));
+}
+
+/// The `cleared` event of an alert whose baseline went away (`why`: reset, import) while it
+/// was up, at the event time of the asset's last step.
+pub(super) fn cleared_by(
+    gateway: &str,
+    site: &str,
+    inst: &mut super::Instance,
+    why: &str,
+) -> Option<Record> {
+    let up = inst.alert.clear()?;
+    let rule = inst.alert.rule();
+    let c = &inst.config;
+    let (start_ns, end_ns) = inst.last_step;
+    Some(Record::Alert(Alert {
+        schema: ALERT_SCHEMA.into(),
+        id: format!(
+            "{gateway}/{}/{}/{}/{}",
+            inst.asset, c.name, rule.name, up.since_ns
+        ),
+        event: AlertEvent::Cleared,
+        gateway: gateway.to_string(),
+        site: site.to_string(),
+        asset: inst.asset.to_string(),
+        rule: rule.name.clone(),
+        severity: rule.severity,
+        signal: "anomaly_index".into(),
+        value: up.reported,
+        limit: rule.off,
+        ts_ns: end_ns,
+        since_ns: up.since_ns,
+        meta: inst.meta.clone(),
+        model: None,
+        detector: Some(DetectorAlertInfo {
+            name: c.name.clone(),
+            baseline_ns: inst.learned_ns().unwrap_or(0),
+            step_start_ns: start_ns,
+            step_end_ns: end_ns,
+            contributions: Vec::new(),
+            cleared_by: Some(why.to_string()),
+        }),
+    }))
 }

@@ -163,12 +163,64 @@ fn relearn_keeps_scoring_until_the_new_baseline_then_switches_and_reset_forgets(
         "{st:?}"
     );
 
-    // Reset: learning from the next step, nothing scored meanwhile.
     r.apply("pump", "pump-1", Action::Reset, None, &mut out);
+    // Reset: learning from the next step, nothing scored meanwhile.
     let st = &r.status()["pump"];
     assert_eq!((st.learned, st.learning), (0, 1), "{st:?}");
     let records = feed_all(&mut r, 700, 760, Some(700));
     assert!(records.is_empty(), "{records:?}");
+}
+
+#[test]
+fn a_reset_or_an_import_clears_the_alert_that_is_up() {
+    let mut r = runner();
+    feed_all(&mut r, 0, 301, None);
+    let mut out = Vec::new();
+    // A fault raises against the relearned baseline; a reset while it is up clears it (the
+    // baseline it was judged against is gone), at the last step's time.
+    let raised = feed(&mut r, 301, 320, Some(305));
+    let raised = raised
+        .iter()
+        .find(|a| a.event == AlertEvent::Raised)
+        .expect("raised");
+    r.apply("pump", "pump-1", Action::Reset, None, &mut out);
+    let [Record::Alert(cleared)] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (cleared.event, &cleared.id),
+        (AlertEvent::Cleared, &raised.id)
+    );
+    let info = cleared.detector.as_ref().unwrap();
+    assert_eq!(info.cleared_by.as_deref(), Some("baseline reset"));
+    assert!(info.contributions.is_empty());
+    assert_eq!(
+        cleared.ts_ns,
+        1_767_225_600_000_000_000 + 319 * 10_000_000_000
+    );
+
+    // A second reset has nothing to clear.
+    out.clear();
+    r.apply("pump", "pump-1", Action::Reset, None, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+
+    // An import replaces the baseline an open alert was judged against: cleared too.
+    let mut source = runner();
+    let b = baselines(&feed_all(&mut source, 0, 301, None))[0].clone();
+    let mut r = runner();
+    feed_all(&mut r, 0, 301, None);
+    assert!(feed(&mut r, 301, 320, Some(305))
+        .iter()
+        .any(|a| a.event == AlertEvent::Raised));
+    r.apply("pump", "pump-1", Action::Import, Some(&b), &mut out);
+    let cleared: Vec<_> = out
+        .iter()
+        .filter_map(|x| match x {
+            Record::Alert(a) => a.detector.as_ref()?.cleared_by.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cleared, ["baseline imported"]);
 }
 
 #[test]
@@ -527,4 +579,42 @@ fn a_feature_detector_learns_windows_of_vibration_and_names_the_feature_that_mov
     let e = persist::adopt(&other.detectors[0], &b).unwrap_err();
     assert!(e.contains("hop 128") && e.contains("hop 64"), "{e}");
     assert!(persist::adopt(&c.detectors[0], &b).is_ok());
+}
+
+/// `forewarn baseline reset` deletes the stored baseline; a baseline the running agent learned
+/// just before it saw the reset is stored after that. The next start must not score with it.
+#[test]
+fn a_start_follows_a_reset_that_a_later_stored_but_older_baseline_hides() {
+    use crate::config::Durability;
+    use crate::detect::requests::Baselines;
+    use crate::outbox::{baselines::Store, Outbox};
+
+    let dir = tempfile::tempdir().unwrap();
+    let learned = baselines(&feed_all(&mut runner(), 0, 301, None))[0].clone();
+    let c = crate::config::parse_str(CONFIG, "test", std::path::Path::new("/tmp")).unwrap();
+    let start = |stored_after_reset: i64| {
+        {
+            let o = Outbox::open(dir.path(), 1 << 22, Durability::Full).unwrap();
+            o.append(&[Record::Baseline(Box::new(learned.clone()))])
+                .unwrap();
+        }
+        let reset = Store::open(dir.path())
+            .unwrap()
+            .request("pump", "pump-1", Action::Reset, None)
+            .unwrap();
+        let o = Outbox::open(dir.path(), 1 << 22, Durability::Full).unwrap();
+        let mut late = learned.clone();
+        late.created_ns = reset.at_ns + stored_after_reset;
+        o.append(&[Record::Baseline(Box::new(late))]).unwrap();
+        let (stored, mut requests) = Baselines::open(Arc::new(o));
+        let mut r = DetectorRunner::new("gw", "plant", &c.detectors, &stored).unwrap();
+        assert_eq!(r.status()["pump"].learned, 1);
+        requests.start(&mut r, &mut Vec::new());
+        let st = &r.status()["pump"];
+        (st.learned, st.learning)
+    };
+    // Made before the reset: the reset wins, the asset learns again.
+    assert_eq!(start(-1), (0, 1));
+    // Made after it (learned from steps after the reset): scored with.
+    assert_eq!(start(1), (1, 0));
 }

@@ -121,6 +121,9 @@ pub struct DetectorConfig {
     /// Learn the steps within this span of event time (ns, start inclusive, end inclusive of
     /// the step that ends there) instead of the first `learn_steps`.
     pub learn_span: Option<(i64, i64)>,
+    /// PCA: follow a drifting operating point, the centre moving with this half-life in steps
+    /// (`adapt = { half_life_steps = N }`; off by default, see `detect::baseline::Scorer`).
+    pub adapt_half_life_steps: Option<usize>,
     pub alert: DetectorAlert,
 }
 

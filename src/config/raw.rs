@@ -396,9 +396,20 @@ pub struct RawDetector {
     /// PCA: the share of the variance the kept components explain (default 0.95).
     #[serde(default)]
     pub cumulative_variance: Option<f64>,
+    /// PCA: `adapt = { half_life_steps = N }` follows a drifting operating point (off by
+    /// default; a fault slower than the half-life is learned, not raised).
+    #[serde(default)]
+    pub adapt: Option<RawAdapt>,
     /// The alert on the anomaly index (1.0 = the learned 99th percentile).
     #[serde(default)]
     pub alert: RawDetectorAlert,
+}
+
+/// `adapt = { half_life_steps = N }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdapt {
+    pub half_life_steps: u64,
 }
 
 /// `window = { samples = N, hop = H, sample_rate_hz = F }` (hop defaults to `samples`).

@@ -388,3 +388,38 @@ fn a_feature_detector_steps_by_its_window_and_names_each_signal_feature() {
         }
     }
 }
+
+#[test]
+fn adaptation_is_off_by_default_and_for_pca_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let detector = |extra: &str| {
+        config(&format!(
+            "[[detectors]]\nname = \"motor\"\nassets = [\"motor-1\"]\nsignals = [\"de_vib\"]\ngrid_secs = 60\nlearn = {{ steps = 750 }}\n{extra}"
+        ))
+    };
+    let c = parse_str(&detector(""), "t.toml", dir.path()).unwrap();
+    assert_eq!(c.detectors[0].adapt_half_life_steps, None);
+    let c = parse_str(
+        &detector("adapt = { half_life_steps = 1440 }\n"),
+        "t.toml",
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.detectors[0].adapt_half_life_steps, Some(1440));
+    for (extra, needle) in [
+        (
+            "adapt = { half_life_steps = 0 }\n",
+            "detectors[0].adapt.half_life_steps: must be from 1",
+        ),
+        (
+            "method = \"knn\"\nadapt = { half_life_steps = 10 }\n",
+            "detectors[0].adapt: applies to method = \"pca\" only",
+        ),
+    ] {
+        let e = parse_str(&detector(extra), "t.toml", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "missing {needle:?} in:\n{e}");
+    }
+}

@@ -149,10 +149,23 @@ impl Baseline {
     }
 }
 
+/// Adaptation moves the centre only on steps whose index is below this (well inside normal).
+pub const ADAPT_BELOW: f64 = 1.0;
+
 /// Scores vectors against a [`Baseline`], keeping the lags and the EWMA.
+///
+/// **Adaptation** (off unless [`Scorer::adapting`]): after each step whose index is below
+/// [`ADAPT_BELOW`], the model's centre (each input's mean) moves toward the step by `alpha`
+/// (an EWMA with the configured half-life), so a slowly drifting operating point is followed.
+/// Scales, components and limits stay as learned. Its risk: a fault that develops more slowly
+/// than the half-life, while each step still scores below 1.0, becomes the new normal and is
+/// never raised (EVALUATION.md measures it on C-MAPSS, where degradation is exactly that).
+/// The adapted centre lives in memory: a restart scores with the learned baseline again.
 #[derive(Debug, Clone)]
 pub struct Scorer {
     baseline: Baseline,
+    /// Weight of the newest step in the centre (0: off).
+    alpha: f64,
     /// The last `lags` vectors, newest first.
     past: std::collections::VecDeque<Vec<f64>>,
     ewma: [f64; 2],
@@ -168,12 +181,20 @@ impl Scorer {
         }
         let past = baseline.tail.iter().rev().cloned().collect();
         Scorer {
+            alpha: 0.0,
             ewma: baseline.ewma_start,
             past,
             y: Vec::new(),
             p: Projection::default(),
             baseline,
         }
+    }
+
+    /// Follow a drifting operating point with a centre that moves with this half-life in
+    /// steps (see the type's documentation).
+    pub fn adapting(mut self, half_life_steps: usize) -> Scorer {
+        self.alpha = 1.0 - 0.5f64.powf(1.0 / half_life_steps.max(1) as f64);
+        self
     }
 
     pub fn baseline(&self) -> &Baseline {
@@ -213,6 +234,13 @@ impl Scorer {
             .max(q / l[1])
             .max(self.ewma[0] / l[2])
             .max(self.ewma[1] / l[3]);
+        if self.alpha > 0.0 && index < ADAPT_BELOW {
+            let a = self.alpha;
+            for (mu, y) in self.baseline.model.mean.iter_mut().zip(&self.y) {
+                *mu += a * (y - *mu);
+            }
+        }
+        let b = &self.baseline;
         if b.lags > 0 {
             if self.past.len() == b.lags {
                 self.past.pop_back();
@@ -355,5 +383,32 @@ mod tests {
         let learn = process(3, 1, None);
         assert!(Baseline::learn(&learn, 2, 0.95).is_err());
         assert!(Baseline::learn(&[], 0, 0.95).is_err());
+    }
+
+    #[test]
+    fn adaptation_follows_a_slow_drift_of_the_operating_point_but_not_a_sudden_fault() {
+        let b = Baseline::learn(&process(500, 1, None), 2, 0.95).unwrap();
+        // Every signal's level drifts up by 0.002 per step (4 over 2000 steps; the noise's
+        // standard deviation is 0.06).
+        let drift = |rows: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            rows.into_iter()
+                .enumerate()
+                .map(|(t, r)| r.into_iter().map(|v| v + 0.002 * t as f64).collect())
+                .collect()
+        };
+        let rows = drift(process(2000, 3, None));
+        let over = |s: &mut Scorer, rows: &[Vec<f64>]| {
+            rows.iter().filter(|x| s.score(x).index > 1.2).count()
+        };
+        let fixed = over(&mut Scorer::new(b.clone()), &rows);
+        let mut adapting = Scorer::new(b.clone()).adapting(10);
+        let followed = over(&mut adapting, &rows);
+        assert!(fixed > 1000, "the fixed baseline flags the drift: {fixed}");
+        assert!(followed < 40, "the adapting one follows it: {followed}");
+        // A sudden fault at the end of the drift is still raised by the adapting scorer.
+        let fault: Vec<Vec<f64>> = drift(process(2100, 3, Some((2000, 6.0)))).split_off(2000);
+        assert!(over(&mut adapting, &fault) > 80);
+        // The learned baseline itself is unchanged.
+        assert_eq!(adapting.baseline().limits, b.limits);
     }
 }

@@ -104,9 +104,16 @@ pub enum AnyScorer {
 }
 
 impl AnyScorer {
-    pub fn new(l: Learned) -> AnyScorer {
+    /// The scorer of `l`; a PCA one adapts with `adapt` (half-life in steps), if given.
+    pub fn new(l: Learned, adapt: Option<usize>) -> AnyScorer {
         match l {
-            Learned::Pca(b) => AnyScorer::Pca(Box::new(Scorer::new(b))),
+            Learned::Pca(b) => {
+                let s = Scorer::new(b);
+                AnyScorer::Pca(Box::new(match adapt {
+                    Some(h) => s.adapting(h),
+                    None => s,
+                }))
+            }
             Learned::Knn(base) => AnyScorer::Knn {
                 last: vec![f64::NAN; base.signals.len()],
                 base,

@@ -49,7 +49,7 @@ def load(name):
     return engines
 
 
-def run_set(agent, engines, learn, tmp, name):
+def run_set(agent, engines, learn, tmp, name, adapt=None):
     d = os.path.join(tmp, name)
     os.makedirs(d)
     sig = ", ".join(f'{{ name = "s{s}" }}' for s in SENSORS)
@@ -67,7 +67,8 @@ def run_set(agent, engines, learn, tmp, name):
         lines.append(f'[[assets]]\nid = "e{u}"\ninterval_secs = 0\nsignals = [{sig}]\n')
     assets = ", ".join(f'"e{u}"' for u in used)
     lines.append(f'[[detectors]]\nname = "engine"\nassets = [{assets}]\nsignals = [{lst}]\n'
-                 f'grid_secs = 1\nlearn = {{ steps = {learn} }}\nlags = 0\n')
+                 f'grid_secs = 1\nlearn = {{ steps = {learn} }}\nlags = 0\n'
+                 + (f'adapt = {{ half_life_steps = {adapt} }}\n' if adapt else ''))
     config = os.path.join(d, "forewarn.toml")
     with open(config, "w") as f:
         f.write("\n".join(lines))
@@ -101,6 +102,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", default=os.path.join(REPO, "target", "release", "forewarn"))
     ap.add_argument("--learn", type=int, default=90)
+    ap.add_argument("--adapt", type=int, default=None,
+                    help="adaptation half-life in cycles (default: off); shows its risk")
     args = ap.parse_args()
     if not os.path.isfile(os.path.join(DATA, "train_FD001.txt")):
         sys.exit(f"C-MAPSS data not found (FOREWARN_CMAPSS, {CANDIDATES[1]}, {CANDIDATES[2]})")
@@ -115,7 +118,7 @@ def main():
             ("train (run to failure)", train, {u: len(r) for u, r in train.items()}),
             ("test", test, {u: len(r) + rul[u - 1] for u, r in test.items()}),
         ]:
-            used, first = run_set(args.agent, engines, args.learn, tmp, name.split()[0])
+            used, first = run_set(args.agent, engines, args.learn, tmp, name.split()[0], args.adapt)
             summary(name, used, first, eol, args.learn, len(engines) - len(used))
 
 

@@ -13,6 +13,8 @@ pub const DEFAULT_CUMULATIVE_VARIANCE: f64 = 0.95;
 pub const DEFAULT_ON: f64 = 1.2;
 pub const DEFAULT_OFF: f64 = 1.0;
 pub const DEFAULT_K: usize = 3;
+/// The longest adaptation half-life, in steps.
+pub const MAX_ADAPT_HALF_LIFE: u64 = 10_000_000;
 pub const DEFAULT_N: usize = 5;
 /// Feature vectors (vibration): raise at twice the learned 99th percentile, clear below 1.5.
 /// Windows overlap and a learning phase holds few independent ones, so that percentile is a
@@ -56,6 +58,7 @@ pub(super) fn detector(
             for (key, given) in [
                 ("lags", d.lags.is_some()),
                 ("cumulative_variance", d.cumulative_variance.is_some()),
+                ("adapt", d.adapt.is_some()),
             ] {
                 if given {
                     problem(p, format!("{f}.{key}"), "applies to method = \"pca\" only");
@@ -241,6 +244,20 @@ pub(super) fn detector(
         );
     }
 
+    let adapt_half_life_steps = match &d.adapt {
+        Some(a) if !knn => {
+            if !(1..=MAX_ADAPT_HALF_LIFE).contains(&a.half_life_steps) {
+                problem(
+                    p,
+                    format!("{f}.adapt.half_life_steps"),
+                    format!("must be from 1 to {MAX_ADAPT_HALF_LIFE}"),
+                );
+            }
+            Some(a.half_life_steps.min(MAX_ADAPT_HALF_LIFE) as usize)
+        }
+        _ => None,
+    };
+
     let a = &d.alert;
     let (default_on, default_off) = if knn {
         (KNN_DEFAULT_ON, KNN_DEFAULT_OFF)
@@ -294,6 +311,7 @@ pub(super) fn detector(
         features,
         learn_steps: learn_steps as usize,
         learn_span,
+        adapt_half_life_steps,
         alert: DetectorAlert {
             name,
             severity,

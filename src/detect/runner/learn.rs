@@ -89,7 +89,10 @@ pub(super) fn learn(
                 },
             );
             out.push(Record::Baseline(Box::new(record)));
-            Some((Box::new(AnyScorer::new(b)), end_ns))
+            Some((
+                Box::new(AnyScorer::new(b, config.adapt_half_life_steps)),
+                end_ns,
+            ))
         }
         Err(e) => {
             tracing::warn!(detector = %config.name, asset = %here.asset, error = %e, "Learning failed.");

@@ -236,7 +236,7 @@ impl DetectorRunner {
                             tracing::info!(detector = %c.name, %asset, generation = rec.generation,
                                 "Stored baseline in use.");
                             inst.phase = Phase::Scoring {
-                                scorer: Box::new(AnyScorer::new(b)),
+                                scorer: Box::new(AnyScorer::new(b, c.adapt_half_life_steps)),
                                 learned_ns: rec.learned_to_ns,
                                 relearn: None,
                             };
@@ -300,7 +300,10 @@ impl DetectorRunner {
                             out.extend(score::cleared_by(gateway, site, inst, "baseline imported"));
                             inst.generation = rec.generation;
                             inst.phase = Phase::Scoring {
-                                scorer: Box::new(AnyScorer::new(b)),
+                                scorer: Box::new(AnyScorer::new(
+                                    b,
+                                    inst.config.adapt_half_life_steps,
+                                )),
                                 learned_ns: rec.learned_to_ns,
                                 relearn: None,
                             };

@@ -77,6 +77,10 @@ pub enum AgentSetup {
     ThreeModels,
     /// A serial source instead of MQTT (asset-0's 5 signals as CSV lines), buckets only.
     Serial,
+    /// As `Compare`, with two detectors on every asset: `pca` over the 5 signals on a 0.1 s
+    /// grid, and feature vectors of `vib` (windows of 256, hop 128); each learns its first
+    /// 60 steps (about 6 s of the run) and scores the rest.
+    Detectors,
 }
 
 /// The provisioning file forewarn runs in a bench.
@@ -151,7 +155,7 @@ severity = "info"
             .join(", ")
     };
     match setup {
-        AgentSetup::Compare => c.push_str(&format!(
+        AgentSetup::Compare | AgentSetup::Detectors => c.push_str(&format!(
             "\n[[models]]\npackage = \"{}\"\nassets = [{}]\n",
             models.join("bearing-fault").display(),
             assets(0..ASSETS)
@@ -195,6 +199,13 @@ severity = "info"
             ));
         }
         AgentSetup::Serial => {}
+    }
+    if setup == AgentSetup::Detectors {
+        let signals = SIGNALS.map(|s| format!("\"{s}\"")).join(", ");
+        c.push_str(&format!(
+            "\n[[detectors]]\nname = \"process\"\nassets = [{a}]\nsignals = [{signals}]\ngrid_secs = 0.1\nlearn = {{ steps = 60 }}\n\n[[detectors]]\nname = \"vibration\"\nassets = [{a}]\nsignals = [\"vib\"]\nfeatures = [\"rms\", \"kurtosis\", \"crest_factor\", \"band_energy[0,100]\", \"band_energy[100,300]\"]\nwindow = {{ samples = 256, hop = 128, sample_rate_hz = 1000 }}\nlearn = {{ steps = 60 }}\n",
+            a = assets(0..ASSETS)
+        ));
     }
     c
 }

@@ -22,7 +22,9 @@
 //!
 //! Scenarios: `single` and `batched` flat out (throughput against the `mosquitto_sub` limit),
 //! `single-rate` and `batched-rate` at a rate every consumer sustains (efficiency),
-//! `three-models` (forewarn's memory with 50 signals and the three shipped models), `serial`
+//! `three-models` (forewarn's memory with 50 signals and the three shipped models),
+//! `detectors` and `detectors-rate` (`single` and `single-rate` with two detectors on every
+//! asset: what learning normal costs the rest of the pipeline), `serial`
 //! (CSV lines over a socat pty pair, flat out). The table goes to stdout and the results, with
 //! the machine, to `FOREWARN_BENCH_OUT` (default `bench-results/load.json`).
 //!
@@ -106,6 +108,22 @@ fn scenarios(scale: f64) -> Vec<Scenario> {
             rate: Some(5_000.0),
             consumers: vec![Agent],
             setup: AgentSetup::ThreeModels,
+        },
+        Scenario {
+            name: "detectors",
+            shape: Shape::Single,
+            messages: n(1_500_000.0),
+            rate: None,
+            consumers: vec![Agent],
+            setup: AgentSetup::Detectors,
+        },
+        Scenario {
+            name: "detectors-rate",
+            shape: Shape::Single,
+            messages: n(100_000.0),
+            rate: Some(5_000.0),
+            consumers: vec![Agent],
+            setup: AgentSetup::Detectors,
         },
         Scenario {
             name: "serial",
@@ -364,7 +382,7 @@ fn main() {
         for n in &names {
             assert!(
                 all.iter().any(|s| s.name == n),
-                "unknown scenario {n} (known: single batched single-rate batched-rate three-models serial)"
+                "unknown scenario {n} (known: single batched single-rate batched-rate three-models detectors detectors-rate serial)"
             );
         }
         all.retain(|s| names.iter().any(|n| n == s.name));

@@ -7,7 +7,7 @@
 //! every committed alert, telemetry bucket and status in a readable form. With `--kafka
 //! HOST:PORT` it also forwards to Kafka and waits for the outbox to drain.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,26 +20,9 @@ use crate::record::{AlertEvent, Record};
 
 const DEMO_CONFIG: &str = include_str!("../firmware-config/demo.toml");
 
-/// (path, contents) of everything the demo needs beside its provisioning file: recordings
-/// relative to `firmware-config/`, packages relative to `models/`.
-macro_rules! embedded {
-    ($($path:literal from $root:literal),* $(,)?) => {
-        [$(($path, include_bytes!(concat!("../", $root, "/", $path)) as &[u8])),*]
-    };
-}
-const FILES: [(&str, &[u8]); 11] = embedded![
-    "recordings/turbofan-fd001-test-units.csv" from "firmware-config",
-    "recordings/tep-reactor.csv" from "firmware-config",
-    "recordings/cwru-bearing-healthy.csv" from "firmware-config",
-    "recordings/cwru-bearing-worn.csv" from "firmware-config",
-    "recordings/ai4i-mill.csv" from "firmware-config",
-    "turbofan-rul/manifest.toml" from "models",
-    "turbofan-rul/model.onnx" from "models",
-    "bearing-fault/manifest.toml" from "models",
-    "bearing-fault/model.onnx" from "models",
-    "process-failure/manifest.toml" from "models",
-    "process-failure/model.onnx" from "models",
-];
+// (path, gzip'd contents) of everything the demo needs beside its provisioning file:
+// recordings relative to `firmware-config/`, packages relative to `models/` (build.rs).
+include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
 
 pub struct DemoOptions {
     pub kafka: Option<String>,
@@ -204,7 +187,11 @@ pub async fn demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Res
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
+        let mut data = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut data)
+            .with_context(|| format!("inflating the embedded {path}"))?;
+        std::fs::write(&to, data).with_context(|| format!("writing {}", to.display()))?;
     }
     // The repository's layout, so the provisioning file's relative paths resolve the same way
     // in the repository (`check-config firmware-config/demo.toml`) and here.

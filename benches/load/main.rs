@@ -183,7 +183,7 @@ fn run_mqtt(s: &Scenario, kind: Kind, publishers: usize) -> RunResult {
     create_topics(&kafka.bootstrap());
     let consumer = consumers::start(kind, &mqtt, &kafka.bootstrap(), s.shape, s.setup, None);
     let observer = (kind != Kind::Limit)
-        .then(|| KafkaObserver::start(&kafka.bootstrap(), &TOPICS[..2], PARTITIONS));
+        .then(|| KafkaObserver::start(&kafka.bootstrap(), &TOPICS, PARTITIONS));
     let pid = consumer.pid();
     let cpu0 = cpu_secs(pid);
     let rss = RssSampler::start(pid);
@@ -241,6 +241,7 @@ fn run_mqtt(s: &Scenario, kind: Kind, publishers: usize) -> RunResult {
         r.records_out = seen.records;
         r.model_alerts = seen.model_alerts;
         r.probe_alerts = seen.probe_alerts;
+        r.baselines = seen.baselines;
         // The first 2 s warm up: the Kafka producer's first connection, the observer's first
         // fetch. Latency is that of the run after them.
         let lat: Vec<f64> = seen
@@ -280,7 +281,7 @@ fn run_serial(s: &Scenario) -> RunResult {
         AgentSetup::Serial,
         Some(&pty.device),
     );
-    let observer = KafkaObserver::start(&kafka.bootstrap(), &TOPICS[..2], PARTITIONS);
+    let observer = KafkaObserver::start(&kafka.bootstrap(), &TOPICS, PARTITIONS);
     let pid = consumer.pid();
     let cpu0 = cpu_secs(pid);
     let rss = RssSampler::start(pid);

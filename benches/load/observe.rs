@@ -125,9 +125,12 @@ pub struct Seen {
     /// processed everything published before it by then.
     pub marker: Option<(f64, f64)>,
     pub undecodable: u64,
+    /// Baseline records on the status topic (detectors that learned).
+    pub baselines: u64,
 }
 
-/// A Kafka consumer thread reading the telemetry and alert topics from the beginning.
+/// A Kafka consumer thread reading the telemetry and alert topics from the beginning (and the
+/// status topic, for baseline records only).
 pub struct KafkaObserver {
     pub seen: Arc<Mutex<Seen>>,
     stop: Arc<AtomicBool>,
@@ -164,6 +167,13 @@ impl KafkaObserver {
                     serde_json::from_slice(m.payload().unwrap_or_default())
                         .unwrap_or(serde_json::Value::Null);
                 let mut seen = s.lock().expect("observer state");
+                if m.topic().ends_with("status") {
+                    // Not counted as records out: only what the detectors learned.
+                    if json["schema"] == "forewarn.baseline.v1" {
+                        seen.baselines += 1;
+                    }
+                    continue;
+                }
                 seen.records += 1;
                 if json.is_null() {
                     seen.undecodable += 1;

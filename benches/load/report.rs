@@ -22,6 +22,8 @@ pub struct RunResult {
     pub records_out: u64,
     pub probe_alerts: u64,
     pub model_alerts: u64,
+    /// Baselines the detectors learned (baseline records on the status topic).
+    pub baselines: u64,
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
     pub cpu_secs: f64,
@@ -53,7 +55,7 @@ impl RunResult {
 
     pub fn one_line(&self) -> String {
         format!(
-            "{} samples in {:.1} s (published in {:.1} s): {} samples/s, {} records out, p50/p99 {} / {} ms, CPU {:.2} s ({:.2} s/M samples), RSS peak {:.1} MiB steady {:.1} MiB{}",
+            "{} samples in {:.1} s (published in {:.1} s): {} samples/s, {} records out, p50/p99 {} / {} ms, CPU {:.2} s ({:.2} s/M samples), RSS peak {:.1} MiB steady {:.1} MiB{}{}",
             self.accounted,
             self.wall_secs,
             self.publish_secs,
@@ -65,6 +67,11 @@ impl RunResult {
             self.cpu_per_million(),
             self.peak_rss_mib,
             self.steady_rss_mib,
+            if self.baselines > 0 {
+                format!(", {} baselines learned", self.baselines)
+            } else {
+                String::new()
+            },
             if self.accounted < self.expected {
                 format!(", MISSING {}", self.expected - self.accounted)
             } else {
@@ -265,6 +272,7 @@ pub fn write_json(
                 "records_per_sec_out": r.records_per_sec(),
                 "probe_alerts": r.probe_alerts,
                 "model_alerts": r.model_alerts,
+                "baselines": r.baselines,
                 "latency_p50_ms": r.latency_p50_ms,
                 "latency_p99_ms": r.latency_p99_ms,
                 "cpu_secs": r.cpu_secs,

@@ -5,7 +5,9 @@
 //! scored (one iteration = one step; thrpt: steps/s). `step/52`: a step through the runner
 //! as the model thread does it (52 samples into the one-step windows, the step's vector, its
 //! score and the alert rule; thrpt: samples/s). `knn/750`: one step of one signal through a
-//! kNN detector's scorer with a 750-step window (thrpt: steps/s).
+//! kNN detector's scorer with a 750-step window (thrpt: steps/s). `features/14x2048`: one hop
+//! of 512 vibration samples through a detector over feature vectors (a 2048-sample window
+//! closes: 14 features, spectrum included, `log10`, score; thrpt: samples/s).
 
 use forewarn::detect::baseline::{Baseline, Scorer};
 use forewarn::detect::knn::Knn;
@@ -131,5 +133,69 @@ pub(crate) fn bench_detect(c: &mut Criterion) {
             black_box(knn.push(series[i]))
         })
     });
+
+    // Vibration feature vectors: one hop (512 samples at 12 kHz) per iteration, so one window
+    // of 2048 closes, its 14 features (spectrum included) are computed and scored.
+    let text = r#"
+[gateway]
+id = "bench"
+site = "bench"
+data_dir = "/tmp/unused"
+[kafka]
+bootstrap_servers = "127.0.0.1:9"
+[[sources]]
+type = "mqtt"
+name = "m"
+host = "127.0.0.1"
+topics = ["plant/+"]
+topic_pattern = "plant/{asset}"
+[[assets]]
+id = "bearing-1"
+signals = [{ name = "vib" }]
+[[detectors]]
+name = "bearing"
+assets = ["bearing-1"]
+signals = ["vib"]
+features = ["rms", "peak_to_peak", "crest_factor", "skewness", "kurtosis", "spectral_centroid",
+  "band_energy[0,750]", "band_energy[750,1500]", "band_energy[1500,2250]", "band_energy[2250,3000]",
+  "band_energy[3000,3750]", "band_energy[3750,4500]", "band_energy[4500,5250]", "band_energy[5250,6000]"]
+window = { samples = 2048, hop = 512, sample_rate_hz = 12000 }
+learn = { steps = 60 }
+"#;
+    let config =
+        config::parse_str(text, "detect bench", Path::new("/tmp")).unwrap_or_else(|e| panic!("{e}"));
+    let mut runner = DetectorRunner::new("bench", "bench", &config.detectors, &[]).expect("runner");
+    let (asset, vib): (Arc<str>, Arc<str>) = (Arc::from("bearing-1"), Arc::from("vib"));
+    let mut n = 0i64;
+    let mut hop = |runner: &mut DetectorRunner, out: &mut Vec<Record>| {
+        for _ in 0..HOP {
+            let t = n as f64 / 12_000.0;
+            let v = (std::f64::consts::TAU * 162.0 * t).sin() * 0.07
+                + (std::f64::consts::TAU * 30.0 * t).sin() * 0.03
+                + ((n * 7919 % 1000) as f64 / 1000.0 - 0.5) * 0.02;
+            let s = Sample {
+                asset: asset.clone(),
+                signal: vib.clone(),
+                ts_ns: T0_US * 1000 + n * 83_333,
+                value: v,
+            };
+            runner.push(&s, out);
+            n += 1;
+        }
+    };
+    for _ in 0..70 {
+        hop(&mut runner, &mut out);
+    }
+    assert_eq!(runner.status()["bearing"].learned, 1, "the bench scores, not learns");
+    g.throughput(Throughput::Elements(HOP as u64));
+    g.bench_function(BenchmarkId::new("features", "14x2048"), |b| {
+        b.iter(|| {
+            hop(&mut runner, &mut out);
+            out.clear();
+        })
+    });
     g.finish();
 }
+
+/// Samples per hop of the features benchmark.
+const HOP: usize = 512;

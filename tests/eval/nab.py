@@ -155,7 +155,7 @@ def asset_of(rel):
     return "f" + "".join(c if c.isalnum() else "-" for c in rel.split("/")[1][:-4])[:60]
 
 
-def provisioning(tmp, files):
+def provisioning(tmp, files, on=None):
     lines = ['[gateway]\nid = "nab-eval"\nsite = "eval"\ndata_dir = "data"\n',
              '[kafka]\nbootstrap_servers = "127.0.0.1:9"\n']
     for rel, n in files:
@@ -165,7 +165,8 @@ def provisioning(tmp, files):
         lines.append(f'[[assets]]\nid = "{a}"\ninterval_secs = 0\nsignals = [{{ name = "value" }}]\n')
         lines.append(f'[[detectors]]\nname = "{a}"\nmethod = "knn"\nassets = ["{a}"]\n'
                      f'signals = ["value"]\ngrid_secs = {STEP_S}\n'
-                     f'learn = {{ steps = {probation(n)} }}\n')
+                     f'learn = {{ steps = {probation(n)} }}\n'
+                     + (f'alert = {{ on = {on} }}\n' if on is not None else ''))
     path = os.path.join(tmp, "forewarn.toml")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -177,6 +178,9 @@ def main():
     ap.add_argument("--agent", default=os.path.join(REPO, "target", "release", "forewarn"))
     ap.add_argument("--files", default="", help="comma-separated paths under data/ (default: all)")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--on", type=float, default=None,
+                    help="the alert threshold (default: the detector's, 1.5); NAB's own protocol "
+                         "optimises one threshold per profile over the corpus")
     ap.add_argument("--skip-without-data", action="store_true",
                     help="exit 0 with a notice when the data set is not found (CI)")
     args = ap.parse_args()
@@ -203,7 +207,7 @@ def main():
                 f.write("ts,value\n")
                 for i, v in enumerate(values):
                     f.write(f"{T0 + i * STEP_S},{v!r}\n")
-        config = provisioning(tmp, [(rel, len(v)) for rel, v in data.items()])
+        config = provisioning(tmp, [(rel, len(v)) for rel, v in data.items()], args.on)
         alerts = detector_alerts(args.agent, config, tmp)
     raised = {rel: [] for rel in rels}
     by_asset = {asset_of(rel): rel for rel in rels}

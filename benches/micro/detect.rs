@@ -162,8 +162,8 @@ features = ["rms", "peak_to_peak", "crest_factor", "skewness", "kurtosis", "spec
 window = { samples = 2048, hop = 512, sample_rate_hz = 12000 }
 learn = { steps = 60 }
 "#;
-    let config =
-        config::parse_str(text, "detect bench", Path::new("/tmp")).unwrap_or_else(|e| panic!("{e}"));
+    let config = config::parse_str(text, "detect bench", Path::new("/tmp"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut runner = DetectorRunner::new("bench", "bench", &config.detectors, &[]).expect("runner");
     let (asset, vib): (Arc<str>, Arc<str>) = (Arc::from("bearing-1"), Arc::from("vib"));
     let mut n = 0i64;
@@ -186,7 +186,11 @@ learn = { steps = 60 }
     for _ in 0..70 {
         hop(&mut runner, &mut out);
     }
-    assert_eq!(runner.status()["bearing"].learned, 1, "the bench scores, not learns");
+    assert_eq!(
+        runner.status()["bearing"].learned,
+        1,
+        "the bench scores, not learns"
+    );
     g.throughput(Throughput::Elements(HOP as u64));
     g.bench_function(BenchmarkId::new("features", "14x2048"), |b| {
         b.iter(|| {

@@ -25,12 +25,13 @@ pub fn check_config(file: &Path) -> Exit {
     let origin = file.display();
     if problems.is_empty() {
         println!(
-            "{origin}: ok (gateway {}, {} sources, {} assets, {} rules, {} models)",
+            "{origin}: ok (gateway {}, {} sources, {} assets, {} rules, {} models, {} detectors)",
             c.gateway.id,
             c.sources.len(),
             c.assets.len(),
             c.rules.len(),
-            c.models.len()
+            c.models.len(),
+            c.detectors.len()
         );
         return Exit::Ok;
     }

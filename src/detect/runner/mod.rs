@@ -356,9 +356,12 @@ impl DetectorRunner {
                 let ok = match extractor {
                     Some(e) => {
                         let windows: Vec<&[f64]> = w.signals.iter().map(Vec::as_slice).collect();
+                        // A window the extractor refuses leaves `x` as it was: skipped below.
                         let ok = e.extract_f64(&windows, x).is_ok();
-                        for (v, _) in x.iter_mut().zip(log.iter()).filter(|(_, l)| **l) {
-                            *v = v.max(LOG_FLOOR).log10();
+                        if ok {
+                            for (v, _) in x.iter_mut().zip(log.iter()).filter(|(_, l)| **l) {
+                                *v = v.max(LOG_FLOOR).log10();
+                            }
                         }
                         ok
                     }

@@ -23,15 +23,12 @@ import statistics
 import sys
 import tempfile
 
-from agent import detector_alerts
+from agent import dataset, detector_alerts, have_data
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-CANDIDATES = [os.environ.get("FOREWARN_CMAPSS", ""),
-              os.path.join(REPO, "..", "shared", "datasets", "cmapss"),
-              "/work/shared/datasets/cmapss"]
-DATA = next((c for c in CANDIDATES if c and os.path.isfile(os.path.join(c, "train_FD001.txt"))),
-            CANDIDATES[1])
+WHERE = dataset("FOREWARN_CMAPSS", "cmapss", "train_FD001.txt")
+DATA = WHERE[0]
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 # Sensors that vary in FD001 (1, 5, 10, 16, 18 and 19 are constant there).
 SENSORS = [2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 15, 17, 20, 21]
@@ -105,8 +102,7 @@ def main():
     ap.add_argument("--adapt", type=int, default=None,
                     help="adaptation half-life in cycles (default: off); shows its risk")
     args = ap.parse_args()
-    if not os.path.isfile(os.path.join(DATA, "train_FD001.txt")):
-        sys.exit(f"C-MAPSS data not found (FOREWARN_CMAPSS, {CANDIDATES[1]}, {CANDIDATES[2]})")
+    have_data(WHERE, "train_FD001.txt", "C-MAPSS", "FOREWARN_CMAPSS", False)
     train, test = load("train_FD001.txt"), load("test_FD001.txt")
     with open(os.path.join(DATA, "RUL_FD001.txt")) as f:
         rul = [int(x) for x in f.read().split()]

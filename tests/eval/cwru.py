@@ -29,15 +29,12 @@ import struct
 import sys
 import tempfile
 
-from agent import detector_alerts
+from agent import dataset, detector_alerts, have_data
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-CANDIDATES = [os.environ.get("FOREWARN_CWRU", ""),
-              os.path.join(REPO, "..", "shared", "datasets", "cwru_bearing"),
-              "/work/shared/datasets/cwru_bearing"]
-DATA = next((c for c in CANDIDATES if c and os.path.isfile(os.path.join(c, "Normal_0.mat"))),
-            CANDIDATES[1])
+WHERE = dataset("FOREWARN_CWRU", "cwru_bearing", "Normal_0.mat")
+DATA = WHERE[0]
 FS = 12_000
 T0_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 WINDOW, HOP = 2048, 512
@@ -100,12 +97,8 @@ def main():
     ap.add_argument("--skip-without-data", action="store_true",
                     help="exit 0 with a notice when the data set is not found (CI)")
     args = ap.parse_args()
-    if not os.path.isfile(os.path.join(DATA, "Normal_0.mat")):
-        msg = f"CWRU data not found (FOREWARN_CWRU, {CANDIDATES[1]}, {CANDIDATES[2]})"
-        if args.skip_without_data:
-            print(f"{msg}: the evaluation is skipped")
-            return
-        sys.exit(msg)
+    if not have_data(WHERE, "Normal_0.mat", "CWRU", "FOREWARN_CWRU", args.skip_without_data):
+        return
     agent = os.path.abspath(args.agent)
 
     normal = decimate4(read_mat(os.path.join(DATA, "Normal_0.mat"), "_DE_time"))

@@ -31,17 +31,13 @@ import os
 import sys
 import tempfile
 
-from agent import detector_alerts
+from agent import dataset, detector_alerts, have_data
 from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-CANDIDATES = [os.environ.get("FOREWARN_NAB", ""),
-              os.path.join(REPO, "..", "shared", "datasets", "nab-dev"),
-              "/work/shared/datasets/nab-dev"]
-NAB = next((c for c in CANDIDATES
-            if c and os.path.isfile(os.path.join(c, "labels", "combined_windows.json"))),
-           CANDIDATES[1])
+WHERE = dataset("FOREWARN_NAB", "nab-dev", "labels/combined_windows.json")
+NAB = WHERE[0]
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 STEP_S = 60
 PROFILES = {
@@ -184,12 +180,8 @@ def main():
     ap.add_argument("--skip-without-data", action="store_true",
                     help="exit 0 with a notice when the data set is not found (CI)")
     args = ap.parse_args()
-    if not os.path.isfile(os.path.join(NAB, "labels", "combined_windows.json")):
-        msg = f"NAB data not found (FOREWARN_NAB, {CANDIDATES[1]}, {CANDIDATES[2]})"
-        if args.skip_without_data:
-            print(f"{msg}: the evaluation is skipped")
-            return
-        sys.exit(msg)
+    if not have_data(WHERE, "labels/combined_windows.json", "NAB", "FOREWARN_NAB", args.skip_without_data):
+        return
     which = {"": "all", "ci": "ci"}.get(args.files)
     rels = {"all": all_files(), "ci": CI_FILES}.get(which) or [
         f for f in args.files.split(",") if f]

@@ -18,17 +18,12 @@ import os
 import sys
 import tempfile
 
-from agent import detector_alerts
+from agent import dataset, detector_alerts, have_data
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-# The data set: FOREWARN_TEP, else the shared folder beside the checkout, else this project's
-# machines' shared folder.
-CANDIDATES = [os.environ.get("FOREWARN_TEP", ""),
-              os.path.join(REPO, "..", "shared", "datasets", "tep"),
-              "/work/shared/datasets/tep"]
-TEP = next((c for c in CANDIDATES if c and os.path.isfile(os.path.join(c, "d00.dat"))),
-           CANDIDATES[1])
+WHERE = dataset("FOREWARN_TEP", "tep", "d00.dat")
+TEP = WHERE[0]
 STEP_S = 180
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 LEARN = 500
@@ -131,12 +126,8 @@ def main():
     ap.add_argument("--skip-without-data", action="store_true",
                     help="exit 0 with a notice when the data set is not found (CI)")
     args = ap.parse_args()
-    if not os.path.isfile(os.path.join(TEP, "d00.dat")):
-        msg = f"TEP data not found (FOREWARN_TEP, {CANDIDATES[1]}, {CANDIDATES[2]})"
-        if args.skip_without_data:
-            print(f"{msg}: the evaluation is skipped")
-            return
-        sys.exit(msg)
+    if not have_data(WHERE, "d00.dat", "TEP", "FOREWARN_TEP", args.skip_without_data):
+        return
     faults = [int(f) for f in args.faults.split(",") if f]
     learn = rows(os.path.join(TEP, "d00.dat"), transposed=True)
     assert len(learn) == LEARN and len(learn[0]) == 52, "d00.dat: 52 rows of 500"

@@ -105,9 +105,7 @@ struct Instance {
     alert: WindowRuleState,
     /// A step's vector: each signal's mean, or with features the window's feature vector.
     x: Vec<f64>,
-    extractor: Option<FeatureExtractor>,
-    /// Per input: learned and scored as `log10` (amplitudes and energies, see [`log_scale`]).
-    log: Vec<bool>,
+    features: Option<FeatureStep>,
     /// Of the baseline in use (0: none yet).
     generation: u64,
     /// Event time of the last step's start and end.
@@ -201,7 +199,7 @@ impl DetectorRunner {
                             source,
                         }
                     })?;
-                let extractor = extractor(&c).map_err(|source| DetectorError::Features {
+                let features = feature_step(&c).map_err(|source| DetectorError::Features {
                     detector: c.name.clone(),
                     source,
                 })?;
@@ -220,8 +218,7 @@ impl DetectorRunner {
                     phase: Phase::learning(BaselineTrigger::Learned),
                     alert: WindowRuleState::new(rule(&c)),
                     x: vec![0.0; c.inputs.len()],
-                    log: log_scale(&c),
-                    extractor,
+                    features,
                     generation: 0,
                     last_step: (0, 0),
                 };
@@ -346,15 +343,14 @@ impl DetectorRunner {
                 phase,
                 alert,
                 x,
-                extractor,
-                log,
+                features,
                 generation,
                 last_step,
             } = inst;
             let stats = self.stats.entry(config.name.clone()).or_default();
             windower.push(k, s.ts_ns, s.value, |w| {
-                let ok = match extractor {
-                    Some(e) => {
+                let ok = match features {
+                    Some(FeatureStep { extractor: e, log }) => {
                         let windows: Vec<&[f64]> = w.signals.iter().map(Vec::as_slice).collect();
                         // A window the extractor refuses leaves `x` as it was: skipped below.
                         let ok = e.extract_f64(&windows, x).is_ok();
@@ -469,42 +465,40 @@ impl DetectorRunner {
 /// The smallest amplitude or energy taken to `log10` (a dead, constant sensor scores −30).
 const LOG_FLOOR: f64 = 1e-30;
 
-/// Per input, whether it is an amplitude or an energy (`std`, `rms`, `peak_to_peak`,
-/// `band_energy`, `env_band`): such features spread over decades and grow by factors when a
-/// fault develops, so they are learned and scored as `log10` (decibels / 10), which keeps a
-/// few loud healthy windows from setting the scale. EVALUATION.md (CWRU) measures the choice.
-fn log_scale(c: &DetectorConfig) -> Vec<bool> {
-    if c.features.is_none() {
-        return vec![false; c.inputs.len()];
-    }
-    c.inputs
-        .iter()
-        .map(|n| {
-            n.parse::<crate::features::FeatureName>()
-                .map(|f| {
-                    matches!(
-                        f.feature,
-                        Feature::Std
-                            | Feature::Rms
-                            | Feature::PeakToPeak
-                            | Feature::BandEnergy(_)
-                            | Feature::EnvBand { .. }
-                    )
-                })
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-/// The feature extractor of a detector over feature vectors.
-fn extractor(c: &DetectorConfig) -> Result<Option<FeatureExtractor>, FeatureError> {
+/// The feature extractor of a detector over feature vectors, and per feature whether it is
+/// an amplitude or an energy (`std`, `rms`, `peak_to_peak`, `band_energy`, `env_band`): such
+/// features spread over decades and grow by factors when a fault develops, so they are learned
+/// and scored as `log10` (decibels / 10), which keeps a few loud healthy windows from setting
+/// the scale. EVALUATION.md (CWRU) measures the choice.
+fn feature_step(c: &DetectorConfig) -> Result<Option<FeatureStep>, FeatureError> {
     if c.features.is_none() {
         return Ok(None);
     }
     let set = FeatureSet::parse(c.inputs.iter().map(|n| &**n))?;
-    let shape = step_window(c).shape();
-    let shapes = vec![shape; set.signals().len()];
-    FeatureExtractor::new(set, &shapes).map(Some)
+    let log = set
+        .names()
+        .iter()
+        .map(|n| {
+            matches!(
+                n.feature,
+                Feature::Std
+                    | Feature::Rms
+                    | Feature::PeakToPeak
+                    | Feature::BandEnergy(_)
+                    | Feature::EnvBand { .. }
+            )
+        })
+        .collect();
+    let shapes = vec![step_window(c).shape(); set.signals().len()];
+    let extractor = FeatureExtractor::new(set, &shapes)?;
+    Ok(Some(FeatureStep { extractor, log }))
+}
+
+/// What turns a window into a step's vector, for a detector over feature vectors.
+struct FeatureStep {
+    extractor: FeatureExtractor,
+    /// Per feature: learned and scored as `log10`.
+    log: Vec<bool>,
 }
 
 /// One finished step of one asset.

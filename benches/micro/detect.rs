@@ -34,11 +34,8 @@ fn process_step(t: usize) -> Vec<f64> {
         .collect()
 }
 
-fn detector_config() -> Config {
-    let signals: Vec<String> = (0..D).map(|j| format!("{{ name = \"s{j}\" }}")).collect();
-    let names: Vec<String> = (0..D).map(|j| format!("\"s{j}\"")).collect();
-    let text = format!(
-        r#"
+/// The provisioning file's sections the benchmarks' configurations share.
+const HEADER: &str = r#"
 [gateway]
 id = "bench"
 site = "bench"
@@ -50,7 +47,13 @@ type = "mqtt"
 name = "m"
 host = "127.0.0.1"
 topics = ["plant/+"]
-topic_pattern = "plant/{{asset}}"
+topic_pattern = "plant/{asset}""#;
+
+fn detector_config() -> Config {
+    let signals: Vec<String> = (0..D).map(|j| format!("{{ name = \"s{j}\" }}")).collect();
+    let names: Vec<String> = (0..D).map(|j| format!("\"s{j}\"")).collect();
+    let text = format!(
+        r#"{HEADER}
 [[assets]]
 id = "reactor-1"
 signals = [{}]
@@ -136,22 +139,11 @@ pub(crate) fn bench_detect(c: &mut Criterion) {
 
     // Vibration feature vectors: one hop (512 samples at 12 kHz) per iteration, so one window
     // of 2048 closes, its 14 features (spectrum included) are computed and scored.
-    let text = r#"
-[gateway]
-id = "bench"
-site = "bench"
-data_dir = "/tmp/unused"
-[kafka]
-bootstrap_servers = "127.0.0.1:9"
-[[sources]]
-type = "mqtt"
-name = "m"
-host = "127.0.0.1"
-topics = ["plant/+"]
-topic_pattern = "plant/{asset}"
+    let text = format!(
+        r#"{HEADER}
 [[assets]]
 id = "bearing-1"
-signals = [{ name = "vib" }]
+signals = [{{ name = "vib" }}]
 [[detectors]]
 name = "bearing"
 assets = ["bearing-1"]
@@ -159,10 +151,11 @@ signals = ["vib"]
 features = ["rms", "peak_to_peak", "crest_factor", "skewness", "kurtosis", "spectral_centroid",
   "band_energy[0,750]", "band_energy[750,1500]", "band_energy[1500,2250]", "band_energy[2250,3000]",
   "band_energy[3000,3750]", "band_energy[3750,4500]", "band_energy[4500,5250]", "band_energy[5250,6000]"]
-window = { samples = 2048, hop = 512, sample_rate_hz = 12000 }
-learn = { steps = 60 }
-"#;
-    let config = config::parse_str(text, "detect bench", Path::new("/tmp"))
+window = {{ samples = 2048, hop = 512, sample_rate_hz = 12000 }}
+learn = {{ steps = 60 }}
+"#
+    );
+    let config = config::parse_str(&text, "detect bench", Path::new("/tmp"))
         .unwrap_or_else(|e| panic!("{e}"));
     let mut runner = DetectorRunner::new("bench", "bench", &config.detectors, &[]).expect("runner");
     let (asset, vib): (Arc<str>, Arc<str>) = (Arc::from("bearing-1"), Arc::from("vib"));

@@ -262,10 +262,14 @@ fn run_limited(
     let pid = child.id() as libc::pid_t;
     let deadline = Instant::now() + limits.timeout;
     let kill_group = || {
-        // SAFETY: signals the child's own process group (set up in pre_exec); the child is
-        // not reaped yet, so its pid (= the group id) cannot have been reused.
+        // SAFETY: signals the child's own process group (set up in pre_exec), and the child
+        // itself, which has no group yet if it is stuck before pre_exec ran (seen under
+        // qemu-user: a fork that never reached exec, so a cancel or timeout killed nothing and
+        // the wait never ended). The child is not reaped yet, so its pid (= the group id)
+        // cannot have been reused.
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
+            libc::kill(pid, libc::SIGKILL);
         }
     };
     let status = loop {

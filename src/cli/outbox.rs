@@ -48,6 +48,14 @@ pub fn command(command: OutboxCommand) -> Exit {
     let now = crate::record::now_ns();
     println!("outbox {}", dir.display());
     println!("  next sequence number: {}", report.next_seq);
+    if let Some(first) = report.first_seq {
+        let wrong = if report.first_seq_clock_wrong {
+            " (the clock was wrong when it was created)"
+        } else {
+            ""
+        };
+        println!("  first sequence number: {first}{wrong}");
+    }
     if verbose {
         println!(
             "  data file: {} bytes, last transaction {}",

@@ -31,6 +31,10 @@ pub struct Report {
     pub last_txn: u64,
     /// Counters as stored in `meta`.
     pub next_seq: u64,
+    /// Where this outbox started numbering (`None` for one made before this was kept), and
+    /// whether the clock was wrong then.
+    pub first_seq: Option<u64>,
+    pub first_seq_clock_wrong: bool,
     pub stored: [ClassCounters; 3],
     pub quarantined: u64,
     pub recovered: u64,
@@ -143,6 +147,8 @@ fn walk(ro: &ReadOnly, r: &mut Report) -> Result<(), OutboxError> {
     };
     let get = |k: &str| -> Result<u64, OutboxError> { Ok(meta.get(&txn, k)?.unwrap_or(0)) };
     r.next_seq = get("next_seq")?.max(1);
+    r.first_seq = meta.get(&txn, super::FIRST_SEQ)?;
+    r.first_seq_clock_wrong = get(super::FIRST_SEQ_CLOCK_WRONG)? == 1;
     r.quarantined = get("quarantined")?;
     r.recovered = get("recovered")?;
     r.set_aside = get("set_aside")?;

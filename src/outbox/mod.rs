@@ -5,7 +5,8 @@
 //! - `alert`, `status`, `telemetry`: key = sequence number (u64 big-endian, so key order is
 //!   append order), value = format byte `1` + the record in CBOR;
 //! - `meta`: u64 counters: `next_seq`, and per class `<class>.count`, `<class>.bytes`,
-//!   `<class>.evicted`; plus `quarantined`, `recovered`, `set_aside`;
+//!   `<class>.evicted`; plus `quarantined`, `recovered`, `set_aside`; `first_seq` (where a
+//!   fresh outbox started numbering) and `first_seq_clock_wrong` (1 if the clock was wrong);
 //! - `quarantine`: undecodable entries moved aside (key = sequence number, value = raw bytes);
 //! - `baselines`, `baseline_requests`: the detectors' learned baselines and the requests of
 //!   `forewarn baseline` ([`baselines`]).
@@ -28,7 +29,11 @@
 //! One counter for all classes, persisted in `meta` in the same transaction as the append.
 //! Numbers rise and are never reused, also after the outbox drained, after a power cut under
 //! `batched`, and after damage: numbers are reserved durably in blocks ([`seq`]) and every
-//! recovery continues above the reservation. They are not dense: recoveries and `batched`
+//! recovery continues above the reservation. A fresh outbox (first start, or the data
+//! directory wiped by a re-flash, a new SD card or `dpkg -P`) starts at the clock in
+//! microseconds ([`seq::fresh_floor`]), above every number a wiped outbox handed out unless
+//! it handed out more than one per microsecond of its life or the clock went back; a clock
+//! before 2026-12-01 is taken as unset, logged as an error and marked in `meta`. They are not dense: recoveries and `batched`
 //! restarts skip to the reservation. Delivery to Kafka is at-least-once: a crash between
 //! Kafka's acknowledgement and [`Outbox::ack`] sends the record again at the next start, with
 //! the same `forewarn-gateway` and `forewarn-seq` headers and identical content, so consumers
@@ -105,6 +110,9 @@ use crate::record::{Class, Record};
 /// Bytes charged per entry on top of its value (key and bookkeeping).
 pub const ENTRY_OVERHEAD: u64 = 16;
 const FORMAT_V1: u8 = 1;
+/// `meta` keys of a fresh outbox's first sequence number, and of a wrong clock at that time.
+const FIRST_SEQ: &str = "first_seq";
+const FIRST_SEQ_CLOCK_WRONG: &str = "first_seq_clock_wrong";
 
 type DataDb = Database<'static, U64<BE>, Bytes>;
 type MetaDb = Database<'static, Str, U64<BE>>;

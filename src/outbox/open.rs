@@ -9,7 +9,10 @@ use heed::types::{Bytes, Str, U64};
 use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions};
 
 use super::integrity::{self, OpenFailure, OpenMarker};
-use super::{baselines, idx, seq, Counters, Outbox, OutboxError, Recovery, ENTRY_OVERHEAD};
+use super::{
+    baselines, idx, seq, Counters, Outbox, OutboxError, Recovery, ENTRY_OVERHEAD, FIRST_SEQ,
+    FIRST_SEQ_CLOCK_WRONG,
+};
 use crate::config::Durability;
 use crate::record::Class;
 
@@ -20,23 +23,34 @@ impl Outbox {
         budget_bytes: u64,
         durability: Durability,
     ) -> Result<Outbox, OutboxError> {
-        let map_size = usize::try_from(budget_bytes.saturating_mul(2).saturating_add(64 << 20))
-            .unwrap_or(usize::MAX / 2);
-        Outbox::open_sized(dir, budget_bytes, durability, map_size)
+        let map_size = Outbox::map_size(budget_bytes);
+        let floor = seq::fresh_floor(crate::record::now_ns());
+        Outbox::open_sized(dir, budget_bytes, durability, map_size, floor)
+    }
+
+    /// The LMDB map an outbox of `budget_bytes` opens with: twice the budget plus 64 MiB.
+    pub(super) fn map_size(budget_bytes: u64) -> usize {
+        usize::try_from(budget_bytes.saturating_mul(2).saturating_add(64 << 20))
+            .unwrap_or(usize::MAX / 2)
     }
 
     /// [`Outbox::open`] with an explicit LMDB map size (tests use a small one to hit
-    /// `MDB_MAP_FULL` before the budget).
+    /// `MDB_MAP_FULL` before the budget) and where a fresh outbox starts numbering (tests
+    /// start at 1).
     pub(super) fn open_sized(
         dir: &Path,
         budget_bytes: u64,
         durability: Durability,
         map_size: usize,
+        fresh_floor: seq::Floor,
     ) -> Result<Outbox, OutboxError> {
         std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir {
             path: dir.to_path_buf(),
             source,
         })?;
+        // Nothing here yet (first start, or the data directory was wiped): number from the
+        // clock, above whatever a wiped outbox handed out.
+        let fresh = !dir.join("data.mdb").exists();
         let (marker, unfinished) = OpenMarker::enter(dir)?;
         let first = if unfinished >= integrity::MAX_UNFINISHED_OPENS {
             Err(OpenFailure::Corrupt(format!(
@@ -90,6 +104,9 @@ impl Outbox {
         };
         if let Some(r) = &outbox.recovery {
             tracing::error!(path = %dir.display(), "Outbox recovery: {r}.");
+        }
+        if fresh {
+            outbox.number_from(fresh_floor)?;
         }
         outbox.reserve_ahead()?;
         marker.finish()?;
@@ -186,6 +203,41 @@ impl Outbox {
         drop(guard);
         self.publish(c);
         self.recovery = Some(recovery);
+        Ok(())
+    }
+
+    /// A fresh outbox: start numbering at `floor` (if nothing was numbered yet) and keep it
+    /// as `first_seq`, which `outbox stats` shows.
+    fn number_from(&self, floor: seq::Floor) -> Result<(), OutboxError> {
+        let mut guard = self.lock()?;
+        let mut c = *guard;
+        if c.next_seq > 1 {
+            return Ok(());
+        }
+        c.next_seq = c.next_seq.max(floor.seq);
+        let mut wtxn = self.env.write_txn()?;
+        self.write_counters(&mut wtxn, &c)?;
+        self.meta.put(&mut wtxn, FIRST_SEQ, &c.next_seq)?;
+        if floor.clock_wrong {
+            self.meta.put(&mut wtxn, FIRST_SEQ_CLOCK_WRONG, &1)?;
+        }
+        wtxn.commit()?;
+        *guard = c;
+        drop(guard);
+        self.publish(c);
+        if floor.clock_wrong {
+            tracing::error!(
+                first_seq = c.next_seq,
+                "A new outbox, and the clock reads before 2026-12-01: sequence numbers start \
+                 from that date's floor and may repeat those of an outbox wiped since. Set the \
+                 clock (NTP) before the agent's first start."
+            );
+        } else {
+            tracing::info!(
+                first_seq = c.next_seq,
+                "A new outbox; numbering from the clock."
+            );
+        }
         Ok(())
     }
 

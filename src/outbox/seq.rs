@@ -78,9 +78,34 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// replaces one whose reservation could not be read. Unique as long as the replaced outbox
 /// handed out fewer numbers than microseconds passed since its creation, and the clock is set.
 pub fn clock_floor() -> u64 {
-    u64::try_from(crate::record::now_ns() / 1_000)
-        .unwrap_or(1)
-        .max(1)
+    fresh_floor(crate::record::now_ns()).seq
+}
+
+/// No clock that reads before this (2026-12-01T00:00:00Z, when this rule was written) is set:
+/// a gateway without a battery-backed clock boots in 1970 until NTP answers.
+pub const CLOCK_NOT_BEFORE_NS: i64 = 1_796_083_200 * 1_000_000_000;
+
+/// Where a fresh outbox starts numbering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Floor {
+    pub seq: u64,
+    /// The clock read before [`CLOCK_NOT_BEFORE_NS`]: the floor is that date's, and numbers
+    /// can repeat those of an outbox wiped after that date.
+    pub clock_wrong: bool,
+}
+
+/// The first sequence number of an outbox created with the clock at `now_ns`: the clock in
+/// microseconds, so that numbering continues above every number of an outbox that was
+/// wiped (a re-flash, a new SD card, `dpkg -P`), as long as that outbox handed out fewer
+/// numbers than microseconds passed since it was created. A clock that is obviously wrong
+/// (before [`CLOCK_NOT_BEFORE_NS`]) gives that date's floor instead, and says so.
+pub fn fresh_floor(now_ns: i64) -> Floor {
+    let clock_wrong = now_ns < CLOCK_NOT_BEFORE_NS;
+    let ns = now_ns.max(CLOCK_NOT_BEFORE_NS);
+    Floor {
+        seq: u64::try_from(ns / 1_000).unwrap_or(1).max(1),
+        clock_wrong,
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +124,23 @@ mod tests {
         r.cover(BLOCK).unwrap(); // still covered in memory: no write
         assert_eq!(Reservation::read(dir.path()), Some(7));
         assert_eq!(Reservation::load(dir.path()).reserved(), 7);
+    }
+
+    #[test]
+    fn a_fresh_floor_follows_the_clock_and_never_falls_below_the_sanity_date() {
+        let day = 86_400 * 1_000_000_000i64;
+        let now = CLOCK_NOT_BEFORE_NS + 30 * day;
+        let f = fresh_floor(now);
+        assert_eq!(f.seq, (now / 1_000) as u64);
+        assert!(!f.clock_wrong);
+        // Later is higher: a wipe a second later starts a million numbers above.
+        assert_eq!(fresh_floor(now + 1_000_000_000).seq - f.seq, 1_000_000);
+        for wrong in [0, -5, i64::MIN, CLOCK_NOT_BEFORE_NS - 1] {
+            let f = fresh_floor(wrong);
+            assert!(f.clock_wrong, "{wrong}");
+            assert_eq!(f.seq, (CLOCK_NOT_BEFORE_NS / 1_000) as u64);
+        }
+        assert_eq!(fresh_floor(i64::MAX).seq, (i64::MAX / 1_000) as u64);
     }
 
     #[test]

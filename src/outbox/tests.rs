@@ -47,6 +47,67 @@ fn alert(i: i64) -> Record {
 
 const MIB: u64 = 1024 * 1024;
 
+/// These tests number a fresh outbox from 1, not from the clock (tested on its own below).
+const FROM_ONE: seq::Floor = seq::Floor {
+    seq: 1,
+    clock_wrong: false,
+};
+
+fn open(dir: &Path, budget: u64, durability: Durability) -> Result<Outbox, OutboxError> {
+    Outbox::open_sized(dir, budget, durability, Outbox::map_size(budget), FROM_ONE)
+}
+
+#[test]
+fn a_fresh_outbox_numbers_from_the_clock_and_a_wiped_one_continues_above() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = seq::clock_floor();
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let first = o.counters().next_seq;
+    assert!(first >= before && first <= seq::clock_floor(), "{first}");
+    let last = o.append(&[telemetry(1), alert(2)]).unwrap()[1];
+    assert_eq!(last, first + 1);
+    // Reopening keeps counting; it is not fresh.
+    drop(o);
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    assert_eq!(o.counters().next_seq, first + 2);
+    drop(o);
+    let report = inspect::verify(dir.path()).unwrap();
+    assert_eq!(
+        (report.first_seq, report.first_seq_clock_wrong),
+        (Some(first), false)
+    );
+    // Wiped (files and reservation gone): the new outbox starts above every earlier number.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    assert!(
+        o.counters().next_seq > last,
+        "{} <= {last}",
+        o.counters().next_seq
+    );
+}
+
+#[test]
+fn a_fresh_outbox_with_a_wrong_clock_starts_at_the_sanity_floor_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let floor = seq::fresh_floor(0);
+    let o = Outbox::open_sized(
+        dir.path(),
+        MIB,
+        Durability::Full,
+        Outbox::map_size(MIB),
+        floor,
+    )
+    .unwrap();
+    assert_eq!(o.counters().next_seq, floor.seq);
+    drop(o);
+    let report = inspect::verify(dir.path()).unwrap();
+    assert_eq!(
+        (report.first_seq, report.first_seq_clock_wrong),
+        (Some(floor.seq), true)
+    );
+}
+
 fn seqs(o: &Outbox, class: Class) -> Vec<u64> {
     o.read_after(class, 0, usize::MAX)
         .unwrap()
@@ -60,13 +121,13 @@ fn seqs(o: &Outbox, class: Class) -> Vec<u64> {
 fn appended_records_survive_reopen_in_order() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+        let o = open(dir.path(), MIB, Durability::Full).unwrap();
         assert_eq!(
             o.append(&[telemetry(1), alert(2), telemetry(3)]).unwrap(),
             vec![1, 2, 3]
         );
     }
-    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
     let t = o.read_after(Class::Telemetry, 0, 10).unwrap();
     assert_eq!(
         t.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -81,7 +142,7 @@ fn appended_records_survive_reopen_in_order() {
 fn sequence_numbers_are_never_reused_after_the_outbox_drains() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let o = Outbox::open(
+        let o = open(
             dir.path(),
             MIB,
             Durability::Batched(std::time::Duration::from_millis(10)),
@@ -92,14 +153,14 @@ fn sequence_numbers_are_never_reused_after_the_outbox_drains() {
         o.sync().unwrap();
         assert_eq!(o.counters().class(Class::Telemetry).count, 0);
     }
-    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
     assert_eq!(o.append(&[telemetry(3)]).unwrap(), vec![3]);
 }
 
 #[test]
 fn read_after_resumes_from_a_cursor_and_ack_deletes() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
     let recs: Vec<Record> = (0..10).map(telemetry).collect();
     o.append(&recs).unwrap();
     let b = o.read_after(Class::Telemetry, 4, 3).unwrap();
@@ -117,7 +178,7 @@ fn read_after_resumes_from_a_cursor_and_ack_deletes() {
 #[test]
 fn full_budget_evicts_oldest_telemetry_and_keeps_alerts() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
     o.append(&[alert(0)]).unwrap();
     let mut appended = 1u64;
     // Fill well past the budget with telemetry, in batches.
@@ -156,7 +217,7 @@ fn full_budget_evicts_oldest_telemetry_and_keeps_alerts() {
 #[test]
 fn alerts_are_evicted_only_when_nothing_else_is_left() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
     o.append(&[telemetry(0)]).unwrap();
     let mut n = 0;
     while n < 8_000 {
@@ -177,7 +238,7 @@ fn alerts_are_evicted_only_when_nothing_else_is_left() {
 #[test]
 fn undecodable_entries_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
     o.append(&[telemetry(1)]).unwrap();
     {
         // Corrupt one entry behind the outbox's back.
@@ -199,14 +260,14 @@ fn undecodable_entries_are_quarantined_and_counted() {
 fn counters_are_rebuilt_when_they_disagree_with_content() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+        let o = open(dir.path(), MIB, Durability::Full).unwrap();
         o.append(&[telemetry(1), telemetry(2)]).unwrap();
         let mut w = o.env.write_txn().unwrap();
         o.meta.put(&mut w, "telemetry.count", &7).unwrap();
         o.meta.put(&mut w, "next_seq", &1).unwrap();
         w.commit().unwrap();
     }
-    let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
     assert_eq!(o.counters().class(Class::Telemetry).count, 2);
     assert_eq!(
         o.append(&[telemetry(3)]).unwrap(),
@@ -219,7 +280,14 @@ fn counters_are_rebuilt_when_they_disagree_with_content() {
 fn a_full_map_grows_instead_of_failing() {
     let dir = tempfile::tempdir().unwrap();
     // Budget 8 MiB, LMDB map 1 MiB: appends hit MDB_MAP_FULL long before the budget.
-    let o = Outbox::open_sized(dir.path(), 8 * MIB, Durability::Full, MIB as usize).unwrap();
+    let o = Outbox::open_sized(
+        dir.path(),
+        8 * MIB,
+        Durability::Full,
+        MIB as usize,
+        FROM_ONE,
+    )
+    .unwrap();
     o.append(&[alert(0)]).unwrap();
     for round in 0..50 {
         let batch: Vec<Record> = (0..200).map(|i| telemetry(round * 200 + i)).collect();
@@ -245,7 +313,7 @@ mod damage {
 
     /// An outbox in `dir` with `n` telemetry records in `n` transactions; returns next_seq.
     fn filled(dir: &Path, n: i64) -> u64 {
-        let o = Outbox::open(dir, MIB, Durability::Full).unwrap();
+        let o = open(dir, MIB, Durability::Full).unwrap();
         for i in 0..n {
             o.append(&[telemetry(i)]).unwrap();
         }
@@ -274,7 +342,7 @@ mod damage {
 
     /// Opening after damage: works, accepts appends, numbers above everything handed out.
     fn reopen_after_damage(dir: &Path, handed_out: u64) -> Outbox {
-        let o = Outbox::open(dir, MIB, Durability::Full).unwrap();
+        let o = open(dir, MIB, Durability::Full).unwrap();
         assert!(o.recovery().is_some(), "damage must be reported");
         let seq = o.append(&[alert(1)]).unwrap()[0];
         assert!(
@@ -308,7 +376,7 @@ mod damage {
         assert_eq!(set_aside_copies(root.path()).len(), 1);
         drop(o);
         // The next start is a normal one.
-        let o = Outbox::open(&dir, MIB, Durability::Full).unwrap();
+        let o = open(&dir, MIB, Durability::Full).unwrap();
         assert_eq!(o.recovery(), None);
         assert_eq!(o.counters().class(Class::Alert).count, 1);
         assert_eq!(o.counters().set_aside, 1);
@@ -365,7 +433,7 @@ mod damage {
         for _ in 0..(integrity::KEEP_SET_ASIDE + 2) {
             filled(&dir, 2);
             std::fs::write(dir.join("opening"), "9\n").unwrap();
-            Outbox::open(&dir, MIB, Durability::Full).unwrap();
+            open(&dir, MIB, Durability::Full).unwrap();
         }
         assert_eq!(
             set_aside_copies(root.path()).len(),
@@ -377,7 +445,7 @@ mod damage {
     fn batched_outbox_continues_above_its_reservation_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let handed_out = {
-            let o = Outbox::open(
+            let o = open(
                 dir.path(),
                 MIB,
                 Durability::Batched(std::time::Duration::from_secs(1)),
@@ -388,7 +456,7 @@ mod damage {
         };
         // Simulate a power cut that lost the commits: LMDB's next_seq is back at 1.
         {
-            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            let o = open(dir.path(), MIB, Durability::Full).unwrap();
             let mut w = o.env.write_txn().unwrap();
             for class in Class::ALL {
                 o.data[idx(class)].clear(&mut w).unwrap();
@@ -396,7 +464,7 @@ mod damage {
             o.meta.clear(&mut w).unwrap();
             w.commit().unwrap();
         }
-        let o = Outbox::open(
+        let o = open(
             dir.path(),
             MIB,
             Durability::Batched(std::time::Duration::from_secs(1)),
@@ -419,7 +487,7 @@ mod offline {
     fn verify_counts_a_healthy_outbox_and_finds_no_problem() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            let o = open(dir.path(), MIB, Durability::Full).unwrap();
             o.append(&[telemetry(5), alert(6), telemetry(7)]).unwrap();
             o.ack(Class::Telemetry, &[1]).unwrap();
         }
@@ -438,7 +506,7 @@ mod offline {
     fn verify_reports_undecodable_entries_and_wrong_counters_and_dump_shows_them() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            let o = open(dir.path(), MIB, Durability::Full).unwrap();
             o.append(&[telemetry(1), telemetry(2)]).unwrap();
             let mut w = o.env.write_txn().unwrap();
             o.data[idx(Class::Telemetry)]
@@ -509,7 +577,7 @@ mod offline {
     fn verify_reports_a_truncated_file_without_reading_it() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let o = Outbox::open(dir.path(), MIB, Durability::Full).unwrap();
+            let o = open(dir.path(), MIB, Durability::Full).unwrap();
             for i in 0..200 {
                 o.append(&[telemetry(i)]).unwrap();
             }
@@ -562,7 +630,7 @@ mod model {
         fn outbox_matches_a_simple_model(ops in proptest::collection::vec(op(), 1..40)) {
             let dir = tempfile::tempdir().unwrap();
             let budget = 64 * 1024; // small, so that eviction happens in most sequences
-            let mut o = Some(Outbox::open(dir.path(), budget, Durability::Full).unwrap());
+            let mut o = Some(open(dir.path(), budget, Durability::Full).unwrap());
             let mut model: BTreeMap<Class, BTreeMap<u64, Record>> = BTreeMap::new();
             let mut next = 1u64;
             let mut evicted: BTreeMap<Class, u64> = BTreeMap::new();
@@ -604,7 +672,7 @@ mod model {
                     }
                     Op::Reopen => {
                         drop(o.take());
-                        o = Some(Outbox::open(dir.path(), budget, Durability::Full).unwrap());
+                        o = Some(open(dir.path(), budget, Durability::Full).unwrap());
                     }
                 }
                 let ob = o.as_ref().unwrap();

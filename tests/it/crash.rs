@@ -2,9 +2,10 @@
 //! restarted on the same data dir; Kafka must end up with every record the outbox ever
 //! committed, in order per key.
 //!
-//! How the check works: the outbox numbers records 1, 2, 3, ... in the transaction that stores
-//! them and never reuses a number, so after the last run drained, `1..next_seq` is exactly the
-//! set of committed records. Each must be in Kafka at least once (`lost` = missing ones); a
+//! How the check works: the outbox numbers records first, first + 1, ... (a fresh outbox's
+//! first number comes from the clock) in the transaction that stores them and never reuses a
+//! number, so after the last run drained, `first..next_seq` is exactly the set of committed
+//! records. Each must be in Kafka at least once (`lost` = missing ones); a
 //! number seen twice is a duplicate and must carry the same payload; per key, first occurrences
 //! must appear in rising sequence order (`reordered` counts those that do not).
 //!
@@ -16,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    agent_config, consume_topics, outbox_depths, outbox_next_seq, Agent, Mosquitto, Msg, Tansu,
+    agent_config, consume_topics, outbox_depths, outbox_first_seq, outbox_next_seq, Agent,
+    Mosquitto, Msg, Tansu,
 };
 
 const ASSETS: usize = 5;
@@ -131,7 +133,9 @@ clear = 10.0
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(agent.stop().success(), "clean stop after the rounds");
-    let committed = outbox_next_seq(&agent.data_dir()) - 1;
+    // Numbers run densely from the outbox's first (from the clock) with full durability.
+    let first_seq = outbox_first_seq(&agent.data_dir());
+    let committed = outbox_next_seq(&agent.data_dir()) - first_seq;
     let d = outbox_depths(&agent.data_dir());
     assert_eq!(
         d.get("status"),
@@ -169,7 +173,9 @@ clear = 10.0
             }
         }
     }
-    let lost = (1..=committed).filter(|s| !first.contains_key(s)).count();
+    let lost = (first_seq..first_seq + committed)
+        .filter(|s| !first.contains_key(s))
+        .count();
     // Order per key: first occurrences in partition-offset order must have rising seqs.
     let mut by_key: HashMap<(String, String), Vec<&Msg>> = HashMap::new();
     for m in &all {
@@ -207,4 +213,67 @@ clear = 10.0
     assert_eq!(lost, 0, "every committed record reached Kafka");
     assert_eq!(reordered, 0, "order per key held");
     assert_eq!(mismatched, 0, "every duplicate is the same record");
+}
+
+/// Issue 16: a wiped data directory (re-flash, new SD card, `dpkg -P`) must not restart the
+/// numbering at 1, or consumers that drop `(gateway, seq)` pairs they have seen would drop the
+/// new records. The status records of the first life and of the second are compared.
+#[test]
+fn after_the_data_dir_is_wiped_sequence_numbers_continue_above_every_earlier_one() {
+    let mqtt = Mosquitto::start();
+    let kafka = Tansu::start();
+    let rest = format!(
+        r#"
+[[sources]]
+type = "mqtt"
+name = "plant"
+host = "127.0.0.1"
+port = {}
+topics = ["plant/+"]
+topic_pattern = "plant/{{asset}}"
+
+[[assets]]
+id = "pump-1"
+signals = [{{ name = "temp" }}]
+"#,
+        mqtt.port
+    );
+    let mut agent = Agent::start(&agent_config(&kafka.bootstrap(), &rest));
+    let before = consume_topics(
+        &kafka.bootstrap(),
+        &["forewarn.status"],
+        Duration::from_secs(60),
+        |m| m.len() >= 3,
+    );
+    assert!(agent.stop().success(), "{}", agent.log());
+    let data = agent.data_dir();
+    // Everything the first life numbered is below this (its final status included).
+    let old_next = outbox_next_seq(&data);
+    let old_max = before.iter().map(Msg::seq).max().expect("status records");
+    assert!(old_next > old_max);
+    std::fs::remove_dir_all(&data).expect("wipe the data dir");
+
+    agent.restart();
+    let after = consume_topics(
+        &kafka.bootstrap(),
+        &["forewarn.status"],
+        Duration::from_secs(60),
+        |m| m.iter().filter(|m| m.seq() >= old_next).count() >= 3,
+    );
+    assert!(agent.stop().success(), "{}", agent.log());
+    let first = outbox_first_seq(&data);
+    let new: Vec<u64> = after.iter().map(Msg::seq).filter(|s| *s >= first).collect();
+    assert!(new.len() >= 3, "{after:?}");
+    assert!(
+        first >= old_next,
+        "the wiped outbox numbered below {old_next}; the new one starts at {first}"
+    );
+    // Every record is of one life or the other: none falls between.
+    assert!(
+        after.iter().all(|m| m.seq() < old_next || m.seq() >= first),
+        "{after:?}"
+    );
+    assert!(agent
+        .log()
+        .contains("A new outbox; numbering from the clock."));
 }

@@ -145,11 +145,13 @@ fn a_detector_learns_then_raises_an_explained_alert_and_clears_it() {
         &kafka.bootstrap(),
         "forewarn.status",
         Duration::from_secs(30),
-        |m| {
-            m.iter()
-                .any(|s| s.json["detectors"]["pump"]["learned"] == 1)
-        },
+        |m| m.iter().any(|s| scored(&s.json["detectors"]["pump"])),
     );
+    // A status sent right after learning counts only the learning steps: wait for one sent
+    // after the alert's steps were scored.
+    fn scored(d: &serde_json::Value) -> bool {
+        d["learned"] == 1 && d["steps"].as_u64().is_some_and(|s| s >= 200)
+    }
     let st = statuses
         .iter()
         .rev()

@@ -553,20 +553,26 @@ pub fn outbox_depths(data_dir: &Path) -> HashMap<String, u64> {
 
 /// `forewarn outbox stats` → the next sequence number the outbox would assign.
 pub fn outbox_next_seq(data_dir: &Path) -> u64 {
+    outbox_stat(data_dir, "next sequence number: ")
+}
+
+/// The first sequence number of the outbox in `data_dir` (a fresh outbox numbers from the
+/// clock), as `forewarn outbox stats` prints it.
+pub fn outbox_first_seq(data_dir: &Path) -> u64 {
+    outbox_stat(data_dir, "first sequence number: ")
+}
+
+fn outbox_stat(data_dir: &Path, prefix: &str) -> u64 {
     let out = agent_command()
         .args(["outbox", "stats", "--data-dir"])
         .arg(data_dir)
         .output()
         .expect("run outbox stats");
-    String::from_utf8_lossy(&out.stdout)
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
         .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("next sequence number: ")?
-                .parse()
-                .ok()
-        })
-        .expect("next sequence number in outbox stats")
+        .find_map(|l| l.trim().strip_prefix(prefix)?.parse().ok())
+        .unwrap_or_else(|| panic!("{prefix:?} in outbox stats:\n{stdout}"))
 }
 
 /// One consumed Kafka message, decoded.

@@ -351,32 +351,56 @@ fn messages_at_and_far_above_the_read_limit_are_dropped_within_the_memory_bound(
     // The broker does not keep QoS 0 messages for a session that is away, and the agent's
     // session is away while it drops an oversize message on its second connection: publish
     // the QoS 0 one once the good message behind the last 16 MiB one has arrived.
-    plant_status(&kafka, &agent, |_, p| p["samples"] == 3 + 1 + 1 + 3 + 3);
+    plant_status(&kafka, &agent, |_, p| {
+        p["samples"].as_u64().unwrap_or(0) >= 3 + 1 + 1 + 3 + 3
+    });
     publish_to(mqtt.port, 0, PLANT, &padded(1 << 20, t * 1000));
     publish_good(3);
-    let goods = 3 + 1 + 1 + 3 + 3 + 3;
-    let oversize = 1 + 1 + 3 + 3 + 1;
+    let goods: u64 = 3 + 1 + 1 + 3 + 3 + 3;
+    let oversize: u64 = 1 + 1 + 3 + 3 + 1;
 
     let plant = plant_status(&kafka, &agent, |_, p| {
-        p["samples"] == goods && p["rejected"]["oversize"] == oversize
+        p["samples"].as_u64().unwrap_or(0) >= goods && p["rejected"]["oversize"] == oversize
     });
     let peak = peak_rss_kib(pid);
     eprintln!(
         "agent peak RSS: {baseline} KiB before the oversize messages, {peak} KiB after; status {plant}"
     );
-    assert_eq!(plant["samples"], goods, "{plant:#}\n{}", agent.log());
     assert_eq!(
         plant["rejected"]["oversize"],
         oversize,
         "{plant:#}\n{}",
         agent.log()
     );
-    assert_eq!(plant["received"], goods + oversize, "{plant:#}");
     // One drain per message above the limit at most (8), each followed by one reconnect.
+    let reconnects = plant["reconnects"].as_u64().unwrap_or(u64::MAX);
+    assert!(reconnects <= 8, "{plant:#}");
+    // At least once: a good message taken just before a connection was dropped for an
+    // oversize one may have lost its queued acknowledgement with that connection, and the
+    // broker hands it over again on the next. At most one such redelivery per reconnect.
+    let samples = plant["samples"].as_u64().unwrap_or(0);
     assert!(
-        plant["reconnects"].as_u64().is_some_and(|r| r <= 8),
-        "{plant:#}"
+        (goods..=goods + reconnects).contains(&samples),
+        "{plant:#}\n{}",
+        agent.log()
     );
+    let rejected: u64 = plant["rejected"]
+        .as_object()
+        .map(|r| r.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    assert_eq!(plant["received"], samples + rejected, "{plant:#}");
+    // Every good message arrived: each has its own telemetry bucket in Kafka.
+    let telemetry = consume(
+        &kafka.bootstrap(),
+        "forewarn.telemetry",
+        Duration::from_secs(60),
+        |m| (0..goods as i64).all(|i| bucket(m, "temp", t + i).is_some()),
+    );
+    for i in 0..goods as i64 {
+        let b = bucket(&telemetry, "temp", t + i)
+            .unwrap_or_else(|| panic!("no bucket {i}\n{}", agent.log()));
+        assert_eq!(b.json["last"].as_f64(), Some(i as f64), "bucket {i}");
+    }
     // Messages of 16 MiB went through; holding one would raise the peak by 16 MiB.
     assert!(
         peak < baseline + 8 * 1024,

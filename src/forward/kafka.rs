@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -88,57 +87,6 @@ pub enum DeliveryError {
     Kafka(KafkaError),
     #[error("delivery report lost (producer closed)")]
     ReportLost,
-}
-
-/// Create the three topics if missing (`create_topics = true`). Retries until it succeeds or
-/// shutdown: forwarding to a topic that does not exist would only fail.
-pub async fn ensure_topics(cfg: &KafkaConfig, gateway: &str, shutdown: &CancellationToken) -> bool {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
-    loop {
-        match try_create_topics(cfg, gateway).await {
-            Ok(()) => return true,
-            Err(e) => {
-                warn!(error = %e, "Cannot create Kafka topics yet; retrying.");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return false,
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                }
-            }
-        }
-    }
-}
-
-async fn try_create_topics(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaError> {
-    let mut c = ClientConfig::new();
-    for (k, v) in &cfg.properties {
-        c.set(k, v);
-    }
-    c.set("bootstrap.servers", &cfg.bootstrap_servers)
-        .set("client.id", format!("forewarn-{gateway}-admin"));
-    let admin: AdminClient<QuietContext> = c.create_with_context(QuietContext)?;
-    let topics: Vec<NewTopic> = [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic]
-        .into_iter()
-        .map(|t| {
-            NewTopic::new(
-                t,
-                cfg.topic_partitions,
-                TopicReplication::Fixed(cfg.topic_replication),
-            )
-        })
-        .collect();
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin.create_topics(&topics, &opts).await?;
-    for r in results {
-        match r {
-            Ok(name) => info!(topic = %name, "Created Kafka topic."),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(KafkaError::AdminOp(code))
-                    .inspect_err(|_| warn!(topic = %name, "Topic creation failed."))
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Routes librdkafka's own logs and global errors into tracing at levels that match our
@@ -270,7 +218,8 @@ impl KafkaForwarder {
     /// Forward until `shutdown`; then keep forwarding until the outbox is empty or `drain` has
     /// passed, whichever comes first. What is left stays in the outbox for the next start.
     pub async fn run(self, shutdown: CancellationToken, drain: Duration) {
-        if self.config.create_topics && !ensure_topics(&self.config, &self.gateway, &shutdown).await
+        if self.config.create_topics
+            && !super::topics::ensure_topics(&self.config, &self.gateway, &shutdown).await
         {
             return;
         }

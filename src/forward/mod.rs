@@ -5,8 +5,10 @@
 //! deletes a record from the outbox only when Kafka acknowledged it.
 
 pub mod kafka;
+pub mod topics;
 
 pub use kafka::{
-    check_properties, ensure_topics, producer_config, DeliveryError, KafkaForwarder,
-    HEADER_GATEWAY, HEADER_SCHEMA, HEADER_SEQ,
+    check_properties, producer_config, DeliveryError, KafkaForwarder, HEADER_GATEWAY,
+    HEADER_SCHEMA, HEADER_SEQ,
 };
+pub use topics::ensure_topics;

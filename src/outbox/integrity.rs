@@ -105,9 +105,12 @@ pub fn check_file_length(env: &Env, dir: &Path) -> Result<(), OpenFailure> {
     Ok(())
 }
 
+const ENOSPC: i32 = 28;
+
 /// The marker counting starts that did not finish opening.
 pub struct OpenMarker {
-    path: PathBuf,
+    /// `None` when the filesystem was full: that start is not counted.
+    path: Option<PathBuf>,
 }
 
 impl OpenMarker {
@@ -118,13 +121,24 @@ impl OpenMarker {
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
             .unwrap_or(0);
-        write_durably(&path, format!("{}\n", unfinished + 1).as_bytes())?;
-        Ok((OpenMarker { path }, unfinished))
+        match write_durably(&path, format!("{}\n", unfinished + 1).as_bytes()) {
+            Ok(()) => Ok((OpenMarker { path: Some(path) }, unfinished)),
+            // A full disk must not keep the agent from starting (the outbox makes room by
+            // evicting); this start just goes uncounted by the crash-loop breaker.
+            Err(e) if e.raw_os_error() == Some(ENOSPC) => {
+                tracing::warn!(error = %e, "Cannot write the outbox's open marker (disk full); this start is not counted by the crash-loop breaker.");
+                Ok((OpenMarker { path: None }, unfinished))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Opening finished: the next start begins from zero.
     pub fn finish(self) -> Result<(), OutboxError> {
-        match fs::remove_file(&self.path) {
+        let Some(path) = self.path else {
+            return Ok(());
+        };
+        match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }

@@ -275,4 +275,4 @@ impl Outbox {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

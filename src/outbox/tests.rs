@@ -302,6 +302,102 @@ fn a_full_map_grows_instead_of_failing() {
     assert_eq!(seqs(&o, Class::Alert), vec![1]);
 }
 
+/// A real small filesystem for storage faults: a tmpfs of a given size, which can be
+/// remounted read-only. Needs the right to mount (root, as CI runs); without it a test says
+/// so and ends.
+pub(crate) struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    pub(crate) fn mount(bytes: u64) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Fill the filesystem with a file until writes fail with `ENOSPC`; returns the file.
+    pub(crate) fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![0xA5u8; 4096];
+        loop {
+            match f.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling: {e}"),
+            }
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// A filesystem that fills before the budget: a 4 MiB tmpfs under an outbox whose budget is
+/// 64 MiB.
+mod disk_full {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_before_the_budget_evicts_telemetry_and_alerts_still_go_in() {
+        let Some(fs) = Tmpfs::mount(4 * MIB) else {
+            return;
+        };
+        let dir = fs.0.path().join("outbox");
+        let o = open(&dir, 64 * MIB, Durability::Full).unwrap();
+        let mut i = 0i64;
+        // Telemetry until the disk is full and the outbox had to evict for it.
+        while o.counters().class(Class::Telemetry).evicted == 0 {
+            let batch: Vec<Record> = (0..64).map(|k| telemetry(i + k)).collect();
+            o.append(&batch)
+                .unwrap_or_else(|e| panic!("telemetry append {i}: {e}"));
+            i += 64;
+            assert!(i < 1_000_000, "the disk never filled");
+        }
+        let stored = o.counters().total_bytes();
+        assert!(stored < 4 * MIB, "{stored}");
+        // Alerts keep going in, evicting telemetry.
+        for k in 0..200 {
+            o.append(&[alert(k)])
+                .unwrap_or_else(|e| panic!("alert {k} on a full disk: {e}"));
+        }
+        let c = o.counters();
+        assert_eq!(c.class(Class::Alert).count, 200);
+        assert_eq!(c.class(Class::Alert).evicted, 0);
+        drop(o);
+        // What was committed reads back after a reopen.
+        let o = open(&dir, 64 * MIB, Durability::Full).unwrap();
+        assert_eq!(o.counters().class(Class::Alert).count, 200);
+        // And the disk is still full: a start goes on appending.
+        for k in 200..300 {
+            o.append(&[alert(k), telemetry(k)])
+                .unwrap_or_else(|e| panic!("alert {k} after a restart on a full disk: {e}"));
+        }
+        assert_eq!(o.counters().class(Class::Alert).count, 300);
+    }
+}
+
 mod damage {
     //! Damaged files at open: the outbox recovers or sets the data aside, and never reuses a
     //! sequence number.

@@ -10,6 +10,18 @@ use crate::record::{Class, Record};
 /// kept under (a baseline record).
 type Encoded = (Class, Vec<u8>, Option<String>);
 
+/// The LMDB map is full (and cannot grow) or the filesystem is (`ENOSPC`): room comes from
+/// evicting.
+fn out_of_room(e: &OutboxError) -> bool {
+    const ENOSPC: i32 = 28;
+    match e {
+        OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)) => true,
+        OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::Other(code))) => *code == ENOSPC,
+        OutboxError::Lmdb(heed::Error::Io(io)) => io.raw_os_error() == Some(ENOSPC),
+        _ => false,
+    }
+}
+
 /// Eviction order: telemetry, then status, then alerts.
 const EVICTION_ORDER: [Class; 3] = [Class::Telemetry, Class::Status, Class::Alert];
 
@@ -20,22 +32,10 @@ impl Outbox {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let mut encoded = Vec::with_capacity(records.len());
-        for r in records {
-            let mut v = Vec::with_capacity(256);
-            v.push(FORMAT_V1);
-            v.extend_from_slice(&codec::to_cbor(r)?);
-            let size = v.len() as u64 + ENTRY_OVERHEAD;
-            if size > self.budget {
-                return Err(OutboxError::TooLarge(size));
-            }
-            // A baseline is also kept as its detector's and asset's latest ([`super::baselines`]).
-            let keep = match r {
-                Record::Baseline(b) => Some(b.key()),
-                _ => None,
-            };
-            encoded.push((r.class(), v, keep));
-        }
+        let encoded = records
+            .iter()
+            .map(|r| self.encode(r))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut guard = self.lock()?;
         loop {
             match self.try_append(&guard, &encoded) {
@@ -46,30 +46,27 @@ impl Outbox {
                 }
                 Err(OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)))
                     if self.grow_map()? => {}
-                Err(OutboxError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)))
-                    if guard.total_bytes() > 0 =>
-                {
-                    // The map is full before the budget is (free pages held by a reader, or a
-                    // map smaller than the data needs). Evict a tenth of the content in its own
+                Err(e) if out_of_room(&e) && guard.total_bytes() > 0 => {
+                    // The map or the filesystem is full before the budget is (free pages held
+                    // by a reader, a map smaller than the data needs, a disk shared with other
+                    // files). Evict a tenth of the content, in eviction order, in its own
                     // transaction, so that its pages are free for the retry. Deleting needs
-                    // fresh pages too: if even that does not fit, evict less, down to one entry.
+                    // pages too: if even that does not fit, evict less, down to one entry.
                     let total = guard.total_bytes();
                     let mut step = total.div_ceil(10);
-                    let c =
-                        loop {
-                            let mut c = *guard;
-                            match self.evict_committed(&mut c, total.saturating_sub(step)) {
-                                Ok(()) => break c,
-                                Err(OutboxError::Lmdb(heed::Error::Mdb(
-                                    heed::MdbError::MapFull,
-                                ))) if step > 1 => step /= 2,
-                                Err(e) => return Err(e),
-                            }
-                        };
+                    let c = loop {
+                        let mut c = *guard;
+                        match self.evict_committed(&mut c, total.saturating_sub(step)) {
+                            Ok(()) => break c,
+                            Err(e) if out_of_room(&e) && step > 1 => step /= 2,
+                            Err(e) => return Err(e),
+                        }
+                    };
                     tracing::warn!(
+                        error = %e,
                         before = total,
                         after = c.total_bytes(),
-                        "Outbox map full before its budget; evicted more."
+                        "Outbox out of room before its budget; evicted more."
                     );
                     *guard = c;
                     self.publish(c);
@@ -77,6 +74,28 @@ impl Outbox {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether the outbox can ever take `record`: it encodes, and fits the budget. A record
+    /// that fails here fails [`Outbox::append`] whatever the storage does.
+    pub fn admits(&self, record: &Record) -> Result<(), OutboxError> {
+        self.encode(record).map(|_| ())
+    }
+
+    fn encode(&self, r: &Record) -> Result<Encoded, OutboxError> {
+        let mut v = Vec::with_capacity(256);
+        v.push(FORMAT_V1);
+        v.extend_from_slice(&codec::to_cbor(r)?);
+        let size = v.len() as u64 + ENTRY_OVERHEAD;
+        if size > self.budget {
+            return Err(OutboxError::TooLarge(size));
+        }
+        // A baseline is also kept as its detector's and asset's latest ([`super::baselines`]).
+        let keep = match r {
+            Record::Baseline(b) => Some(b.key()),
+            _ => None,
+        };
+        Ok((r.class(), v, keep))
     }
 
     /// Double the LMDB map (up to `max_map`); false if it is already that large. Called by the

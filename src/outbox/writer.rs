@@ -4,11 +4,17 @@
 //! - **Group commit.** It takes everything queued, until the group holds at least
 //!   [`MAX_GROUP`] records (the batch that crosses it is taken whole), appends the group in
 //!   one transaction ([`Outbox::append`]), wakes the forwarder and calls the commit hook.
-//! - **Retries.** A failed append is retried [`Retry::DEFAULT`]: 5 times, after 0.4, 0.8,
-//!   1.6, 3.2 and 6.4 s (12.4 s in all). If the last retry fails too, the group's records
-//!   are lost: counted (`outbox_write_lost` in the status) and logged with the error.
-//! - **Progress.** Each group handled (stored or counted lost) beats [`Stage::Writer`]: the
-//!   watchdog's evidence that the writer is not stuck.
+//! - **A record the outbox can never take** (larger than the budget, or not encodable) is
+//!   counted lost (`outbox_write_lost`) and logged on its own; the rest of its group is
+//!   committed. No retries: nothing would change.
+//! - **Retries.** A failed append (storage) is retried [`Retry::DEFAULT`]: 5 times, after
+//!   0.4, 0.8, 1.6, 3.2 and 6.4 s (12.4 s in all). If the last retry fails too, the group's
+//!   records are lost: counted (`outbox_write_lost` in the status) and logged with the error.
+//!   A full disk is not such a failure: the outbox evicts by its order to make room.
+//! - **Progress.** Each group stored beats [`Stage::Writer`]: the watchdog's evidence that
+//!   the writer is not stuck. A group lost to storage errors does not, so a writer that
+//!   cannot commit while records wait is reported stalled, the systemd watchdog is no longer
+//!   pinged, and systemd restarts the agent, which reopens the outbox.
 //! - **Shutdown.** [`WriterHandle::idle`] is true while it waits for records, so with
 //!   nothing queued everything it took is committed; the thread ends when every sender is
 //!   gone and the channel is empty ([`WriterHandle::join`]).
@@ -22,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{error, warn};
 
-use super::Outbox;
+use super::{Outbox, OutboxError};
 use crate::channel;
 use crate::monitor::progress::Stage;
 use crate::monitor::Metrics;
@@ -61,7 +67,9 @@ impl Retry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Stored,
-    /// Every retry failed; the records were counted in `write_lost`.
+    /// No record of the group could ever be taken; each was counted in `write_lost`.
+    Refused,
+    /// Every retry failed (storage); the records were counted in `write_lost`.
     Lost,
 }
 
@@ -128,22 +136,38 @@ impl Writer {
             };
             idle.store(false, Ordering::Release);
             gather(&mut group, &mut rx);
-            self.commit(&group);
-            self.metrics.progress.beat(Stage::Writer);
+            if self.commit(&group) != Outcome::Lost {
+                self.metrics.progress.beat(Stage::Writer);
+            }
         }
     }
 
-    /// Appends `group` in one transaction, retrying as `self.retry` says.
+    /// Appends `group` in one transaction, retrying as `self.retry` says, without the
+    /// records the outbox can never take.
     fn commit(&mut self, group: &[Record]) -> Outcome {
         let mut retry = 0;
+        let mut kept: Option<Vec<Record>> = None;
         loop {
-            match self.outbox.append(group) {
+            let records = kept.as_deref().unwrap_or(group);
+            match self.outbox.append(records) {
                 Ok(_) => {
                     self.appended.notify_one();
                     if let Some(hook) = self.on_commit.as_mut() {
-                        hook(group);
+                        hook(records);
                     }
                     return Outcome::Stored;
+                }
+                Err(OutboxError::TooLarge(_) | OutboxError::Encode(_)) if kept.is_none() => {
+                    let (good, refused): (Vec<&Record>, Vec<(&Record, OutboxError)>) =
+                        split_admitted(&self.outbox, records);
+                    for (r, e) in &refused {
+                        self.metrics.write_lost(1);
+                        error!(error = %e, class = r.class().name(), lost_total = self.metrics.write_lost_count(), "A record the outbox cannot take; lost.");
+                    }
+                    if good.is_empty() {
+                        return Outcome::Refused;
+                    }
+                    kept = Some(good.into_iter().cloned().collect());
                 }
                 Err(e) => {
                     retry += 1;
@@ -159,6 +183,23 @@ impl Writer {
             }
         }
     }
+}
+
+/// The records of `group` the outbox admits, and the others with why.
+#[allow(clippy::type_complexity)]
+fn split_admitted<'a>(
+    outbox: &Outbox,
+    group: &'a [Record],
+) -> (Vec<&'a Record>, Vec<(&'a Record, OutboxError)>) {
+    let mut good = Vec::with_capacity(group.len());
+    let mut refused = Vec::new();
+    for r in group {
+        match outbox.admits(r) {
+            Ok(()) => good.push(r),
+            Err(e) => refused.push((r, e)),
+        }
+    }
+    (good, refused)
 }
 
 /// Adds what is queued to `group` until it holds at least [`MAX_GROUP`] records or nothing
@@ -282,42 +323,77 @@ mod tests {
     }
 
     #[test]
-    fn a_group_that_fails_every_retry_is_counted_lost_and_the_writer_goes_on() {
+    fn a_record_the_outbox_can_never_take_is_lost_alone_and_its_group_goes_in() {
         let dir = tempfile::tempdir().unwrap();
         let retry = Retry {
             retries: 5,
-            first_pause: Duration::from_millis(2),
+            first_pause: Duration::from_secs(60),
         };
         // 4 KiB budget: a record with a 10 000-byte asset name can never be appended.
         let (mut w, groups) = writer(dir.path(), 4096, retry);
         let (outbox, metrics) = (w.outbox.clone(), w.metrics.clone());
-        let too_large = vec![telemetry(0, &"a".repeat(10_000)), telemetry(1, "a")];
+        let group = vec![telemetry(0, &"a".repeat(10_000)), telemetry(1, "a")];
         let started = Instant::now();
-        assert_eq!(w.commit(&too_large), Outcome::Lost);
-        // Five retries with pauses of 2, 4, 8, 16 and 32 ms came first.
-        assert!(started.elapsed() >= Duration::from_millis(62));
-        assert_eq!(metrics.write_lost_count(), 2);
-        assert!(
-            groups.lock().unwrap().is_empty(),
-            "the hook saw a lost group"
+        assert_eq!(w.commit(&group), Outcome::Stored);
+        assert!(started.elapsed() < Duration::from_secs(5), "no retries");
+        assert_eq!(metrics.write_lost_count(), 1);
+        assert_eq!(
+            *groups.lock().unwrap(),
+            [1],
+            "the hook saw the stored record"
         );
-        assert_eq!(outbox.counters().class(Class::Telemetry).count, 0);
+        assert_eq!(stored_starts(&outbox), [1]);
+        let only_bad = vec![telemetry(2, &"b".repeat(10_000))];
+        assert_eq!(w.commit(&only_bad), Outcome::Refused);
+        assert_eq!(metrics.write_lost_count(), 2);
 
-        // The thread counts it, beats progress, and commits what comes next.
+        // The thread beats progress for both and commits what comes next.
         let (tx, rx) = channel::channel::<Vec<Record>>(256, 1 << 20);
-        tx.blocking_send(too_large).unwrap();
+        tx.blocking_send(only_bad).unwrap();
         let handle = w.spawn(rx).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while metrics.write_lost_count() < 4 {
-            assert!(Instant::now() < deadline, "the group was not counted lost");
+        while metrics.write_lost_count() < 3 {
+            assert!(Instant::now() < deadline, "the record was not counted lost");
             std::thread::sleep(Duration::from_millis(5));
         }
         tx.blocking_send(batch(10, 3)).unwrap();
         drop(tx);
         handle.join().unwrap();
-        assert_eq!(metrics.write_lost_count(), 4);
-        assert_eq!(*groups.lock().unwrap(), [3]);
-        assert_eq!(stored_starts(&outbox), [10, 11, 12]);
+        assert_eq!(metrics.write_lost_count(), 3);
+        assert_eq!(stored_starts(&outbox), [1, 10, 11, 12]);
         assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 2);
+    }
+
+    /// The disk is full and the outbox has nothing to evict (another file took the space): the
+    /// group fails every retry, is counted lost, and the writer does not beat, so the watchdog
+    /// sees it stalled. Once there is room again it stores and beats.
+    #[test]
+    fn a_writer_that_cannot_commit_does_not_beat_progress() {
+        let Some(fs) = crate::outbox::tests::Tmpfs::mount(4 << 20) else {
+            return;
+        };
+        let retry = Retry {
+            retries: 2,
+            first_pause: Duration::from_millis(2),
+        };
+        let (w, groups) = writer(&fs.path().join("outbox"), 1 << 20, retry);
+        let (outbox, metrics) = (w.outbox.clone(), w.metrics.clone());
+        let filler = fs.fill();
+        let (tx, rx) = channel::channel::<Vec<Record>>(256, 1 << 20);
+        let handle = w.spawn(rx).unwrap();
+        tx.blocking_send(batch(10, 3)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while metrics.write_lost_count() < 3 {
+            assert!(Instant::now() < deadline, "the group was not counted lost");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 0);
+        std::fs::remove_file(filler).unwrap();
+        tx.blocking_send(batch(20, 1)).unwrap();
+        drop(tx);
+        handle.join().unwrap();
+        assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 1);
+        assert_eq!(stored_starts(&outbox), [20]);
+        assert_eq!(*groups.lock().unwrap(), [1]);
     }
 }

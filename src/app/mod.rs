@@ -110,6 +110,8 @@ pub async fn run(
     mut opts: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunReport> {
+    // SIGHUP's default action ends the process: catch it before the (possibly long) open.
+    let hangups = signals::hangups(shutdown.clone());
     let outbox = open_outbox(&config).await?;
     // Only a service notifies systemd; the demo (exit_when_sources_end) is a command.
     let notifier = Arc::new(if opts.exit_when_sources_end {
@@ -130,7 +132,7 @@ pub async fn run(
     // Models and detectors: a dedicated thread, fed only the signals some model or detector
     // uses.
     let (model_tx, model_thread) = if config.models.is_empty() && config.detectors.is_empty() {
-        signals::ignore_hangups(shutdown.clone());
+        signals::ignore_hangups(hangups, shutdown.clone());
         (None, None)
     } else {
         let (tx, handle) = model::stage::start(
@@ -144,7 +146,7 @@ pub async fn run(
             config.models.clone(),
             tx.downgrade(),
             MODEL_WATCH,
-            signals::hangups(shutdown.clone()),
+            hangups,
             shutdown.clone(),
         ));
         (Some(tx), Some(handle))

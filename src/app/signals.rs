@@ -11,43 +11,58 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-/// SIGINT or SIGTERM cancels `token`; a second one exits the process.
+/// SIGINT or SIGTERM cancels `token`; a second one exits the process. The handlers are in
+/// place when this returns (before the outbox opens: a SIGTERM during a long open then ends
+/// the agent in order instead of killing it mid-walk, which the crash-loop marker would count).
 pub fn shutdown_on_signals(token: CancellationToken) {
+    let Some(mut signals) = Terminate::install() else {
+        error!("Cannot install signal handlers.");
+        return;
+    };
     tokio::spawn(async move {
-        if terminate().await.is_none() {
-            error!("Cannot install signal handlers.");
-            return;
-        }
+        signals.next().await;
         info!(
             deadline_secs = super::SHUTDOWN_DEADLINE.as_secs(),
             "Shutdown requested; draining (a second signal exits at once)."
         );
         token.cancel();
-        if terminate().await.is_some() {
-            warn!("Second signal: exiting without draining.");
-            std::process::exit(1);
-        }
+        signals.next().await;
+        warn!("Second signal: exiting without draining.");
+        std::process::exit(1);
     });
 }
 
-/// The next SIGINT or SIGTERM (`None`: the handlers could not be installed).
-async fn terminate() -> Option<()> {
+/// SIGINT and SIGTERM, installed.
+struct Terminate {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int) = (
-            signal(SignalKind::terminate()).ok()?,
-            signal(SignalKind::interrupt()).ok()?,
-        );
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Terminate {
+    fn install() -> Option<Terminate> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Some(Terminate {
+                term: signal(SignalKind::terminate()).ok()?,
+                int: signal(SignalKind::interrupt()).ok()?,
+            })
         }
-        Some(())
+        #[cfg(not(unix))]
+        Some(Terminate {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.ok()
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -81,9 +96,8 @@ pub fn hangups(stop: CancellationToken) -> mpsc::Receiver<()> {
     rx
 }
 
-/// Without model packages there is nothing to reload: log each SIGHUP and go on.
-pub fn ignore_hangups(stop: CancellationToken) {
-    let mut rx = hangups(stop.clone());
+/// Without model packages there is nothing to reload: log each SIGHUP of `rx` and go on.
+pub fn ignore_hangups(mut rx: mpsc::Receiver<()>, stop: CancellationToken) {
     tokio::spawn(async move {
         loop {
             tokio::select! {

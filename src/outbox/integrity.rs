@@ -10,8 +10,12 @@
 //!    [`KEEP_SET_ASIDE`] copies are kept.
 //!
 //! A garbled page can make LMDB fault instead of returning an error. A marker file counts
-//! opens that did not finish the walk; after [`MAX_UNFINISHED_OPENS`] such starts in a row,
-//! the next start goes straight to step 3 instead of faulting again.
+//! starts that died while opening; after [`MAX_UNFINISHED_OPENS`] such starts in a row, the
+//! next start goes straight to step 3 instead of faulting again. A start whose open returned
+//! (an outbox, or an ordinary error such as EACCES) clears the marker, and the agent installs
+//! its SIGTERM, SIGINT and SIGHUP handlers before it opens the outbox, so a `systemctl
+//! reload` or stop during a long walk is not counted either. A kill during the walk (SIGKILL
+//! after `TimeoutStartSec=`) still is: it cannot be told from a fault.
 
 use std::fs;
 use std::path::{Path, PathBuf};

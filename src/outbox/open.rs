@@ -52,6 +52,28 @@ impl Outbox {
         // clock, above whatever a wiped outbox handed out.
         let fresh = !dir.join("data.mdb").exists();
         let (marker, unfinished) = OpenMarker::enter(dir)?;
+        let opened = Outbox::open_ladder(dir, budget_bytes, durability, map_size, unfinished);
+        // Only a start that died while opening (a fault inside LMDB on a damaged file, or a
+        // kill) stays counted by the marker. One that returned, with an outbox or with an
+        // ordinary error (EACCES, a missing directory), is not a crash loop.
+        let finished = marker.finish();
+        let outbox = opened?;
+        finished?;
+        if fresh {
+            outbox.number_from(fresh_floor)?;
+            outbox.reserve_ahead()?;
+        }
+        Ok(outbox)
+    }
+
+    /// The open ladder ([`integrity`]): as it is, else the previous snapshot, else set aside.
+    fn open_ladder(
+        dir: &Path,
+        budget_bytes: u64,
+        durability: Durability,
+        map_size: usize,
+        unfinished: u64,
+    ) -> Result<Outbox, OutboxError> {
         let first = if unfinished >= integrity::MAX_UNFINISHED_OPENS {
             Err(OpenFailure::Corrupt(format!(
                 "{unfinished} starts in a row stopped while opening the outbox"
@@ -105,11 +127,7 @@ impl Outbox {
         if let Some(r) = &outbox.recovery {
             tracing::error!(path = %dir.display(), "Outbox recovery: {r}.");
         }
-        if fresh {
-            outbox.number_from(fresh_floor)?;
-        }
         outbox.reserve_ahead()?;
-        marker.finish()?;
         Ok(outbox)
     }
 

@@ -522,6 +522,29 @@ mod damage {
         );
     }
 
+    /// Issue 16: starts that end with an ordinary error (here the data file is unreadable as
+    /// such: a directory stands in its place) are not crashes; three in a row must not set a
+    /// healthy outbox aside once the error is gone.
+    #[test]
+    fn opens_that_return_an_error_are_not_counted_as_a_crash_loop() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("outbox");
+        filled(&dir, 5);
+        let data = dir.join("data.mdb");
+        let away = root.path().join("data.mdb.away");
+        std::fs::rename(&data, &away).unwrap();
+        std::fs::create_dir(&data).unwrap();
+        for _ in 0..integrity::MAX_UNFINISHED_OPENS + 1 {
+            assert!(open(&dir, MIB, Durability::Full).is_err());
+        }
+        std::fs::remove_dir(&data).unwrap();
+        std::fs::rename(&away, &data).unwrap();
+        let o = open(&dir, MIB, Durability::Full).unwrap();
+        assert_eq!(o.recovery(), None);
+        assert_eq!(o.counters().class(Class::Telemetry).count, 5);
+        assert!(set_aside_copies(root.path()).is_empty());
+    }
+
     #[test]
     fn only_the_newest_set_aside_copies_are_kept() {
         let root = tempfile::tempdir().unwrap();

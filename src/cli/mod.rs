@@ -159,6 +159,17 @@ pub enum OutboxCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Copy the readable records of a set-aside outbox (`outbox.corrupt-<time>`) into the
+    /// live one, under their own sequence numbers, for the agent to forward at its next start.
+    /// Run it with the agent stopped.
+    Salvage {
+        /// The agent's configuration file (data_dir and budget).
+        #[arg(long)]
+        config: PathBuf,
+        /// The set-aside outbox folder.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Print entries as JSON lines (undecodable ones as hex).
     Dump {
         /// The gateway's data_dir, or an outbox folder itself (e.g. a set-aside copy).

@@ -1,5 +1,6 @@
 //! `forewarn outbox stats|verify|dump`: read-only views of an outbox, safe beside a running
-//! agent.
+//! agent; `forewarn outbox salvage`: a set-aside outbox's readable records back into the live
+//! one (agent stopped).
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ pub fn command(command: OutboxCommand) -> Exit {
     let (dir, verbose) = match &command {
         OutboxCommand::Stats { data_dir } => (outbox_dir(data_dir.clone()), false),
         OutboxCommand::Verify { data_dir } => (outbox_dir(data_dir.clone()), true),
+        OutboxCommand::Salvage { config, from } => return salvage(config, from),
         OutboxCommand::Dump {
             data_dir,
             classes,
@@ -116,5 +118,62 @@ fn outbox_dir(data_dir: PathBuf) -> PathBuf {
         data_dir
     } else {
         data_dir.join("outbox")
+    }
+}
+
+/// `forewarn outbox salvage`: exit 2 for a bad configuration, 1 if either outbox cannot be
+/// read or written.
+fn salvage(config: &std::path::Path, from: &std::path::Path) -> Exit {
+    let config = match crate::config::load_file_with(config, &crate::model::package::ManifestReader)
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{e}");
+            return Exit::InvalidConfig;
+        }
+    };
+    let dir = config.gateway.data_dir.join("outbox");
+    if from.canonicalize().ok() == dir.canonicalize().ok() {
+        eprintln!("error: --from is the live outbox; name a set-aside copy (outbox.corrupt-...)");
+        return Exit::Failed;
+    }
+    // A copy that cannot be read at all (truncated, not an outbox) is refused before the
+    // live outbox is touched.
+    if let Err(e) = crate::outbox::inspect::readable(from, crate::record::Class::Alert, 0, 0) {
+        eprintln!("error: {}: {e}", from.display());
+        return Exit::Failed;
+    }
+    let live = match crate::outbox::Outbox::open(
+        &dir,
+        config.outbox.budget_bytes,
+        config.outbox.durability,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            return Exit::Failed;
+        }
+    };
+    match crate::outbox::salvage::salvage(from, &live) {
+        Ok(s) => {
+            for class in crate::record::Class::ALL {
+                let (restored, skipped, undecodable) = s.of(class);
+                println!(
+                    "{:<9} restored={restored} already_there={skipped} undecodable={undecodable}",
+                    class.name(),
+                );
+            }
+            println!(
+                "salvaged {} records from {} into {}; start the agent to forward them",
+                s.total_restored(),
+                from.display(),
+                dir.display()
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("error: salvaging {}: {e}", from.display());
+            Exit::Failed
+        }
     }
 }

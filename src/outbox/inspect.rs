@@ -271,6 +271,47 @@ pub fn dump(
     Ok(written)
 }
 
+/// Up to `limit` decodable records of `class` from sequence number `from` on, for
+/// `forewarn outbox salvage`; also the number of undecodable entries passed over and the
+/// sequence number to continue from (`None` at the end).
+pub fn readable(
+    dir: &Path,
+    class: Class,
+    from: u64,
+    limit: usize,
+) -> Result<Readable, OutboxError> {
+    let ro = ReadOnly::open(dir)?;
+    if let Err(integrity::OpenFailure::Corrupt(why)) = integrity::check_file_length(&ro.env, dir) {
+        return Err(OutboxError::Unrecoverable(why));
+    }
+    let dbs = ro.databases()?;
+    let txn = ro.env.read_txn()?;
+    let mut out = Readable::default();
+    let Some(db) = dbs.data[idx(class)] else {
+        return Ok(out);
+    };
+    for (seen, item) in db.range(&txn, &(from..))?.enumerate() {
+        let (seq, v) = item?;
+        if seen == limit {
+            out.next = Some(seq);
+            break;
+        }
+        match decode(v) {
+            Some(record) => out.records.push((seq, record)),
+            None => out.undecodable += 1,
+        }
+    }
+    Ok(out)
+}
+
+/// A batch read by [`readable`].
+#[derive(Debug, Default)]
+pub struct Readable {
+    pub records: Vec<(u64, crate::record::Record)>,
+    pub undecodable: u64,
+    pub next: Option<u64>,
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -96,6 +96,7 @@ pub mod inspect;
 pub mod integrity;
 mod open;
 mod read;
+pub mod salvage;
 pub mod seq;
 pub mod sync;
 mod write;

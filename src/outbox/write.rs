@@ -76,6 +76,43 @@ impl Outbox {
         }
     }
 
+    /// Put back records of an outbox that was set aside, under their own sequence numbers
+    /// (`forewarn outbox salvage`). Those numbers are all below this outbox's (it started above
+    /// the set-aside one's reservation), so they neither collide with nor reorder anything
+    /// numbered here, and a consumer drops any it already had by `(gateway, seq)`. A number
+    /// already present is skipped, as is one at or above `next_seq` (not from a set-aside
+    /// predecessor). The budget applies as for an append. Returns (restored, skipped).
+    pub fn restore(&self, records: &[(u64, Record)]) -> Result<(u64, u64), OutboxError> {
+        let encoded = records
+            .iter()
+            .map(|(seq, r)| Ok((*seq, self.encode(r)?)))
+            .collect::<Result<Vec<_>, OutboxError>>()?;
+        let mut guard = self.lock()?;
+        let mut c = *guard;
+        let mut wtxn = self.env.write_txn()?;
+        let (mut restored, mut skipped) = (0, 0);
+        for (seq, (class, v, _)) in &encoded {
+            let db = self.data[idx(*class)];
+            if *seq >= c.next_seq || db.get(&wtxn, seq)?.is_some() {
+                skipped += 1;
+                continue;
+            }
+            let size = v.len() as u64 + ENTRY_OVERHEAD;
+            self.evict_for(&mut wtxn, &mut c, size, self.budget)?;
+            db.put(&mut wtxn, seq, v)?;
+            let cc = &mut c.classes[idx(*class)];
+            cc.count += 1;
+            cc.bytes += size;
+            restored += 1;
+        }
+        self.write_counters(&mut wtxn, &c)?;
+        wtxn.commit()?;
+        *guard = c;
+        drop(guard);
+        self.publish(c);
+        Ok((restored, skipped))
+    }
+
     /// Whether the outbox can ever take `record`: it encodes, and fits the budget. A record
     /// that fails here fails [`Outbox::append`] whatever the storage does.
     pub fn admits(&self, record: &Record) -> Result<(), OutboxError> {

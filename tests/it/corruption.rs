@@ -188,6 +188,94 @@ fn a_truncated_outbox_is_set_aside_and_the_agent_keeps_forwarding() {
     let (code, text) = verify(&copies[0]);
     assert_eq!(code, Some(4), "{text}");
     assert!(text.contains("truncated"), "{text}");
+    // Nothing of a truncated copy can be read safely: salvage refuses it, without a crash.
+    let (code, text) = salvage(&agent, &copies[0]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("truncated"), "{text}");
+}
+
+/// `forewarn outbox salvage --config <the agent's> --from <copy>`: exit code and output.
+fn salvage(agent: &Agent, copy: &Path) -> (Option<i32>, String) {
+    let config = agent.data_dir().with_file_name("forewarn.toml");
+    let out = agent_command()
+        .args(["outbox", "salvage", "--config"])
+        .arg(&config)
+        .arg("--from")
+        .arg(copy)
+        .output()
+        .expect("run outbox salvage");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// Issue 16: three starts killed while opening set a readable outbox aside; `outbox salvage`
+/// puts its records back and the agent forwards them, with their own sequence numbers.
+#[test]
+fn a_set_aside_outboxs_readable_records_are_salvaged_and_forwarded() {
+    let mqtt = Mosquitto::start();
+    let mut kafka = Tansu::not_started();
+    let mut agent = Agent::start(&config(mqtt.port, &kafka.bootstrap()));
+    agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
+    publish_seconds(&mqtt, 0, 60);
+    let end = Instant::now() + Duration::from_secs(30);
+    while outbox_depths(&agent.data_dir()).get("telemetry").copied() < Some(59) {
+        assert!(Instant::now() < end, "backlog never built\n{}", agent.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Kafka is down: the stop ends with a backlog.
+    agent.stop();
+    // As if three starts had been killed during the walk.
+    let outbox = agent.data_dir().join("outbox");
+    std::fs::write(outbox.join("opening"), "3\n").expect("marker");
+    agent.restart();
+    agent.wait_log_count("MQTT subscribed.", 2, Duration::from_secs(20));
+    agent.stop();
+    let copies = set_aside_copies(&agent.data_dir());
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(
+        outbox_depths(&agent.data_dir()).get("telemetry").copied(),
+        Some(0)
+    );
+
+    let (code, text) = salvage(&agent, &copies[0]);
+    assert_eq!(code, Some(0), "{text}");
+    // 59 closed buckets, and the open one the stop flushed.
+    let restored: Option<u64> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("telemetry restored="))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok());
+    assert!(restored.is_some_and(|n| n >= 59), "{text}");
+    let (code, text) = salvage(&agent, &copies[0]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("salvaged 0 records"), "{text}");
+
+    kafka.start_again();
+    agent.restart();
+    let wanted: Vec<i64> = (0..59).map(|s| (T0 + s) * NS).collect();
+    let telemetry = consume(
+        &kafka.bootstrap(),
+        "forewarn.telemetry",
+        Duration::from_secs(90),
+        |m| {
+            wanted
+                .iter()
+                .all(|w| m.iter().any(|t| t.json["start_ns"].as_i64() == Some(*w)))
+        },
+    );
+    for w in &wanted {
+        assert!(
+            telemetry
+                .iter()
+                .any(|t| t.json["start_ns"].as_i64() == Some(*w)),
+            "bucket {w} never reached Kafka\n{}",
+            agent.log()
+        );
+    }
+    assert!(agent.stop().success(), "{}", agent.log());
 }
 
 #[test]

@@ -16,6 +16,10 @@
 //!   failed delivery (a permanent error such as an unknown topic or an oversize message) leaves
 //!   the record in the outbox; once the class's other in-flight records settle, the class
 //!   rewinds to the failed record and retries with backoff.
+//! - A fatal producer error (librdkafka raises one when the idempotent producer cannot keep
+//!   its guarantees) fails every send until the producer is replaced: once nothing is in
+//!   flight, the forwarder builds a new producer (logged, and named in the status's
+//!   `last_delivery_error`) and sends again from the oldest record not acknowledged.
 //!
 //! ## Priority and memory
 //! Each fill pass reads alerts first, then status, then telemetry, in batches of up to 256,
@@ -33,10 +37,10 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::codec::encode_payload;
 use crate::config::KafkaConfig;
@@ -217,7 +221,7 @@ impl KafkaForwarder {
 
     /// Forward until `shutdown`; then keep forwarding until the outbox is empty or `drain` has
     /// passed, whichever comes first. What is left stays in the outbox for the next start.
-    pub async fn run(self, shutdown: CancellationToken, drain: Duration) {
+    pub async fn run(mut self, shutdown: CancellationToken, drain: Duration) {
         if self.config.create_topics
             && !super::topics::ensure_topics(&self.config, &self.gateway, &shutdown).await
         {
@@ -312,6 +316,12 @@ impl KafkaForwarder {
                 _ = self.appended.notified() => {}
                 _ = tokio::time::sleep(if drain_until.is_some() { wait.min(Duration::from_millis(50)) } else { wait }) => {}
             }
+            // A fatal producer error (the idempotent producer cannot keep its guarantees)
+            // fails every send until the producer is replaced: once nothing is in flight
+            // (every class then rewinds to its first failed record), build a new one.
+            if in_flight.is_empty() {
+                self.rebuild_if_fatal();
+            }
             // A class whose failed record's peers have all settled rewinds to it and retries.
             for class in Class::ALL {
                 let s = slot(class);
@@ -339,6 +349,33 @@ impl KafkaForwarder {
             }
         }
         info!(unacknowledged = in_flight.len(), "Kafka forwarder stopped.");
+    }
+
+    /// Replace the producer if librdkafka raised a fatal error on it. A new producer starts a
+    /// new idempotence session; records are then sent again from the oldest one not
+    /// acknowledged, so nothing is lost and duplicates keep their `(gateway, seq)`.
+    fn rebuild_if_fatal(&mut self) {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return;
+        };
+        match producer_config(&self.config, &self.gateway).create_with_context(QuietContext) {
+            Ok(p) => {
+                error!(%code, %reason, "Fatal Kafka producer error; replaced the producer.");
+                self.metrics.delivery_error(format!(
+                    "fatal producer error {code}: {reason}; producer rebuilt"
+                ));
+                self.producer = p;
+            }
+            Err(e) => {
+                error!(%code, %reason, error = %e, "Fatal Kafka producer error, and a new producer cannot be made; retrying.")
+            }
+        }
+    }
+
+    /// The producer (tests inject faults into it).
+    #[cfg(test)]
+    pub(crate) fn producer(&self) -> FutureProducer<QuietContext> {
+        self.producer.clone()
     }
 
     /// Delete acknowledged records from the outbox and note failures.

@@ -7,6 +7,9 @@
 pub mod kafka;
 pub mod topics;
 
+#[cfg(test)]
+mod tests;
+
 pub use kafka::{
     check_properties, producer_config, DeliveryError, KafkaForwarder, HEADER_GATEWAY,
     HEADER_SCHEMA, HEADER_SEQ,

@@ -1,0 +1,167 @@
+//! The forwarder against librdkafka's mock cluster: faults a real broker cannot produce on
+//! demand.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::Producer;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::KafkaForwarder;
+use crate::config::{Durability, KafkaConfig};
+use crate::monitor::Metrics;
+use crate::outbox::Outbox;
+use crate::record::{AssetMeta, Record, Telemetry, TELEMETRY_SCHEMA};
+
+fn config(bootstrap: &str) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: bootstrap.into(),
+        alerts_topic: "forewarn.alerts".into(),
+        telemetry_topic: "forewarn.telemetry".into(),
+        status_topic: "forewarn.status".into(),
+        encoding: crate::codec::Encoding::Json,
+        compression: "none".into(),
+        create_topics: false,
+        topic_partitions: 1,
+        topic_replication: 1,
+        max_in_flight: 100,
+        properties: Default::default(),
+    }
+}
+
+fn telemetry(i: i64) -> Record {
+    Record::Telemetry(Telemetry {
+        schema: TELEMETRY_SCHEMA.into(),
+        gateway: "gw".into(),
+        site: "s".into(),
+        asset: "a".into(),
+        signal: "x".into(),
+        unit: None,
+        start_ns: i,
+        end_ns: i + 1,
+        count: 1,
+        min: 0.0,
+        max: 0.0,
+        mean: 0.0,
+        last: i as f64,
+        meta: AssetMeta::default(),
+        method: None,
+    })
+}
+
+async fn wait_empty(outbox: &Outbox, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if outbox.counters().classes.iter().all(|c| c.count == 0) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The `forewarn-seq` headers of every message in `topic` (one partition).
+fn seqs_in(bootstrap: &str, topic: &str, want: usize) -> Vec<u64> {
+    use rdkafka::message::Headers;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "forward-tests")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assign");
+    let mut seqs = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while seqs.len() < want && Instant::now() < end {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let seq = m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == super::HEADER_SEQ)
+                    .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+            });
+            seqs.push(seq.expect("forewarn-seq header"));
+        }
+    }
+    seqs
+}
+
+/// A fatal error on the idempotent producer (librdkafka raises one when it cannot keep its
+/// guarantees, e.g. an out-of-order sequence the broker reports) fails every later send
+/// until the producer is replaced. The forwarder replaces it and delivers the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_producer_error_rebuilds_the_producer_and_nothing_is_lost() {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    let bootstrap = mock.bootstrap_servers();
+    let cfg = config(&bootstrap);
+    for t in [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic] {
+        mock.create_topic(t, 1, 1).expect("create in mock");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Outbox::open(dir.path(), 16 << 20, Durability::Full).unwrap());
+    let metrics = Arc::new(Metrics::new(&[]));
+    let appended = Arc::new(Notify::new());
+    let f = KafkaForwarder::new(
+        cfg.clone(),
+        "gw".into(),
+        outbox.clone(),
+        metrics.clone(),
+        appended.clone(),
+    )
+    .expect("forwarder");
+    let first_producer = f.producer();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
+
+    let batch: Vec<Record> = (0..50).map(telemetry).collect();
+    outbox.append(&batch).unwrap();
+    appended.notify_one();
+    assert!(
+        wait_empty(&outbox, Duration::from_secs(30)).await,
+        "first 50 not delivered"
+    );
+
+    let reason = c"injected by the test";
+    // SAFETY: the pointer is the live producer's handle (kept alive by the clone), and the
+    // reason a NUL-terminated string that outlives the call.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_test_fatal_error(
+            first_producer.client().native_ptr(),
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+            reason.as_ptr(),
+        )
+    };
+    assert_eq!(
+        err,
+        rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
+    );
+    assert!(first_producer.client().fatal_error().is_some());
+
+    let batch: Vec<Record> = (50..100).map(telemetry).collect();
+    outbox.append(&batch).unwrap();
+    appended.notify_one();
+    assert!(
+        wait_empty(&outbox, Duration::from_secs(60)).await,
+        "the records after the fatal error were not delivered: {:?}",
+        metrics.last_error()
+    );
+    assert!(
+        metrics
+            .last_error()
+            .is_some_and(|e| e.contains("producer rebuilt")),
+        "{:?}",
+        metrics.last_error()
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let mut seqs = seqs_in(&bootstrap, &cfg.telemetry_topic, 100);
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 100, "every record in Kafka once at least");
+}

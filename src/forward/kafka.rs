@@ -15,7 +15,9 @@
 //! - A record is deleted from the outbox after its delivery report says the broker has it. A
 //!   failed delivery (a permanent error such as an unknown topic or an oversize message) leaves
 //!   the record in the outbox; once the class's other in-flight records settle, the class
-//!   rewinds to the failed record and retries with backoff.
+//!   rewinds to the failed record and retries with its own backoff (0.2 s doubling to 30 s,
+//!   reset by a delivery): a topic that refuses the agent holds back only its class, and
+//!   alerts keep flowing while telemetry waits.
 //! - A fatal producer error (librdkafka raises one when the idempotent producer cannot keep
 //!   its guarantees) fails every send until the producer is replaced: once nothing is in
 //!   flight, the forwarder builds a new producer (logged, and named in the status's
@@ -232,7 +234,13 @@ impl KafkaForwarder {
         let mut in_flight: FuturesUnordered<Delivery> = FuturesUnordered::new();
         let mut per_class = [0usize; 3];
         let mut failed: [Option<u64>; 3] = [None; 3];
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        // Per class: a class whose deliveries fail (a topic that refuses the agent, a record
+        // the broker will not take) backs off alone; the others keep flowing.
+        let mut backoff: [Backoff; 3] = std::array::from_fn(|_| {
+            Backoff::new(Duration::from_millis(200), Duration::from_secs(30))
+        });
+        let mut class_pause: [Option<tokio::time::Instant>; 3] = [None; 3];
+        // All classes: the producer's queue is full, or the outbox cannot be read.
         let mut pause_until: Option<tokio::time::Instant> = None;
         info!(brokers = %self.config.bootstrap_servers, "Kafka forwarder started.");
         let mut drain_until: Option<tokio::time::Instant> = None;
@@ -247,10 +255,13 @@ impl KafkaForwarder {
             let paused = pause_until.is_some_and(|t| tokio::time::Instant::now() < t);
             if !paused {
                 pause_until = None;
+                let now = tokio::time::Instant::now();
                 'fill: for class in Class::ALL {
-                    if failed[slot(class)].is_some() {
+                    let s = slot(class);
+                    if failed[s].is_some() || class_pause[s].is_some_and(|t| now < t) {
                         continue;
                     }
+                    class_pause[s] = None;
                     while in_flight.len() < max {
                         let limit = (max - in_flight.len()).min(256);
                         let outbox = self.outbox.clone();
@@ -299,8 +310,12 @@ impl KafkaForwarder {
                 }
             }
             let wait = pause_until
+                .into_iter()
+                .chain(class_pause.iter().flatten().copied())
+                .min()
                 .map(|t| t.saturating_duration_since(tokio::time::Instant::now()))
-                .unwrap_or(Duration::from_secs(1));
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled(), if drain_until.is_none() => {
@@ -311,7 +326,12 @@ impl KafkaForwarder {
                     while let Some(Some(d)) = in_flight.next().now_or_never() {
                         done.push(d);
                     }
-                    self.settle(done, &mut per_class, &mut failed).await;
+                    let delivered = self.settle(done, &mut per_class, &mut failed).await;
+                    for class in Class::ALL {
+                        if delivered[slot(class)] {
+                            backoff[slot(class)].reset();
+                        }
+                    }
                 }
                 _ = self.appended.notified() => {}
                 _ = tokio::time::sleep(if drain_until.is_some() { wait.min(Duration::from_millis(50)) } else { wait }) => {}
@@ -328,14 +348,14 @@ impl KafkaForwarder {
                 if let (Some(seq), 0) = (failed[s], per_class[s]) {
                     cursor[s] = seq.saturating_sub(1);
                     failed[s] = None;
-                    let delay = backoff.next_delay();
+                    let delay = backoff[s].next_delay();
                     debug!(
                         class = class.name(),
                         seq,
                         ?delay,
                         "Retrying after a failed delivery."
                     );
-                    pause_until = Some(tokio::time::Instant::now() + delay);
+                    class_pause[s] = Some(tokio::time::Instant::now() + delay);
                 }
             }
         }
@@ -344,7 +364,9 @@ impl KafkaForwarder {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         while !in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, in_flight.next()).await {
-                Ok(Some(d)) => self.settle(vec![d], &mut per_class, &mut failed).await,
+                Ok(Some(d)) => {
+                    self.settle(vec![d], &mut per_class, &mut failed).await;
+                }
                 _ => break,
             }
         }
@@ -378,13 +400,14 @@ impl KafkaForwarder {
         self.producer.clone()
     }
 
-    /// Delete acknowledged records from the outbox and note failures.
+    /// Delete acknowledged records from the outbox and note failures. Returns, per class,
+    /// whether some record of it was delivered.
     async fn settle(
         &self,
         done: Vec<(Class, u64, Result<(), DeliveryError>)>,
         per_class: &mut [usize; 3],
         failed: &mut [Option<u64>; 3],
-    ) {
+    ) -> [bool; 3] {
         let mut acked: [Vec<u64>; 3] = Default::default();
         for (class, seq, r) in done {
             let s = slot(class);
@@ -398,9 +421,10 @@ impl KafkaForwarder {
                 }
             }
         }
+        let delivered = std::array::from_fn(|i| !acked[i].is_empty());
         let n: usize = acked.iter().map(Vec::len).sum();
         if n == 0 {
-            return;
+            return delivered;
         }
         let outbox = self.outbox.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -418,5 +442,6 @@ impl KafkaForwarder {
             }
             Err(e) => warn!(error = %e, "Outbox ack task failed."),
         }
+        delivered
     }
 }

@@ -165,3 +165,107 @@ async fn a_fatal_producer_error_rebuilds_the_producer_and_nothing_is_lost() {
     seqs.dedup();
     assert_eq!(seqs.len(), 100, "every record in Kafka once at least");
 }
+
+fn alert(i: i64) -> Record {
+    use crate::record::{Alert, AlertEvent, Severity, ALERT_SCHEMA};
+    Record::Alert(Alert {
+        schema: ALERT_SCHEMA.into(),
+        id: format!("gw/a/r/{i}"),
+        event: AlertEvent::Raised,
+        gateway: "gw".into(),
+        site: "s".into(),
+        asset: "a".into(),
+        rule: "r".into(),
+        severity: Severity::Warning,
+        signal: "x".into(),
+        value: 1.0,
+        limit: 0.5,
+        ts_ns: i,
+        since_ns: i,
+        meta: AssetMeta::default(),
+        model: None,
+        detector: None,
+    })
+}
+
+/// A topic that refuses the agent (authorization failed) holds back only its own class:
+/// alerts keep flowing at once while telemetry backs off, and telemetry follows, in order,
+/// once the topic takes records again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_topic_pauses_only_its_class() {
+    use rdkafka::types::RDKafkaRespErr;
+    let mock = MockCluster::new(1).expect("mock cluster");
+    let bootstrap = mock.bootstrap_servers();
+    let cfg = config(&bootstrap);
+    for t in [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic] {
+        mock.create_topic(t, 1, 1).expect("create in mock");
+    }
+    mock.topic_error(
+        &cfg.telemetry_topic,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+    )
+    .expect("topic error");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Outbox::open(dir.path(), 16 << 20, Durability::Full).unwrap());
+    let metrics = Arc::new(Metrics::new(&[]));
+    let appended = Arc::new(Notify::new());
+    let f = KafkaForwarder::new(
+        cfg.clone(),
+        "gw".into(),
+        outbox.clone(),
+        metrics.clone(),
+        appended.clone(),
+    )
+    .expect("forwarder");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
+
+    outbox
+        .append(&(0..20).map(telemetry).collect::<Vec<_>>())
+        .unwrap();
+    appended.notify_one();
+    // Let the telemetry class fail and back off several times (0.2, 0.4, ... 3.2 s).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let errors = metrics.delivery_error_count();
+    assert!(errors >= 3, "telemetry was refused repeatedly: {errors}");
+    let telemetry_left = |o: &Outbox| o.counters().class(crate::record::Class::Telemetry).count;
+    assert_eq!(telemetry_left(&outbox), 20);
+
+    // Alerts go through at once, whatever the telemetry class's backoff.
+    for k in 0..5 {
+        outbox.append(&[alert(k)]).unwrap();
+        appended.notify_one();
+        let end = Instant::now() + Duration::from_secs(2);
+        while outbox.counters().class(crate::record::Class::Alert).count > 0 {
+            assert!(
+                Instant::now() < end,
+                "alert {k} held back by the telemetry topic's refusals"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(telemetry_left(&outbox), 20);
+
+    // The topic takes records again: telemetry follows, in order.
+    mock.topic_error(
+        &cfg.telemetry_topic,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR,
+    )
+    .expect("clear topic error");
+    assert!(
+        wait_empty(&outbox, Duration::from_secs(60)).await,
+        "telemetry never followed: {:?}",
+        metrics.last_error()
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+    let seqs = seqs_in(&bootstrap, &cfg.telemetry_topic, 20);
+    let mut first_seen = Vec::new();
+    for s in seqs {
+        if !first_seen.contains(&s) {
+            first_seen.push(s);
+        }
+    }
+    assert_eq!(first_seen.len(), 20);
+    assert!(first_seen.windows(2).all(|w| w[0] < w[1]), "{first_seen:?}");
+}

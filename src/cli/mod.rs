@@ -170,6 +170,14 @@ pub enum OutboxCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Put the dead letters (records Kafka refused for good) back in their classes, for the
+    /// agent to send again at its next start (fix the cause first). Run it with the agent
+    /// stopped.
+    ResendDead {
+        /// The agent's configuration file (data_dir and budget).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Print entries as JSON lines (undecodable ones as hex).
     Dump {
         /// The gateway's data_dir, or an outbox folder itself (e.g. a set-aside copy).
@@ -210,6 +218,8 @@ pub enum DumpClass {
     Status,
     Telemetry,
     Quarantine,
+    /// Records Kafka will never take.
+    Dead,
 }
 
 impl From<DumpClass> for DumpWhat {
@@ -219,6 +229,7 @@ impl From<DumpClass> for DumpWhat {
             DumpClass::Status => DumpWhat::Class(Class::Status),
             DumpClass::Telemetry => DumpWhat::Class(Class::Telemetry),
             DumpClass::Quarantine => DumpWhat::Quarantine,
+            DumpClass::Dead => DumpWhat::Dead,
         }
     }
 }
@@ -250,7 +261,10 @@ mod tests {
             .iter()
             .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
             .collect();
-        assert_eq!(classes, ["alert", "status", "telemetry", "quarantine"]);
+        assert_eq!(
+            classes,
+            ["alert", "status", "telemetry", "quarantine", "dead"]
+        );
         // Each record class's own name is accepted.
         for c in Class::ALL {
             let d = DumpClass::from_str(c.name(), false).map(DumpWhat::from);

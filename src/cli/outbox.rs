@@ -14,6 +14,7 @@ pub fn command(command: OutboxCommand) -> Exit {
         OutboxCommand::Stats { data_dir } => (outbox_dir(data_dir.clone()), false),
         OutboxCommand::Verify { data_dir } => (outbox_dir(data_dir.clone()), true),
         OutboxCommand::Salvage { config, from } => return salvage(config, from),
+        OutboxCommand::ResendDead { config } => return resend_dead(config),
         OutboxCommand::Dump {
             data_dir,
             classes,
@@ -121,16 +122,43 @@ fn outbox_dir(data_dir: PathBuf) -> PathBuf {
     }
 }
 
+/// The agent's configuration, or the exit for a bad one.
+fn load_config(path: &std::path::Path) -> Result<crate::config::Config, Exit> {
+    crate::config::load_file_with(path, &crate::model::package::ManifestReader).map_err(|e| {
+        eprint!("{e}");
+        Exit::InvalidConfig
+    })
+}
+
+/// `forewarn outbox resend-dead`: exit 2 for a bad configuration, 1 if the outbox cannot be
+/// opened or written.
+fn resend_dead(config: &std::path::Path) -> Exit {
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let dir = config.gateway.data_dir.join("outbox");
+    let result =
+        crate::outbox::Outbox::open(&dir, config.outbox.budget_bytes, config.outbox.durability)
+            .and_then(|o| o.resend_dead());
+    match result {
+        Ok(n) => {
+            println!("{n} dead letters back in their classes; start the agent to send them");
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            Exit::Failed
+        }
+    }
+}
+
 /// `forewarn outbox salvage`: exit 2 for a bad configuration, 1 if either outbox cannot be
 /// read or written.
 fn salvage(config: &std::path::Path, from: &std::path::Path) -> Exit {
-    let config = match crate::config::load_file_with(config, &crate::model::package::ManifestReader)
-    {
+    let config = match load_config(config) {
         Ok(c) => c,
-        Err(e) => {
-            eprint!("{e}");
-            return Exit::InvalidConfig;
-        }
+        Err(exit) => return exit,
     };
     let dir = config.gateway.data_dir.join("outbox");
     if from.canonicalize().ok() == dir.canonicalize().ok() {

@@ -202,6 +202,7 @@ fn fixture_records() -> Vec<(&'static str, Record)> {
         delivery_errors: 2,
         last_delivery_error: Some("Broker: timed out".into()),
         outbox_quarantined: 1,
+        outbox_dead_letters: 0,
         outbox_recovered: 1,
         outbox_set_aside: 0,
         outbox_recovery: Some("used the previous snapshot".into()),

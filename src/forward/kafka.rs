@@ -18,6 +18,9 @@
 //!   rewinds to the failed record and retries with its own backoff (0.2 s doubling to 30 s,
 //!   reset by a delivery): a topic that refuses the agent holds back only its class, and
 //!   alerts keep flowing while telemetry waits.
+//! - A record Kafka will never take (`MSG_SIZE_TOO_LARGE`, an invalid record: [`is_permanent`])
+//!   is moved to the dead letters ([`crate::outbox::dead`]) instead of being retried, and the
+//!   records behind it go on; for its key it is a gap.
 //! - A fatal producer error (librdkafka raises one when the idempotent producer cannot keep
 //!   its guarantees) fails every send until the producer is replaced: once nothing is in
 //!   flight, the forwarder builds a new producer (logged, and named in the status's
@@ -85,6 +88,26 @@ pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaErr
         .map(|_| ())
 }
 
+/// Errors after which Kafka will never take the record, however often it is sent: it goes
+/// to the dead letters ([`crate::outbox::dead`]) instead of being retried.
+pub fn is_permanent(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord
+    )
+}
+
+/// The permanent error in a delivery failure, if it is one.
+fn permanent(e: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match e {
+        KafkaError::MessageProduction(code) if is_permanent(*code) => Some(*code),
+        _ => None,
+    }
+}
+
 /// Why one record was not delivered (it stays in the outbox and is sent again).
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -119,6 +142,15 @@ impl ClientContext for QuietContext {
     fn error(&self, error: KafkaError, reason: &str) {
         warn!(error = %error, "Kafka client: {reason}");
     }
+}
+
+/// Why [`KafkaForwarder::send`] did not hand a record over.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    QueueFull,
+    Failed,
+    /// Kafka will never take it (the reason).
+    Never(String),
 }
 
 type Delivery = Pin<Box<dyn Future<Output = (Class, u64, Result<(), DeliveryError>)> + Send>>;
@@ -167,14 +199,15 @@ impl KafkaForwarder {
         }
     }
 
-    /// Hand one entry to librdkafka. `Err(true)` = queue full (try later), `Err(false)` = failed.
-    fn send(&self, class: Class, e: &Entry) -> Result<Delivery, bool> {
+    /// Hand one entry to librdkafka. `Err(Refused::QueueFull)`: try later; `Failed`: retry
+    /// with backoff; `Never`: Kafka will never take it.
+    fn send(&self, class: Class, e: &Entry) -> Result<Delivery, Refused> {
         let payload = match encode_payload(&e.record, self.config.encoding) {
             Ok(p) => p,
             Err(err) => {
                 self.metrics
                     .delivery_error(format!("encoding seq {}: {err}", e.seq));
-                return Err(false);
+                return Err(Refused::Failed);
             }
         };
         let key = e.record.kafka_key();
@@ -212,11 +245,16 @@ impl KafkaForwarder {
                     (class, seq, r)
                 })))
             }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(true),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(Refused::QueueFull)
+            }
             Err((err, _)) => {
                 self.metrics
                     .delivery_error(format!("producing seq {}: {err}", e.seq));
-                Err(false)
+                Err(match permanent(&err) {
+                    Some(_) => Refused::Never(err.to_string()),
+                    None => Refused::Failed,
+                })
             }
         }
     }
@@ -295,8 +333,12 @@ impl KafkaForwarder {
                                     per_class[slot(class)] += 1;
                                     cursor[slot(class)] = e.seq;
                                 }
-                                Err(queue_full) => {
-                                    if !queue_full {
+                                Err(Refused::Never(reason)) => {
+                                    self.dead_letter(class, e.seq, reason).await;
+                                    cursor[slot(class)] = e.seq;
+                                }
+                                Err(refused) => {
+                                    if refused == Refused::Failed {
                                         failed[slot(class)] = Some(e.seq);
                                     }
                                     pause_until = Some(
@@ -394,6 +436,19 @@ impl KafkaForwarder {
         }
     }
 
+    /// Move a record Kafka will never take to the dead letters (on the blocking pool).
+    async fn dead_letter(&self, class: Class, seq: u64, reason: String) {
+        let outbox = self.outbox.clone();
+        let moved =
+            tokio::task::spawn_blocking(move || outbox.dead_letter(class, seq, &reason)).await;
+        match moved {
+            Ok(Ok(_)) => {}
+            // It stays in its class and is sent again: a retry, never a loss.
+            Ok(Err(e)) => warn!(error = %e, seq, "Moving a record to the dead letters failed."),
+            Err(e) => warn!(error = %e, "Dead-letter task failed."),
+        }
+    }
+
     /// The producer (tests inject faults into it).
     #[cfg(test)]
     pub(crate) fn producer(&self) -> FutureProducer<QuietContext> {
@@ -414,6 +469,10 @@ impl KafkaForwarder {
             per_class[s] = per_class[s].saturating_sub(1);
             match r {
                 Ok(()) => acked[s].push(seq),
+                Err(DeliveryError::Kafka(e)) if permanent(&e).is_some() => {
+                    self.metrics.delivery_error(e.to_string());
+                    self.dead_letter(class, seq, e.to_string()).await;
+                }
                 Err(e) => {
                     warn!(class = class.name(), seq, error = %e, "Kafka delivery failed; the record stays in the outbox.");
                     self.metrics.delivery_error(e.to_string());

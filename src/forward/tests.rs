@@ -269,3 +269,66 @@ async fn a_refusing_topic_pauses_only_its_class() {
     assert_eq!(first_seen.len(), 20);
     assert!(first_seen.windows(2).all(|w| w[0] < w[1]), "{first_seen:?}");
 }
+
+/// A record Kafka will never take (here larger than `message.max.bytes`) goes to the dead
+/// letters: counted, kept, and the records behind it, in its class, keep flowing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_kafka_will_never_take_is_dead_lettered_and_the_rest_flows() {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    let bootstrap = mock.bootstrap_servers();
+    let mut cfg = config(&bootstrap);
+    cfg.properties
+        .insert("message.max.bytes".into(), "2000".into());
+    for t in [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic] {
+        mock.create_topic(t, 1, 1).expect("create in mock");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Outbox::open(dir.path(), 16 << 20, Durability::Full).unwrap());
+    let metrics = Arc::new(Metrics::new(&[]));
+    let appended = Arc::new(Notify::new());
+    let f = KafkaForwarder::new(
+        cfg.clone(),
+        "gw".into(),
+        outbox.clone(),
+        metrics.clone(),
+        appended.clone(),
+    )
+    .expect("forwarder");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
+
+    let mut big = telemetry(5);
+    if let Record::Telemetry(t) = &mut big {
+        t.asset = "x".repeat(3000);
+    }
+    let mut records: Vec<Record> = (0..5).map(telemetry).collect();
+    records.push(big);
+    records.extend((6..11).map(telemetry));
+    let seqs = outbox.append(&records).unwrap();
+    appended.notify_one();
+    assert!(
+        wait_empty(&outbox, Duration::from_secs(30)).await,
+        "the records behind the refused one did not flow: {:?}",
+        metrics.last_error()
+    );
+    assert_eq!(outbox.counters().dead, 1);
+    assert!(metrics
+        .last_error()
+        .is_some_and(|e| e.contains("too large") || e.contains("TooLarge")));
+    shutdown.cancel();
+    task.await.unwrap();
+    let delivered = seqs_in(&bootstrap, &cfg.telemetry_topic, 10);
+    let want: Vec<u64> = seqs.iter().copied().filter(|s| *s != seqs[5]).collect();
+    assert_eq!(delivered, want);
+    // Kept for the operator under its number, and sent again on request.
+    let o = Arc::try_unwrap(outbox)
+        .ok()
+        .expect("sole owner after the forwarder ended");
+    assert_eq!(o.resend_dead().unwrap(), 1);
+    let back = o
+        .read_after(crate::record::Class::Telemetry, 0, 10)
+        .unwrap()
+        .entries;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].seq, seqs[5]);
+}

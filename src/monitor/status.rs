@@ -47,6 +47,8 @@ pub struct OutboxHealth {
     pub total_bytes: u64,
     pub budget_bytes: u64,
     pub quarantined: u64,
+    /// Records Kafka will never take, held as dead letters.
+    pub dead: u64,
     pub recovered: u64,
     pub set_aside: u64,
     /// How the store was recovered at open, if it was.
@@ -87,6 +89,7 @@ pub fn build_status(
         delivery_errors: metrics.delivery_error_count(),
         last_delivery_error: metrics.last_error(),
         outbox_quarantined: outbox.quarantined,
+        outbox_dead_letters: outbox.dead,
         outbox_recovered: outbox.recovered,
         outbox_set_aside: outbox.set_aside,
         outbox_recovery: outbox.recovery,

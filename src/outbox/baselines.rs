@@ -161,7 +161,7 @@ impl Store {
         let file = std::fs::metadata(dir.join("data.mdb")).map_or(0, |m| m.len());
         let map = usize::try_from(file.saturating_add(64 << 20)).unwrap_or(usize::MAX / 2);
         let mut options = EnvOpenOptions::new();
-        options.map_size(map).max_dbs(8);
+        options.map_size(map).max_dbs(16);
         // SAFETY: this process opens the environment once; LMDB's lock file serialises it with
         // the agent's writer, and nothing truncates the files while it is open.
         let env = unsafe { options.open(dir)? };

@@ -12,6 +12,7 @@ impl Outbox {
             total_bytes: c.total_bytes(),
             budget_bytes: self.budget_bytes(),
             quarantined: c.quarantined,
+            dead: c.dead,
             recovered: c.recovered,
             set_aside: c.set_aside,
             recovery: self.recovery().map(ToString::to_string),

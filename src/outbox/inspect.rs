@@ -71,6 +71,7 @@ struct Dbs {
     data: [Option<DataDb>; 3],
     meta: Option<Database<'static, Str, U64<BE>>>,
     quarantine: Option<DataDb>,
+    dead: Option<DataDb>,
 }
 
 impl ReadOnly {
@@ -82,7 +83,7 @@ impl ReadOnly {
             });
         }
         let mut options = EnvOpenOptions::new();
-        options.max_dbs(8);
+        options.max_dbs(16);
         // SAFETY: read-only; the agent never truncates the file while it runs.
         unsafe { options.flags(EnvFlags::READ_ONLY) };
         // SAFETY: opened once in this process, read-only.
@@ -103,15 +104,17 @@ impl ReadOnly {
                     data("telemetry")?,
                     dbo.open_database::<Str, U64<BE>>(rtxn, Some("meta"))?,
                     data("quarantine")?,
+                    data(super::dead::DEAD_DB)?,
                 );
                 Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(dbs))
             })?
             .unwrap_commit();
-        let (a, s, t, meta, quarantine) = dbs;
+        let (a, s, t, meta, quarantine, dead) = dbs;
         Ok(Dbs {
             data: [a, s, t],
             meta,
             quarantine,
+            dead,
         })
     }
 }
@@ -226,6 +229,8 @@ fn walk(ro: &ReadOnly, r: &mut Report) -> Result<(), OutboxError> {
 pub enum DumpWhat {
     Class(Class),
     Quarantine,
+    /// Dead letters: `class` is `dead/<class>`.
+    Dead,
 }
 
 /// Write entries as JSON lines (`{"seq", "class", "record"}`; undecodable ones as
@@ -249,6 +254,7 @@ pub fn dump(
         let (name, quarantined, db) = match w {
             DumpWhat::Class(c) => (c.name(), false, dbs.data[idx(*c)]),
             DumpWhat::Quarantine => ("quarantine", true, dbs.quarantine),
+            DumpWhat::Dead => ("dead", false, dbs.dead),
         };
         let Some(db) = db else {
             continue;
@@ -258,6 +264,15 @@ pub fn dump(
                 return Ok(written);
             }
             let (seq, v) = item?;
+            // A dead letter: its class's byte, then the stored value.
+            let (name, v) = match (w, v.split_first()) {
+                (DumpWhat::Dead, Some((&b, rest))) => {
+                    let class = Class::ALL.into_iter().find(|c| idx(*c) == b as usize);
+                    let name = class.map_or("dead/?".to_string(), |c| format!("dead/{}", c.name()));
+                    (name, rest)
+                }
+                _ => (name.to_string(), v),
+            };
             let line = match (quarantined, decode(v)) {
                 (false, Some(record)) => {
                     serde_json::json!({ "seq": seq, "class": name, "record": record })

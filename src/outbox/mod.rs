@@ -8,6 +8,8 @@
 //!   `<class>.evicted`; plus `quarantined`, `recovered`, `set_aside`; `first_seq` (where a
 //!   fresh outbox started numbering) and `first_seq_clock_wrong` (1 if the clock was wrong);
 //! - `quarantine`: undecodable entries moved aside (key = sequence number, value = raw bytes);
+//! - `dead`: records Kafka will never take (key = sequence number, value = class byte + the
+//!   stored value), kept for the operator ([`dead`]);
 //! - `baselines`, `baseline_requests`: the detectors' learned baselines and the requests of
 //!   `forewarn baseline` ([`baselines`]).
 //!
@@ -91,6 +93,7 @@ use heed::types::{Bytes, Str, U64};
 use heed::{Database, Env, RwTxn};
 
 pub mod baselines;
+pub mod dead;
 mod health;
 pub mod inspect;
 pub mod integrity;
@@ -152,6 +155,8 @@ pub struct Counters {
     pub next_seq: u64,
     pub classes: [ClassCounters; 3],
     pub quarantined: u64,
+    /// Records held in the dead-letter database (Kafka refused them for good).
+    pub dead: u64,
     /// Opens that found the latest transaction damaged and used the previous snapshot.
     pub recovered: u64,
     /// Times a damaged outbox was set aside for this one.
@@ -186,6 +191,7 @@ pub struct Outbox {
     data: [DataDb; 3],
     meta: MetaDb,
     quarantine: DataDb,
+    dead: DataDb,
     baseline_dbs: baselines::Dbs,
     budget: u64,
     /// Serialises writers and holds the committed counters.
@@ -239,6 +245,7 @@ impl Outbox {
         let mut c = Counters {
             next_seq: get("next_seq")?.max(1),
             quarantined: get("quarantined")?,
+            dead: get("dead")?,
             recovered: get("recovered")?,
             set_aside: get("set_aside")?,
             ..Counters::default()
@@ -257,6 +264,7 @@ impl Outbox {
     fn write_counters(&self, txn: &mut RwTxn, c: &Counters) -> Result<(), OutboxError> {
         self.meta.put(txn, "next_seq", &c.next_seq)?;
         self.meta.put(txn, "quarantined", &c.quarantined)?;
+        self.meta.put(txn, "dead", &c.dead)?;
         self.meta.put(txn, "recovered", &c.recovered)?;
         self.meta.put(txn, "set_aside", &c.set_aside)?;
         for class in Class::ALL {

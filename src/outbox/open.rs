@@ -10,7 +10,7 @@ use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions};
 
 use super::integrity::{self, OpenFailure, OpenMarker};
 use super::{
-    baselines, idx, seq, Counters, Outbox, OutboxError, Recovery, ENTRY_OVERHEAD, FIRST_SEQ,
+    baselines, dead, idx, seq, Counters, Outbox, OutboxError, Recovery, ENTRY_OVERHEAD, FIRST_SEQ,
     FIRST_SEQ_CLOCK_WRONG,
 };
 use crate::config::Durability;
@@ -140,7 +140,7 @@ impl Outbox {
         previous_snapshot: bool,
     ) -> Result<Outbox, OpenFailure> {
         let mut options = EnvOpenOptions::new();
-        options.map_size(map_size).max_dbs(8);
+        options.map_size(map_size).max_dbs(16);
         let mut flags = EnvFlags::empty();
         if matches!(durability, Durability::Batched(_)) {
             flags |= EnvFlags::NO_SYNC;
@@ -161,7 +161,7 @@ impl Outbox {
         }
         integrity::check_file_length(&env, dir)?;
         let wtxn = env.write_txn()?;
-        let (alert, status, telemetry, meta, quarantine, baselines, requests) = env
+        let (alert, status, telemetry, meta, quarantine, baselines, requests, dead) = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
                 let a: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("alert"))?;
                 let s: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("status"))?;
@@ -172,7 +172,8 @@ impl Outbox {
                     dbo.create_database(wtxn, Some(baselines::BASELINES))?;
                 let r: Database<Str, Bytes> =
                     dbo.create_database(wtxn, Some(baselines::REQUESTS_DB))?;
-                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q, b, r)))
+                let d: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some(dead::DEAD_DB))?;
+                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q, b, r, d)))
             })?
             .unwrap_commit();
         let mut outbox = Outbox {
@@ -180,6 +181,7 @@ impl Outbox {
             data: [alert, status, telemetry],
             meta,
             quarantine,
+            dead,
             baseline_dbs: baselines::Dbs {
                 baselines,
                 requests,
@@ -299,6 +301,11 @@ impl Outbox {
                 cc.bytes = bytes;
                 fixed = true;
             }
+        }
+        let dead = self.dead.len(&wtxn)?;
+        if dead != c.dead {
+            c.dead = dead;
+            fixed = true;
         }
         let quarantined = self.quarantine.len(&wtxn)?;
         if let Some((last, _)) = self.quarantine.last(&wtxn)? {

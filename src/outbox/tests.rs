@@ -47,6 +47,14 @@ fn alert(i: i64) -> Record {
 
 const MIB: u64 = 1024 * 1024;
 
+/// Records for tests elsewhere in the outbox module.
+pub(crate) fn telemetry_record(i: i64) -> Record {
+    telemetry(i)
+}
+pub(crate) fn alert_record(i: i64) -> Record {
+    alert(i)
+}
+
 /// These tests number a fresh outbox from 1, not from the clock (tested on its own below).
 const FROM_ONE: seq::Floor = seq::Floor {
     seq: 1,

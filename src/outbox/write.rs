@@ -191,7 +191,7 @@ impl Outbox {
     }
 
     /// Evict oldest entries (telemetry first) until `size` more bytes fit within `limit`.
-    fn evict_for(
+    pub(super) fn evict_for(
         &self,
         wtxn: &mut RwTxn,
         c: &mut Counters,

@@ -329,6 +329,10 @@ pub struct Status {
     /// Outbox entries set aside as undecodable (see `forewarn outbox dump --class quarantine`).
     #[serde(default)]
     pub outbox_quarantined: u64,
+    /// Records Kafka will never take (too large, invalid), held as dead letters (see
+    /// `forewarn outbox dump --class dead`, `forewarn outbox resend-dead`). Left out while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outbox_dead_letters: u64,
     /// Opens that found the latest outbox transaction damaged and used the previous snapshot.
     #[serde(default)]
     pub outbox_recovered: u64,
@@ -531,4 +535,8 @@ impl Reject {
     pub fn index(self) -> usize {
         self as usize
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -14,10 +14,12 @@ use tokio_util::sync::CancellationToken;
 use super::KafkaForwarder;
 use crate::config::{Durability, KafkaConfig};
 use crate::monitor::Metrics;
+use crate::outbox::tests::{alert_record as alert, telemetry_record as telemetry};
 use crate::outbox::Outbox;
-use crate::record::{AssetMeta, Record, Telemetry, TELEMETRY_SCHEMA};
+use crate::record::Record;
 
-fn config(bootstrap: &str) -> KafkaConfig {
+/// The topics and settings the forwarder tests use (also the topic tests).
+pub(super) fn config(bootstrap: &str) -> KafkaConfig {
     KafkaConfig {
         bootstrap_servers: bootstrap.into(),
         alerts_topic: "forewarn.alerts".into(),
@@ -33,24 +35,70 @@ fn config(bootstrap: &str) -> KafkaConfig {
     }
 }
 
-fn telemetry(i: i64) -> Record {
-    Record::Telemetry(Telemetry {
-        schema: TELEMETRY_SCHEMA.into(),
-        gateway: "gw".into(),
-        site: "s".into(),
-        asset: "a".into(),
-        signal: "x".into(),
-        unit: None,
-        start_ns: i,
-        end_ns: i + 1,
-        count: 1,
-        min: 0.0,
-        max: 0.0,
-        mean: 0.0,
-        last: i as f64,
-        meta: AssetMeta::default(),
-        method: None,
-    })
+/// A mock cluster holding the three topics, and a configuration pointing at it.
+fn mock_cluster() -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    KafkaConfig,
+) {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    let cfg = config(&mock.bootstrap_servers());
+    for t in [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic] {
+        mock.create_topic(t, 1, 1).expect("create in mock");
+    }
+    (mock, cfg)
+}
+
+/// A forwarder running on a fresh outbox.
+struct Running {
+    outbox: Arc<Outbox>,
+    metrics: Arc<Metrics>,
+    appended: Arc<Notify>,
+    /// The forwarder's first producer (tests inject faults into it).
+    producer: rdkafka::producer::FutureProducer<super::kafka::QuietContext>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn start(cfg: &KafkaConfig) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Arc::new(Outbox::open(dir.path(), 16 << 20, Durability::Full).unwrap());
+        let metrics = Arc::new(Metrics::new(&[]));
+        let appended = Arc::new(Notify::new());
+        let f = KafkaForwarder::new(
+            cfg.clone(),
+            "gw".into(),
+            outbox.clone(),
+            metrics.clone(),
+            appended.clone(),
+        )
+        .expect("forwarder");
+        let producer = f.producer();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
+        Running {
+            outbox,
+            metrics,
+            appended,
+            producer,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    fn append(&self, records: &[Record]) -> Vec<u64> {
+        let seqs = self.outbox.append(records).unwrap();
+        self.appended.notify_one();
+        seqs
+    }
+
+    async fn stop(self) -> Arc<Outbox> {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+        self.outbox
+    }
 }
 
 async fn wait_empty(outbox: &Outbox, within: Duration) -> bool {
@@ -96,31 +144,13 @@ fn seqs_in(bootstrap: &str, topic: &str, want: usize) -> Vec<u64> {
 /// until the producer is replaced. The forwarder replaces it and delivers the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_producer_error_rebuilds_the_producer_and_nothing_is_lost() {
-    let mock = MockCluster::new(1).expect("mock cluster");
-    let bootstrap = mock.bootstrap_servers();
-    let cfg = config(&bootstrap);
-    for t in [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic] {
-        mock.create_topic(t, 1, 1).expect("create in mock");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Outbox::open(dir.path(), 16 << 20, Durability::Full).unwrap());
-    let metrics = Arc::new(Metrics::new(&[]));
-    let appended = Arc::new(Notify::new());
-    let f = KafkaForwarder::new(
-        cfg.clone(),
-        "gw".into(),
-        outbox.clone(),
-        metrics.clone(),
-        appended.clone(),
-    )
-    .expect("forwarder");
-    let first_producer = f.producer();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
+    let (_mock, cfg) = mock_cluster();
+    let bootstrap = cfg.bootstrap_servers.clone();
+    let run = Running::start(&cfg);
+    let (outbox, metrics) = (run.outbox.clone(), run.metrics.clone());
 
     let batch: Vec<Record> = (0..50).map(telemetry).collect();
-    outbox.append(&batch).unwrap();
-    appended.notify_one();
+    run.append(&batch);
     assert!(
         wait_empty(&outbox, Duration::from_secs(30)).await,
         "first 50 not delivered"
@@ -131,7 +161,7 @@ async fn a_fatal_producer_error_rebuilds_the_producer_and_nothing_is_lost() {
     // reason a NUL-terminated string that outlives the call.
     let err = unsafe {
         rdkafka::bindings::rd_kafka_test_fatal_error(
-            first_producer.client().native_ptr(),
+            run.producer.client().native_ptr(),
             rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
             reason.as_ptr(),
         )
@@ -140,11 +170,10 @@ async fn a_fatal_producer_error_rebuilds_the_producer_and_nothing_is_lost() {
         err,
         rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
     );
-    assert!(first_producer.client().fatal_error().is_some());
+    assert!(run.producer.client().fatal_error().is_some());
 
     let batch: Vec<Record> = (50..100).map(telemetry).collect();
-    outbox.append(&batch).unwrap();
-    appended.notify_one();
+    run.append(&batch);
     assert!(
         wait_empty(&outbox, Duration::from_secs(60)).await,
         "the records after the fatal error were not delivered: {:?}",
@@ -157,35 +186,12 @@ async fn a_fatal_producer_error_rebuilds_the_producer_and_nothing_is_lost() {
         "{:?}",
         metrics.last_error()
     );
-    shutdown.cancel();
-    task.await.unwrap();
+    run.stop().await;
 
     let mut seqs = seqs_in(&bootstrap, &cfg.telemetry_topic, 100);
     seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(seqs.len(), 100, "every record in Kafka once at least");
-}
-
-fn alert(i: i64) -> Record {
-    use crate::record::{Alert, AlertEvent, Severity, ALERT_SCHEMA};
-    Record::Alert(Alert {
-        schema: ALERT_SCHEMA.into(),
-        id: format!("gw/a/r/{i}"),
-        event: AlertEvent::Raised,
-        gateway: "gw".into(),
-        site: "s".into(),
-        asset: "a".into(),
-        rule: "r".into(),
-        severity: Severity::Warning,
-        signal: "x".into(),
-        value: 1.0,
-        limit: 0.5,
-        ts_ns: i,
-        since_ns: i,
-        meta: AssetMeta::default(),
-        model: None,
-        detector: None,
-    })
 }
 
 /// A topic that refuses the agent (authorization failed) holds back only its own class:
@@ -194,36 +200,17 @@ fn alert(i: i64) -> Record {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_topic_pauses_only_its_class() {
     use rdkafka::types::RDKafkaRespErr;
-    let mock = MockCluster::new(1).expect("mock cluster");
-    let bootstrap = mock.bootstrap_servers();
-    let cfg = config(&bootstrap);
-    for t in [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic] {
-        mock.create_topic(t, 1, 1).expect("create in mock");
-    }
+    let (mock, cfg) = mock_cluster();
+    let bootstrap = cfg.bootstrap_servers.clone();
     mock.topic_error(
         &cfg.telemetry_topic,
         RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
     )
     .expect("topic error");
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Outbox::open(dir.path(), 16 << 20, Durability::Full).unwrap());
-    let metrics = Arc::new(Metrics::new(&[]));
-    let appended = Arc::new(Notify::new());
-    let f = KafkaForwarder::new(
-        cfg.clone(),
-        "gw".into(),
-        outbox.clone(),
-        metrics.clone(),
-        appended.clone(),
-    )
-    .expect("forwarder");
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
+    let run = Running::start(&cfg);
+    let (outbox, metrics) = (run.outbox.clone(), run.metrics.clone());
 
-    outbox
-        .append(&(0..20).map(telemetry).collect::<Vec<_>>())
-        .unwrap();
-    appended.notify_one();
+    run.append(&(0..20).map(telemetry).collect::<Vec<_>>());
     // Let the telemetry class fail and back off several times (0.2, 0.4, ... 3.2 s).
     tokio::time::sleep(Duration::from_secs(8)).await;
     let errors = metrics.delivery_error_count();
@@ -233,8 +220,7 @@ async fn a_refusing_topic_pauses_only_its_class() {
 
     // Alerts go through at once, whatever the telemetry class's backoff.
     for k in 0..5 {
-        outbox.append(&[alert(k)]).unwrap();
-        appended.notify_one();
+        run.append(&[alert(k)]);
         let end = Instant::now() + Duration::from_secs(2);
         while outbox.counters().class(crate::record::Class::Alert).count > 0 {
             assert!(
@@ -257,8 +243,7 @@ async fn a_refusing_topic_pauses_only_its_class() {
         "telemetry never followed: {:?}",
         metrics.last_error()
     );
-    shutdown.cancel();
-    task.await.unwrap();
+    run.stop().await;
     let seqs = seqs_in(&bootstrap, &cfg.telemetry_topic, 20);
     let mut first_seen = Vec::new();
     for s in seqs {
@@ -274,28 +259,12 @@ async fn a_refusing_topic_pauses_only_its_class() {
 /// letters: counted, kept, and the records behind it, in its class, keep flowing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_kafka_will_never_take_is_dead_lettered_and_the_rest_flows() {
-    let mock = MockCluster::new(1).expect("mock cluster");
-    let bootstrap = mock.bootstrap_servers();
-    let mut cfg = config(&bootstrap);
+    let (_mock, mut cfg) = mock_cluster();
+    let bootstrap = cfg.bootstrap_servers.clone();
     cfg.properties
         .insert("message.max.bytes".into(), "2000".into());
-    for t in [&cfg.alerts_topic, &cfg.telemetry_topic, &cfg.status_topic] {
-        mock.create_topic(t, 1, 1).expect("create in mock");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Outbox::open(dir.path(), 16 << 20, Durability::Full).unwrap());
-    let metrics = Arc::new(Metrics::new(&[]));
-    let appended = Arc::new(Notify::new());
-    let f = KafkaForwarder::new(
-        cfg.clone(),
-        "gw".into(),
-        outbox.clone(),
-        metrics.clone(),
-        appended.clone(),
-    )
-    .expect("forwarder");
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
+    let run = Running::start(&cfg);
+    let (outbox, metrics) = (run.outbox.clone(), run.metrics.clone());
 
     let mut big = telemetry(5);
     if let Record::Telemetry(t) = &mut big {
@@ -304,8 +273,7 @@ async fn a_record_kafka_will_never_take_is_dead_lettered_and_the_rest_flows() {
     let mut records: Vec<Record> = (0..5).map(telemetry).collect();
     records.push(big);
     records.extend((6..11).map(telemetry));
-    let seqs = outbox.append(&records).unwrap();
-    appended.notify_one();
+    let seqs = run.append(&records);
     assert!(
         wait_empty(&outbox, Duration::from_secs(30)).await,
         "the records behind the refused one did not flow: {:?}",
@@ -315,8 +283,8 @@ async fn a_record_kafka_will_never_take_is_dead_lettered_and_the_rest_flows() {
     assert!(metrics
         .last_error()
         .is_some_and(|e| e.contains("too large") || e.contains("TooLarge")));
-    shutdown.cancel();
-    task.await.unwrap();
+    drop(outbox);
+    let outbox = run.stop().await;
     let delivered = seqs_in(&bootstrap, &cfg.telemetry_topic, 10);
     let want: Vec<u64> = seqs.iter().copied().filter(|s| *s != seqs[5]).collect();
     assert_eq!(delivered, want);

@@ -180,17 +180,8 @@ mod tests {
 
     fn config(bootstrap: &str) -> KafkaConfig {
         KafkaConfig {
-            bootstrap_servers: bootstrap.into(),
-            alerts_topic: "forewarn.alerts".into(),
-            telemetry_topic: "forewarn.telemetry".into(),
-            status_topic: "forewarn.status".into(),
-            encoding: crate::codec::Encoding::Json,
-            compression: "none".into(),
             create_topics: true,
-            topic_partitions: 1,
-            topic_replication: 1,
-            max_in_flight: 10,
-            properties: Default::default(),
+            ..crate::forward::tests::config(bootstrap)
         }
     }
 

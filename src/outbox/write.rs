@@ -97,12 +97,7 @@ impl Outbox {
                 skipped += 1;
                 continue;
             }
-            let size = v.len() as u64 + ENTRY_OVERHEAD;
-            self.evict_for(&mut wtxn, &mut c, size, self.budget)?;
-            db.put(&mut wtxn, seq, v)?;
-            let cc = &mut c.classes[idx(*class)];
-            cc.count += 1;
-            cc.bytes += size;
+            self.put_back(&mut wtxn, &mut c, *class, *seq, v)?;
             restored += 1;
         }
         self.write_counters(&mut wtxn, &c)?;
@@ -111,6 +106,25 @@ impl Outbox {
         drop(guard);
         self.publish(c);
         Ok((restored, skipped))
+    }
+
+    /// Store `value` under an old sequence number `seq` of `class`, within the budget (for
+    /// records coming back: salvaged, or resent dead letters).
+    pub(super) fn put_back(
+        &self,
+        wtxn: &mut RwTxn,
+        c: &mut Counters,
+        class: Class,
+        seq: u64,
+        value: &[u8],
+    ) -> Result<(), OutboxError> {
+        let size = value.len() as u64 + ENTRY_OVERHEAD;
+        self.evict_for(wtxn, c, size, self.budget)?;
+        self.data[idx(class)].put(wtxn, &seq, value)?;
+        let cc = &mut c.classes[idx(class)];
+        cc.count += 1;
+        cc.bytes += size;
+        Ok(())
     }
 
     /// Whether the outbox can ever take `record`: it encodes, and fits the budget. A record
@@ -191,7 +205,7 @@ impl Outbox {
     }
 
     /// Evict oldest entries (telemetry first) until `size` more bytes fit within `limit`.
-    pub(super) fn evict_for(
+    fn evict_for(
         &self,
         wtxn: &mut RwTxn,
         c: &mut Counters,

@@ -97,20 +97,27 @@ fn set_aside_copies(data_dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Fill the outbox while Kafka is down, stop, damage the file, start supervised, bring Kafka
-/// up; check the status and that new data flows. Returns the agent for case-specific checks.
-fn damaged_start(damage: impl Fn(&Path)) -> (Agent, Tansu, serde_json::Value) {
+/// Start an agent with Kafka not started, publish 60 s of data, wait for `depth` telemetry
+/// records in the outbox, and stop it (with a backlog, so not asserted as a clean stop).
+fn backlog_while_kafka_is_down(depth: u64) -> (Mosquitto, Tansu, Agent) {
     let mqtt = Mosquitto::start();
-    let mut kafka = Tansu::not_started();
+    let kafka = Tansu::not_started();
     let mut agent = Agent::start(&config(mqtt.port, &kafka.bootstrap()));
     agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
     publish_seconds(&mqtt, 0, 60);
     let end = Instant::now() + Duration::from_secs(30);
-    while outbox_depths(&agent.data_dir()).get("telemetry").copied() < Some(50) {
+    while outbox_depths(&agent.data_dir()).get("telemetry").copied() < Some(depth) {
         assert!(Instant::now() < end, "backlog never built\n{}", agent.log());
         std::thread::sleep(Duration::from_millis(200));
     }
     agent.stop();
+    (mqtt, kafka, agent)
+}
+
+/// Fill the outbox while Kafka is down, stop, damage the file, start supervised, bring Kafka
+/// up; check the status and that new data flows. Returns the agent for case-specific checks.
+fn damaged_start(damage: impl Fn(&Path)) -> (Agent, Tansu, serde_json::Value) {
+    let (mqtt, mut kafka, mut agent) = backlog_while_kafka_is_down(50);
 
     damage(&agent.data_dir().join("outbox").join("data.mdb"));
 
@@ -216,18 +223,7 @@ fn salvage(agent: &Agent, copy: &Path) -> (Option<i32>, String) {
 /// puts its records back and the agent forwards them, with their own sequence numbers.
 #[test]
 fn a_set_aside_outboxs_readable_records_are_salvaged_and_forwarded() {
-    let mqtt = Mosquitto::start();
-    let mut kafka = Tansu::not_started();
-    let mut agent = Agent::start(&config(mqtt.port, &kafka.bootstrap()));
-    agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
-    publish_seconds(&mqtt, 0, 60);
-    let end = Instant::now() + Duration::from_secs(30);
-    while outbox_depths(&agent.data_dir()).get("telemetry").copied() < Some(59) {
-        assert!(Instant::now() < end, "backlog never built\n{}", agent.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // Kafka is down: the stop ends with a backlog.
-    agent.stop();
+    let (_mqtt, mut kafka, mut agent) = backlog_while_kafka_is_down(59);
     // As if three starts had been killed during the walk.
     let outbox = agent.data_dir().join("outbox");
     std::fs::write(outbox.join("opening"), "3\n").expect("marker");

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
+use crate::record::Record;
+
 pub use mpsc::error::{SendError, TryRecvError};
 
 /// What a message weighs against its channel's budget.
@@ -198,6 +200,11 @@ pub struct Receiver<T> {
 }
 
 impl<T: Weigh> Receiver<T> {
+    /// True while messages are queued for this receiver.
+    pub fn has_queued(&self) -> bool {
+        !self.inner.is_empty()
+    }
+
     fn took(&self, v: T) -> T {
         self.shared.sub(v.weight());
         v
@@ -222,6 +229,139 @@ impl<T: Weigh> Receiver<T> {
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let v = self.inner.try_recv()?;
         Ok(self.took(v))
+    }
+}
+
+/// Where a stage learns that what it handed down the pipeline is safe: committed to the outbox,
+/// as records or in a checkpoint (`outbox::writer`). The MQTT source holds a broker's
+/// acknowledgement until its message's number is committed here; the processing stage paces
+/// its checkpoints by it.
+///
+/// Numbers are the sender's own, rising; [`Ledger::commit`] keeps the highest.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    committed: std::sync::atomic::AtomicU64,
+    changed: Notify,
+}
+
+impl Ledger {
+    /// Everything numbered up to `n` is safe.
+    pub fn commit(&self, n: u64) {
+        if self.committed.fetch_max(n, Ordering::AcqRel) < n {
+            // One waiter per ledger (its sender); a permit is kept if it is not waiting yet.
+            self.changed.notify_one();
+        }
+    }
+
+    /// The highest number committed so far (0: none).
+    pub fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// Waits until a commit raised the number (returns at once if one did since the last
+    /// wait returned).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+}
+
+/// "Number `n` of this ledger's sender": travels with what it covers, and is committed to the
+/// ledger once that is safe.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub ledger: Arc<Ledger>,
+    pub n: u64,
+}
+
+impl Receipt {
+    pub fn commit(&self) {
+        self.ledger.commit(self.n);
+    }
+}
+
+/// The latest receipt per ledger (numbers rise, so the latest covers the earlier ones).
+#[derive(Debug, Default, Clone)]
+pub struct Receipts(Vec<Receipt>);
+
+impl Receipts {
+    pub fn add(&mut self, r: Receipt) {
+        match self
+            .0
+            .iter_mut()
+            .find(|x| Arc::ptr_eq(&x.ledger, &r.ledger))
+        {
+            Some(x) => x.n = x.n.max(r.n),
+            None => self.0.push(r),
+        }
+    }
+
+    /// Commits every receipt to its ledger.
+    pub fn commit(&self) {
+        self.0.iter().for_each(Receipt::commit);
+    }
+
+    /// True if some receipt is above what its ledger has committed.
+    pub fn ahead(&self) -> bool {
+        self.0.iter().any(|r| r.n > r.ledger.committed())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl IntoIterator for Receipts {
+    type Item = Receipt;
+    type IntoIter = std::vec::IntoIter<Receipt>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// What the stages send the writer: records and, from the processing stage, its checkpoint
+/// after them.
+#[derive(Debug, Default)]
+pub struct ToWrite {
+    pub records: Vec<Record>,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// The processing stage's state after the records sent before it, and the receipts of the
+/// batches that state holds.
+#[derive(Debug, Default)]
+pub struct Checkpoint {
+    pub state: Vec<u8>,
+    pub receipts: Receipts,
+}
+
+impl From<Vec<Record>> for ToWrite {
+    fn from(records: Vec<Record>) -> ToWrite {
+        ToWrite {
+            records,
+            checkpoint: None,
+        }
+    }
+}
+
+impl Weigh for ToWrite {
+    fn weight(&self) -> usize {
+        self.records.len()
+    }
+}
+
+impl ToWrite {
+    /// Takes `more` in after what it holds: its records, and its checkpoint in place of an
+    /// earlier one (a later state holds the earlier one's samples; receipts keep the highest).
+    pub fn absorb(&mut self, more: ToWrite) {
+        self.records.extend(more.records);
+        if let Some(mut c) = more.checkpoint {
+            if let Some(old) = self.checkpoint.take() {
+                for r in old.receipts.into_iter() {
+                    c.receipts.add(r);
+                }
+            }
+            self.checkpoint = Some(c);
+        }
     }
 }
 
@@ -299,6 +439,37 @@ mod tests {
         });
         drop(tx);
         assert_eq!(reader.join().unwrap(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_ledger_keeps_the_highest_commit_and_wakes_its_waiter() {
+        let l = Arc::new(Ledger::default());
+        let mut rs = Receipts::default();
+        rs.add(Receipt {
+            ledger: l.clone(),
+            n: 3,
+        });
+        rs.add(Receipt {
+            ledger: l.clone(),
+            n: 2,
+        });
+        assert!(rs.ahead());
+        assert_eq!(l.committed(), 0);
+        rs.commit();
+        assert_eq!(l.committed(), 3);
+        assert!(!rs.ahead());
+        // The commit happened before anyone waited: the permit is kept.
+        tokio::time::timeout(Duration::from_millis(50), l.changed())
+            .await
+            .unwrap();
+        l.commit(1);
+        assert_eq!(l.committed(), 3);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), l.changed())
+                .await
+                .is_err(),
+            "a lower number is no change"
+        );
     }
 
     #[tokio::test]

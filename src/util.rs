@@ -59,7 +59,7 @@ impl Eq for dyn NamePair + '_ {}
 /// later sample would be refused until the time caught up again. So after
 /// [`LateStreak::REBASE_AFTER`] late samples in a row, with no sample on time in between, the
 /// state closes what it holds (reported as usual) and restarts at the late sample's time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LateStreak(u8);
 
 impl LateStreak {

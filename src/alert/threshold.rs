@@ -141,12 +141,95 @@ impl ThresholdRules {
             }
         }
     }
+
+    /// Every (rule, asset) state that holds something (a running hold timer, a raised alert,
+    /// a time seen), for the processing checkpoint; sorted, so the same state gives the same
+    /// bytes.
+    pub fn snapshot(&self) -> Vec<RuleState> {
+        let mut v: Vec<RuleState> = self
+            .state
+            .iter()
+            .map(|((i, asset), st)| RuleState {
+                rule: self.rules[*i].name.clone(),
+                asset: asset.to_string(),
+                since_ns: st.since,
+                raised: st.raised,
+                last_ts: st.last_ts,
+                late: st.late,
+            })
+            .collect();
+        v.sort_by(|x, y| (&x.rule, &x.asset).cmp(&(&y.rule, &y.asset)));
+        v
+    }
+
+    /// Takes back a state from [`ThresholdRules::snapshot`] if a rule of that name still
+    /// applies to the asset (`asset` gives the configured name); false otherwise. A raised
+    /// alert restored this way clears later under its id.
+    pub fn restore(&mut self, st: RuleState, asset: Option<Arc<str>>) -> bool {
+        let Some(asset) = asset else { return false };
+        let Some(i) = self
+            .rules
+            .iter()
+            .position(|r| r.name == st.rule && r.asset.as_deref().is_none_or(|a| a == &*asset))
+        else {
+            return false;
+        };
+        self.state.insert(
+            (i, asset),
+            State {
+                since: st.since_ns,
+                raised: st.raised,
+                last_ts: st.last_ts,
+                late: st.late,
+            },
+        );
+        true
+    }
+}
+
+/// One (rule, asset) state as the processing checkpoint keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RuleState {
+    pub rule: String,
+    pub asset: String,
+    pub since_ns: Option<i64>,
+    pub raised: bool,
+    pub last_ts: i64,
+    pub late: LateStreak,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_raised_alert_restored_from_a_snapshot_clears_under_its_id() {
+        let mut r = rules(0);
+        let (a, s) = (Arc::<str>::from("p"), Arc::<str>::from("t"));
+        let mut out = Vec::new();
+        r.push(&a, &s, 100, 99.0, &mut out);
+        assert_eq!(out[0].event, AlertEvent::Raised);
+        let since = out[0].since_ns;
+        let snap = r.snapshot();
+        let mut back = rules(0);
+        assert!(back.restore(snap[0].clone(), Some(a.clone())));
+        assert_eq!(back.snapshot(), snap);
+        out.clear();
+        back.push(&a, &s, 200, 1.0, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            (out[0].event, out[0].since_ns),
+            (AlertEvent::Cleared, since)
+        );
+        // A rule that is gone, or an asset that is, takes nothing.
+        let mut renamed = rules(0);
+        let mut st = snap[0].clone();
+        st.rule = "other".into();
+        assert!(!renamed.restore(st, Some(a.clone())));
+        assert!(!renamed.restore(snap[0].clone(), None));
+        assert!(renamed.snapshot().is_empty());
+    }
 
     #[test]
     fn a_rule_follows_a_signal_whose_time_went_back() {

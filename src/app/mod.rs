@@ -33,9 +33,9 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-use crate::channel;
+use crate::channel::{self, ToWrite};
 use crate::config::{Config, Durability, SourceConfig};
 use crate::forward::KafkaForwarder;
 use crate::ingest::mqtt::MqttSource;
@@ -47,7 +47,6 @@ use crate::monitor::systemd::{self, Notifier};
 use crate::monitor::Metrics;
 use crate::outbox::{Counters, Outbox};
 use crate::process::Processor;
-use crate::record::Record;
 
 mod shutdown;
 pub mod signals;
@@ -122,8 +121,7 @@ pub async fn run(
     let names: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
     let metrics = Arc::new(Metrics::new(&names));
     let (samples_tx, samples_rx) = channel::channel::<Batch>(SAMPLE_CHANNEL, MAX_QUEUED_SAMPLES);
-    let (records_tx, records_rx) =
-        channel::channel::<Vec<Record>>(RECORD_CHANNEL, MAX_QUEUED_RECORDS);
+    let (records_tx, records_rx) = channel::channel::<ToWrite>(RECORD_CHANNEL, MAX_QUEUED_RECORDS);
     let appended = Arc::new(Notify::new());
     let deadline = Deadline::start(&shutdown);
 
@@ -154,7 +152,7 @@ pub async fn run(
     let models_waiting = model_tx.as_ref().map(|tx| tx.downgrade());
 
     let process = tokio::spawn(crate::process::stage::run(
-        Processor::new(&config),
+        restored_processor(&config, &outbox).await,
         samples_rx,
         records_tx.clone(),
         metrics.clone(),
@@ -281,6 +279,34 @@ pub async fn run(
 
 fn backlog(c: &Counters) -> u64 {
     c.classes.iter().map(|x| x.count).sum()
+}
+
+/// The processor, going on from the outbox's last processing checkpoint (open buckets, rule
+/// states, compressors) when there is one; a checkpoint that cannot be used is logged and the
+/// state starts empty.
+async fn restored_processor(config: &Config, outbox: &Arc<Outbox>) -> Processor {
+    let mut p = Processor::new(config);
+    let o = outbox.clone();
+    match tokio::task::spawn_blocking(move || o.processing_checkpoint()).await {
+        Ok(Ok(Some(bytes))) => match p.restore(&bytes) {
+            Ok(r) => info!(
+                open_buckets = r.open_buckets,
+                raised_alerts = r.raised_alerts,
+                states = r.states,
+                dropped = r.dropped,
+                "Processing state restored from its checkpoint."
+            ),
+            Err(e) => warn!(error = %e, "Processing checkpoint not used; the state starts empty."),
+        },
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => {
+            warn!(error = %e, "Processing checkpoint unreadable; the state starts empty.")
+        }
+        Err(e) => {
+            warn!(error = %e, "Reading the processing checkpoint failed; the state starts empty.")
+        }
+    }
+    p
 }
 
 /// Opens the outbox (on the blocking pool: opening walks the whole store).

@@ -15,11 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use super::SHUTDOWN_DEADLINE;
-use crate::channel;
+use crate::channel::{self, ToWrite};
 use crate::monitor::systemd::Notifier;
 use crate::outbox::writer::WriterHandle;
 use crate::outbox::Outbox;
-use crate::record::Record;
 
 /// The shutdown phases after the root token is cancelled.
 pub struct Deadline {
@@ -54,7 +53,7 @@ impl Deadline {
 pub struct Writer {
     pub handle: WriterHandle,
     /// Whether records still wait in its channel.
-    pub queue: channel::WeakSender<Vec<Record>>,
+    pub queue: channel::WeakSender<ToWrite>,
 }
 
 /// Every stage `run` started, in the order shutdown waits for them.

@@ -384,13 +384,13 @@ pub struct SignalConfig {
 }
 
 /// Per-signal compression (instead of interval buckets).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Compression {
     pub method: CompressionMethod,
     pub max_silence_secs: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CompressionMethod {
     Deadband(Band),
     SwingingDoor(f64),

@@ -64,7 +64,7 @@ impl TimePolicy {
 }
 
 /// The deadband's half-width.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Band {
     /// In signal units.
     Abs(f64),

@@ -20,7 +20,7 @@ use crate::util::{FastMap, LateStreak, NamePair};
 use std::sync::Arc;
 
 /// One signal's open or closed bucket.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bucket {
     pub start_ns: i64,
     pub end_ns: i64,
@@ -169,9 +169,101 @@ impl IntervalBuckets {
     }
 }
 
+/// One signal's bucket state as the processing checkpoint keeps it
+/// ([`IntervalBuckets::snapshot`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SlotState {
+    pub asset: String,
+    pub signal: String,
+    pub width_ns: i64,
+    pub open: Option<Bucket>,
+    pub touched_ns: i64,
+    pub late: LateStreak,
+}
+
+impl IntervalBuckets {
+    /// Every signal's state, sorted by name (the same state gives the same bytes).
+    pub fn snapshot(&self) -> Vec<SlotState> {
+        let mut v: Vec<SlotState> = self
+            .slots
+            .iter()
+            .map(|((a, s), slot)| SlotState {
+                asset: a.to_string(),
+                signal: s.to_string(),
+                width_ns: slot.width_ns,
+                open: slot.open.clone(),
+                touched_ns: slot.touched_ns,
+                late: slot.late,
+            })
+            .collect();
+        v.sort_by(|x, y| (&x.asset, &x.signal).cmp(&(&y.asset, &y.signal)));
+        v
+    }
+
+    /// Takes back a state from [`IntervalBuckets::snapshot`] for a signal that is still
+    /// configured with the same width (`names` gives the configured names and width);
+    /// false (nothing changed) otherwise.
+    pub fn restore(
+        &mut self,
+        st: SlotState,
+        names: impl FnOnce(&str, &str) -> Option<(Arc<str>, Arc<str>, i64)>,
+    ) -> bool {
+        match names(&st.asset, &st.signal) {
+            Some((a, s, width)) if width.max(1) == st.width_ns => {
+                let whole = st.open.as_ref().is_none_or(|b| {
+                    b.count > 0 && b.end_ns == b.start_ns.saturating_add(st.width_ns)
+                });
+                if !whole {
+                    return false;
+                }
+                self.slots.insert(
+                    (a, s),
+                    Slot {
+                        width_ns: st.width_ns,
+                        open: st.open,
+                        touched_ns: st.touched_ns,
+                        late: st.late,
+                    },
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restored_bucket_goes_on_where_the_snapshot_left_it() {
+        let (a, s) = names();
+        let mut b = IntervalBuckets::default();
+        b.push(&a, &s, 10, 11, 3.0, 5);
+        b.push(&a, &s, 10, 12, 1.0, 6);
+        let snap = b.snapshot();
+        let mut back = IntervalBuckets::default();
+        let named = |x: &str, y: &str| Some((Arc::from(x), Arc::from(y), 10));
+        assert!(back.restore(snap[0].clone(), named));
+        assert_eq!(back.snapshot(), snap);
+        back.push(&a, &s, 10, 15, 5.0, 7);
+        match back.push(&a, &s, 10, 25, 0.0, 8) {
+            PushOutcome::Closed(k) => {
+                assert_eq!((k.count, k.min, k.max, k.sum), (3, 1.0, 5.0, 9.0))
+            }
+            other => panic!("expected the restored bucket closed, got {other:?}"),
+        }
+        // A signal whose width changed, or that is gone, starts afresh.
+        let mut other = IntervalBuckets::default();
+        assert!(!other.restore(snap[0].clone(), |x, y| Some((
+            Arc::from(x),
+            Arc::from(y),
+            20
+        ))));
+        assert!(!other.restore(snap[0].clone(), |_, _| None));
+        assert!(other.snapshot().is_empty());
+    }
 
     fn names() -> (Arc<str>, Arc<str>) {
         (Arc::from("a"), Arc::from("s"))

@@ -8,6 +8,6 @@ pub mod buckets;
 pub mod deadband;
 pub mod swinging_door;
 
-pub use buckets::{Bucket, IntervalBuckets, PushOutcome};
+pub use buckets::{Bucket, IntervalBuckets, PushOutcome, SlotState};
 pub use deadband::{Admission, Band, Counters, Deadband, InvalidParameter, Point};
 pub use swinging_door::SwingingDoor;

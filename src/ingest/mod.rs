@@ -15,12 +15,53 @@ pub mod time_guard;
 
 use std::sync::Arc;
 
+use crate::channel::{Receipt, Weigh};
 use crate::config::AssetConfig;
 use crate::record::Sample;
 use crate::util::{FastMap, FastSet};
 
-/// A batch of samples from one message or frame.
-pub type Batch = Vec<Sample>;
+/// A batch of samples from one message or frame, with the receipt its source wants committed
+/// once they are safe in the outbox (an MQTT message's acknowledgement waits for it; serial
+/// and replay sources have none). Derefs to its samples.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub samples: Vec<Sample>,
+    pub receipt: Option<Receipt>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+}
+
+impl From<Vec<Sample>> for Batch {
+    fn from(samples: Vec<Sample>) -> Batch {
+        Batch {
+            samples,
+            receipt: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Batch {
+    type Target = Vec<Sample>;
+    fn deref(&self) -> &Vec<Sample> {
+        &self.samples
+    }
+}
+
+impl std::ops::DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut Vec<Sample> {
+        &mut self.samples
+    }
+}
+
+impl Weigh for Batch {
+    fn weight(&self) -> usize {
+        self.samples.len()
+    }
+}
 
 /// Why a message, frame or value was rejected: part of the status schema, so it lives in
 /// [`crate::record`].

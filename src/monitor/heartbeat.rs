@@ -11,7 +11,7 @@ use tracing::error;
 
 use super::systemd::{self, Notifier};
 use super::{build_status, FillEstimator, Metrics, OutboxHealth};
-use crate::channel;
+use crate::channel::{self, ToWrite};
 use crate::config::GatewayConfig;
 use crate::record::Record;
 
@@ -21,7 +21,7 @@ pub async fn run(
     gateway: GatewayConfig,
     metrics: Arc<Metrics>,
     outbox_health: Arc<dyn Fn() -> OutboxHealth + Send + Sync>,
-    tx: channel::Sender<Vec<Record>>,
+    tx: channel::Sender<ToWrite>,
     stop: CancellationToken,
     notifier: Arc<Notifier>,
 ) {
@@ -56,7 +56,7 @@ pub async fn run(
             }
         };
         notifier.status(&systemd::status_line(&status));
-        if tx.send(vec![Record::Status(status)]).await.is_err() || last {
+        if tx.send(vec![Record::Status(status)].into()).await.is_err() || last {
             return;
         }
     }

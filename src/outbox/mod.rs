@@ -92,6 +92,11 @@ use heed::byteorder::BE;
 use heed::types::{Bytes, Str, U64};
 use heed::{Database, Env, RwTxn};
 
+/// The database of pipeline checkpoints (the processing state, under [`PROCESSING_STATE`]).
+pub const STATE_DB: &str = "state";
+/// The processing stage's checkpoint in [`STATE_DB`].
+pub const PROCESSING_STATE: &str = "processing";
+
 pub mod baselines;
 pub mod dead;
 mod health;
@@ -192,6 +197,8 @@ pub struct Outbox {
     meta: MetaDb,
     quarantine: DataDb,
     dead: DataDb,
+    /// Pipeline checkpoints by name ([`Outbox::append_with`]); not counted in the budget.
+    state: Database<'static, Str, Bytes>,
     baseline_dbs: baselines::Dbs,
     budget: u64,
     /// Serialises writers and holds the committed counters.

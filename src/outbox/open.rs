@@ -11,7 +11,7 @@ use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions};
 use super::integrity::{self, OpenFailure, OpenMarker};
 use super::{
     baselines, dead, idx, seq, Counters, Outbox, OutboxError, Recovery, ENTRY_OVERHEAD, FIRST_SEQ,
-    FIRST_SEQ_CLOCK_WRONG,
+    FIRST_SEQ_CLOCK_WRONG, STATE_DB,
 };
 use crate::config::Durability;
 use crate::record::Class;
@@ -161,7 +161,7 @@ impl Outbox {
         }
         integrity::check_file_length(&env, dir)?;
         let wtxn = env.write_txn()?;
-        let (alert, status, telemetry, meta, quarantine, baselines, requests, dead) = env
+        let (alert, status, telemetry, meta, quarantine, baselines, requests, dead, state) = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
                 let a: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("alert"))?;
                 let s: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some("status"))?;
@@ -173,7 +173,8 @@ impl Outbox {
                 let r: Database<Str, Bytes> =
                     dbo.create_database(wtxn, Some(baselines::REQUESTS_DB))?;
                 let d: Database<U64<BE>, Bytes> = dbo.create_database(wtxn, Some(dead::DEAD_DB))?;
-                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q, b, r, d)))
+                let st: Database<Str, Bytes> = dbo.create_database(wtxn, Some(STATE_DB))?;
+                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((a, s, t, m, q, b, r, d, st)))
             })?
             .unwrap_commit();
         let mut outbox = Outbox {
@@ -182,6 +183,7 @@ impl Outbox {
             meta,
             quarantine,
             dead,
+            state,
             baseline_dbs: baselines::Dbs {
                 baselines,
                 requests,
@@ -274,6 +276,10 @@ impl Outbox {
         let mut wtxn = self.env.write_txn()?;
         let mut c = self.read_counters(&wtxn)?;
         let mut fixed = false;
+        // The checkpoints' pages are read too (a fault here is caught like one in the data).
+        for item in self.state.iter(&wtxn)? {
+            item?;
+        }
         for class in Class::ALL {
             let db = self.data[idx(class)];
             let (mut len, mut bytes, mut last) = (0u64, 0u64, None);

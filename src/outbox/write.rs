@@ -29,7 +29,20 @@ impl Outbox {
     /// Append records in one transaction; returns their sequence numbers once committed. A
     /// baseline record is also stored as its detector's and asset's latest ([`super::baselines`]).
     pub fn append(&self, records: &[Record]) -> Result<Vec<u64>, OutboxError> {
-        if records.is_empty() {
+        self.append_with(records, None)
+    }
+
+    /// [`Outbox::append`], with the processing stage's checkpoint (its state after the
+    /// records, [`super::PROCESSING_STATE`]) stored in the same transaction, so that what was
+    /// sent and the state that follows it are committed together or not at all. The
+    /// checkpoint replaces the previous one; it is bounded by the provisioning file (a few
+    /// hundred bytes per signal and rule) and not counted in the budget.
+    pub fn append_with(
+        &self,
+        records: &[Record],
+        checkpoint: Option<&[u8]>,
+    ) -> Result<Vec<u64>, OutboxError> {
+        if records.is_empty() && checkpoint.is_none() {
             return Ok(Vec::new());
         }
         let encoded = records
@@ -38,7 +51,7 @@ impl Outbox {
             .collect::<Result<Vec<_>, _>>()?;
         let mut guard = self.lock()?;
         loop {
-            match self.try_append(&guard, &encoded) {
+            match self.try_append(&guard, &encoded, checkpoint) {
                 Ok((c, seqs)) => {
                     *guard = c;
                     self.publish(c);
@@ -179,11 +192,15 @@ impl Outbox {
         &self,
         committed: &Counters,
         encoded: &[Encoded],
+        checkpoint: Option<&[u8]>,
     ) -> Result<(Counters, Vec<u64>), OutboxError> {
         let mut c = *committed;
         self.reservation_lock()?
             .cover(c.next_seq.saturating_add(encoded.len() as u64))?;
         let mut wtxn = self.env.write_txn()?;
+        if let Some(state) = checkpoint {
+            self.state.put(&mut wtxn, super::PROCESSING_STATE, state)?;
+        }
         let mut seqs = Vec::with_capacity(encoded.len());
         for (class, v, keep) in encoded {
             if let Some(key) = keep {
@@ -232,6 +249,16 @@ impl Outbox {
             }
         }
         Ok(())
+    }
+
+    /// The processing stage's last committed checkpoint, if any.
+    pub fn processing_checkpoint(&self) -> Result<Option<Vec<u8>>, OutboxError> {
+        let _gate = self.gate.read().map_err(|_| OutboxError::Poisoned)?;
+        let rtxn = self.env.read_txn()?;
+        Ok(self
+            .state
+            .get(&rtxn, super::PROCESSING_STATE)?
+            .map(<[u8]>::to_vec))
     }
 
     /// Flush to disk (for `batched` durability).

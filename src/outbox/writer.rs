@@ -11,6 +11,11 @@
 //!   0.4, 0.8, 1.6, 3.2 and 6.4 s (12.4 s in all). If the last retry fails too, the group's
 //!   records are lost: counted (`outbox_write_lost` in the status) and logged with the error.
 //!   A full disk is not such a failure: the outbox evicts by its order to make room.
+//! - **Checkpoints.** The processing stage sends its state after the records it made
+//!   ([`channel::Checkpoint`]); the group's last checkpoint is stored in the group's transaction
+//!   ([`Outbox::append_with`]), and only once that committed are its receipts committed to
+//!   their ledgers (an MQTT source then acknowledges the messages they cover). A group lost
+//!   to storage errors commits no receipt: the broker keeps those messages.
 //! - **Progress.** Each group stored beats [`Stage::Writer`]: the watchdog's evidence that
 //!   the writer is not stuck. A group lost to storage errors does not, so a writer that
 //!   cannot commit while records wait is reported stalled, the systemd watchdog is no longer
@@ -29,7 +34,7 @@ use tokio::sync::Notify;
 use tracing::{error, warn};
 
 use super::{Outbox, OutboxError};
-use crate::channel;
+use crate::channel::{self, ToWrite};
 use crate::monitor::progress::Stage;
 use crate::monitor::Metrics;
 use crate::record::Record;
@@ -95,7 +100,7 @@ impl WriterHandle {
 /// Starts the writer thread on `rx`.
 pub fn spawn(
     outbox: Arc<Outbox>,
-    rx: channel::Receiver<Vec<Record>>,
+    rx: channel::Receiver<ToWrite>,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
     on_commit: Option<CommitHook>,
@@ -119,7 +124,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn spawn(self, rx: channel::Receiver<Vec<Record>>) -> io::Result<WriterHandle> {
+    fn spawn(self, rx: channel::Receiver<ToWrite>) -> io::Result<WriterHandle> {
         let idle = Arc::new(AtomicBool::new(false));
         let flag = idle.clone();
         let thread = std::thread::Builder::new()
@@ -128,7 +133,7 @@ impl Writer {
         Ok(WriterHandle { idle, thread })
     }
 
-    fn run(mut self, mut rx: channel::Receiver<Vec<Record>>, idle: &AtomicBool) {
+    fn run(mut self, mut rx: channel::Receiver<ToWrite>, idle: &AtomicBool) {
         loop {
             idle.store(true, Ordering::Release);
             let Some(mut group) = rx.blocking_recv() else {
@@ -136,7 +141,12 @@ impl Writer {
             };
             idle.store(false, Ordering::Release);
             gather(&mut group, &mut rx);
-            if self.commit(&group) != Outcome::Lost {
+            let checkpoint = group.checkpoint.as_ref();
+            let outcome = self.commit(&group.records, checkpoint.map(|c| c.state.as_slice()));
+            if outcome != Outcome::Lost {
+                if let Some(c) = checkpoint {
+                    c.receipts.commit();
+                }
                 self.metrics.progress.beat(Stage::Writer);
             }
         }
@@ -144,12 +154,12 @@ impl Writer {
 
     /// Appends `group` in one transaction, retrying as `self.retry` says, without the
     /// records the outbox can never take.
-    fn commit(&mut self, group: &[Record]) -> Outcome {
+    fn commit(&mut self, group: &[Record], checkpoint: Option<&[u8]>) -> Outcome {
         let mut retry = 0;
         let mut kept: Option<Vec<Record>> = None;
         loop {
             let records = kept.as_deref().unwrap_or(group);
-            match self.outbox.append(records) {
+            match self.outbox.append_with(records, checkpoint) {
                 Ok(_) => {
                     self.appended.notify_one();
                     if let Some(hook) = self.on_commit.as_mut() {
@@ -164,7 +174,7 @@ impl Writer {
                         self.metrics.write_lost(1);
                         error!(error = %e, class = r.class().name(), lost_total = self.metrics.write_lost_count(), "A record the outbox cannot take; lost.");
                     }
-                    if good.is_empty() {
+                    if good.is_empty() && checkpoint.is_none() {
                         return Outcome::Refused;
                     }
                     kept = Some(good.into_iter().cloned().collect());
@@ -204,10 +214,10 @@ fn split_admitted<'a>(
 
 /// Adds what is queued to `group` until it holds at least [`MAX_GROUP`] records or nothing
 /// more is queued.
-fn gather(group: &mut Vec<Record>, rx: &mut channel::Receiver<Vec<Record>>) {
-    while group.len() < MAX_GROUP {
+fn gather(group: &mut ToWrite, rx: &mut channel::Receiver<ToWrite>) {
+    while group.records.len() < MAX_GROUP {
         match rx.try_recv() {
-            Ok(more) => group.extend(more),
+            Ok(more) => group.absorb(more),
             Err(_) => break,
         }
     }
@@ -292,9 +302,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (w, groups) = writer(dir.path(), 64 << 20, Retry::DEFAULT);
         let (outbox, appended, metrics) = (w.outbox.clone(), w.appended.clone(), w.metrics.clone());
-        let (tx, rx) = channel::channel::<Vec<Record>>(256, 1 << 20);
+        let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
         for b in 0..3 {
-            tx.blocking_send(batch(b * 3000, 3000)).unwrap();
+            tx.blocking_send(batch(b * 3000, 3000).into()).unwrap();
         }
         let handle = w.spawn(rx).unwrap();
         // With nothing queued, idle means all taken is committed (what shutdown relies on).
@@ -322,6 +332,68 @@ mod tests {
         assert!(woken.is_ok(), "the forwarder was not woken");
     }
 
+    /// A checkpoint goes in with the records queued before it, a later one replaces an earlier
+    /// one of the same group, and only the commit releases the receipts.
+    #[test]
+    fn a_checkpoint_is_committed_with_its_records_and_only_then_releases_its_receipts() {
+        use crate::channel::{Checkpoint, Ledger, Receipt, Receipts};
+        let dir = tempfile::tempdir().unwrap();
+        let (w, groups) = writer(dir.path(), 64 << 20, Retry::DEFAULT);
+        let outbox = w.outbox.clone();
+        let ledger = Arc::new(Ledger::default());
+        let checkpoint = |state: &[u8], n| {
+            let mut receipts = Receipts::default();
+            receipts.add(Receipt {
+                ledger: ledger.clone(),
+                n,
+            });
+            Some(Checkpoint {
+                state: state.to_vec(),
+                receipts,
+            })
+        };
+        let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
+        tx.blocking_send(batch(0, 2).into()).unwrap();
+        tx.blocking_send(ToWrite {
+            records: batch(2, 1),
+            checkpoint: checkpoint(b"first", 7),
+        })
+        .unwrap();
+        tx.blocking_send(ToWrite {
+            records: Vec::new(),
+            checkpoint: checkpoint(b"second", 5),
+        })
+        .unwrap();
+        assert_eq!(ledger.committed(), 0);
+        assert_eq!(outbox.processing_checkpoint().unwrap(), None);
+        let handle = w.spawn(rx).unwrap();
+        drop(tx);
+        handle.join().unwrap();
+        assert_eq!(*groups.lock().unwrap(), [3], "one transaction");
+        assert_eq!(
+            outbox.processing_checkpoint().unwrap().as_deref(),
+            Some(&b"second"[..])
+        );
+        assert_eq!(ledger.committed(), 7, "the highest receipt of the group");
+        // A checkpoint alone (no records) is committed too.
+        let (w, _) = writer(dir.path().join("2").as_path(), 64 << 20, Retry::DEFAULT);
+        let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
+        tx.blocking_send(ToWrite {
+            records: Vec::new(),
+            checkpoint: checkpoint(b"alone", 9),
+        })
+        .unwrap();
+        let o2 = w.outbox.clone();
+        let handle = w.spawn(rx).unwrap();
+        drop(tx);
+        handle.join().unwrap();
+        assert_eq!(
+            o2.processing_checkpoint().unwrap().as_deref(),
+            Some(&b"alone"[..])
+        );
+        assert_eq!(ledger.committed(), 9);
+    }
+
     #[test]
     fn a_record_the_outbox_can_never_take_is_lost_alone_and_its_group_goes_in() {
         let dir = tempfile::tempdir().unwrap();
@@ -334,7 +406,7 @@ mod tests {
         let (outbox, metrics) = (w.outbox.clone(), w.metrics.clone());
         let group = vec![telemetry(0, &"a".repeat(10_000)), telemetry(1, "a")];
         let started = Instant::now();
-        assert_eq!(w.commit(&group), Outcome::Stored);
+        assert_eq!(w.commit(&group, None), Outcome::Stored);
         assert!(started.elapsed() < Duration::from_secs(5), "no retries");
         assert_eq!(metrics.write_lost_count(), 1);
         assert_eq!(
@@ -344,19 +416,19 @@ mod tests {
         );
         assert_eq!(stored_starts(&outbox), [1]);
         let only_bad = vec![telemetry(2, &"b".repeat(10_000))];
-        assert_eq!(w.commit(&only_bad), Outcome::Refused);
+        assert_eq!(w.commit(&only_bad, None), Outcome::Refused);
         assert_eq!(metrics.write_lost_count(), 2);
 
         // The thread beats progress for both and commits what comes next.
-        let (tx, rx) = channel::channel::<Vec<Record>>(256, 1 << 20);
-        tx.blocking_send(only_bad).unwrap();
+        let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
+        tx.blocking_send(only_bad.into()).unwrap();
         let handle = w.spawn(rx).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while metrics.write_lost_count() < 3 {
             assert!(Instant::now() < deadline, "the record was not counted lost");
             std::thread::sleep(Duration::from_millis(5));
         }
-        tx.blocking_send(batch(10, 3)).unwrap();
+        tx.blocking_send(batch(10, 3).into()).unwrap();
         drop(tx);
         handle.join().unwrap();
         assert_eq!(metrics.write_lost_count(), 3);
@@ -379,9 +451,9 @@ mod tests {
         let (w, groups) = writer(&fs.path().join("outbox"), 1 << 20, retry);
         let (outbox, metrics) = (w.outbox.clone(), w.metrics.clone());
         let filler = fs.fill();
-        let (tx, rx) = channel::channel::<Vec<Record>>(256, 1 << 20);
+        let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
         let handle = w.spawn(rx).unwrap();
-        tx.blocking_send(batch(10, 3)).unwrap();
+        tx.blocking_send(batch(10, 3).into()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while metrics.write_lost_count() < 3 {
             assert!(Instant::now() < deadline, "the group was not counted lost");
@@ -389,7 +461,7 @@ mod tests {
         }
         assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 0);
         std::fs::remove_file(filler).unwrap();
-        tx.blocking_send(batch(20, 1)).unwrap();
+        tx.blocking_send(batch(20, 1).into()).unwrap();
         drop(tx);
         handle.join().unwrap();
         assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 1);

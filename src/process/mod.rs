@@ -385,6 +385,8 @@ impl Processor {
     }
 }
 
+pub mod checkpoint;
+pub mod pace;
 pub mod stage;
 
 #[cfg(test)]

@@ -1,20 +1,22 @@
 //! The processing stage's loop: batches from the sources through the [`Processor`], records to
-//! the outbox writer, model signals to the model thread. Only moves data; the logic is in
-//! [`Processor`].
+//! the outbox writer, then its checkpoint when [`Pacer`] says so, model signals to the model
+//! thread. Only moves data; the logic is in [`Processor`] and [`Pacer`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
+use super::pace::Pacer;
 use super::Processor;
-use crate::channel;
+use crate::channel::{self, ToWrite};
 use crate::ingest::Batch;
 use crate::model;
 use crate::monitor::progress::Stage;
 use crate::monitor::{Metrics, PipelineDrop};
-use crate::record::{now_ns, Record};
+use crate::record::now_ns;
 
 /// Samples the processing stage takes from one batch at a time (records of one chunk are sent
 /// before the next chunk is processed).
@@ -30,11 +32,12 @@ pub type ModelFeed = (
 /// chunks of at most [`PROCESS_CHUNK`] samples, so that one large batch (a 1 MiB payload holds
 /// up to 500 000 samples) never makes more than a chunk's records at once. Ends when the samples
 /// channel closes; from `abandon_models` on it no longer waits for the model thread (shutdown
-/// deadline), and counts what it could not hand over.
+/// deadline), and counts what it could not hand over. Its state goes to the writer as a
+/// checkpoint after the records it made ([`Pacer`] says when; always at the end).
 pub async fn run(
     mut p: Processor,
     mut rx: channel::Receiver<Batch>,
-    tx: channel::Sender<Vec<Record>>,
+    tx: channel::Sender<ToWrite>,
     metrics: Arc<Metrics>,
     mut models: Option<ModelFeed>,
     abandon_models: CancellationToken,
@@ -42,7 +45,14 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut not_modelled = 0u64;
+    let mut pace = Pacer::new(Instant::now().into_std());
     loop {
+        if pace.due(rx.has_queued(), Instant::now().into_std())
+            && !checkpoint(&p, &mut pace, &tx).await
+        {
+            return;
+        }
+        let next_due = pace.next_due().map(Instant::from_std);
         let batch = tokio::select! {
             batch = rx.recv() => match batch {
                 Some(batch) => batch,
@@ -51,13 +61,19 @@ pub async fn run(
             _ = tick.tick() => {
                 let mut out = Vec::new();
                 p.close_idle(now_ns(), &mut out);
-                if !out.is_empty() && tx.send(out).await.is_err() {
-                    return;
+                if !out.is_empty() {
+                    pace.changed();
+                    if tx.send(out.into()).await.is_err() {
+                        return;
+                    }
                 }
                 continue;
             }
+            _ = pace.own().changed(), if pace.waiting_for_commit() => continue,
+            _ = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => continue,
         };
         metrics.progress.beat(Stage::Processing);
+        let receipt = batch.receipt.clone();
         for chunk in batch.chunks(PROCESS_CHUNK) {
             let mut out = Vec::new();
             let now = now_ns();
@@ -72,7 +88,7 @@ pub async fn run(
             if rebases > 0 {
                 metrics.time_rebased(rebases);
             }
-            if !out.is_empty() && tx.send(out).await.is_err() {
+            if !out.is_empty() && tx.send(out.into()).await.is_err() {
                 return;
             }
             let Some((mtx, wanted)) = &models else {
@@ -100,6 +116,7 @@ pub async fn run(
                 }
             }
         }
+        pace.processed(receipt);
     }
     if not_modelled > 0 {
         warn!(
@@ -110,6 +127,28 @@ pub async fn run(
     let mut out = Vec::new();
     p.close_all(&mut out);
     if !out.is_empty() {
-        let _ = tx.send(out).await;
+        let _ = tx.send(out.into()).await;
     }
+    // The state after the last records (the buckets are closed; the rule states stay).
+    pace.changed();
+    checkpoint(&p, &mut pace, &tx).await;
+}
+
+/// Sends the processor's state as a checkpoint; false if the writer is gone. A state that
+/// does not encode is logged and skipped (the records still go; a crash would start from the
+/// previous checkpoint).
+async fn checkpoint(p: &Processor, pace: &mut Pacer, tx: &channel::Sender<ToWrite>) -> bool {
+    let state = match p.checkpoint() {
+        Ok(state) => state,
+        Err(e) => {
+            error!(error = %e, "The processing state does not encode; no checkpoint.");
+            return true;
+        }
+    };
+    let receipts = pace.sent(Instant::now().into_std());
+    let msg = ToWrite {
+        records: Vec::new(),
+        checkpoint: Some(channel::Checkpoint { state, receipts }),
+    };
+    tx.send(msg).await.is_ok()
 }

@@ -208,3 +208,99 @@ mod time_jumps {
         }
     }
 }
+
+/// A crash at any point between samples, followed by a start from the checkpoint taken at that
+/// point, gives the records an uninterrupted run gives: buckets, threshold alerts (a raised
+/// one clears under its id) and both compressors.
+#[test]
+fn a_run_restored_from_a_checkpoint_at_any_point_emits_what_an_uninterrupted_run_does() {
+    const SIGNALS: &str = r#"{ name = "x", interval_secs = 10 }, { name = "sdt", swinging_door = 0.5 }, { name = "db", deadband = 1.0 }"#;
+    const RULES: &str = "[[rules]]\nname = \"hot\"\nasset = \"a\"\nsignal = \"x\"\nabove = 10.0\nclear = 8.0\nfor_secs = 3\n";
+    let input: Vec<Sample> = (0..60)
+        .flat_map(|t| {
+            let x = if (12..30).contains(&t) {
+                20.0 + t as f64
+            } else {
+                t as f64 % 7.0
+            };
+            [
+                sample("x", t, x),
+                sample("sdt", t, (t as f64 / 4.0).sin() * 3.0),
+                sample("db", t, (t / 9) as f64 * 1.5),
+            ]
+        })
+        .collect();
+    let run = |cut: Option<usize>| {
+        let mut p = processor_with(SIGNALS, RULES);
+        let mut out = Vec::new();
+        for (i, s) in input.iter().enumerate() {
+            if Some(i) == cut {
+                let bytes = p.checkpoint().unwrap();
+                p = processor_with(SIGNALS, RULES);
+                let r = p.restore(&bytes).unwrap();
+                assert_eq!(r.dropped, 0);
+            }
+            p.push(s, 0, &mut out);
+        }
+        p.close_all(&mut out);
+        out
+    };
+    let whole = run(None);
+    let alerts = whole
+        .iter()
+        .filter(|r| matches!(r, Record::Alert(_)))
+        .count();
+    assert_eq!(alerts, 2, "raised and cleared");
+    for cut in (0..input.len()).step_by(7) {
+        assert_eq!(run(Some(cut)), whole, "cut at sample {cut}");
+    }
+    // The same state gives the same bytes.
+    let mut p = processor_with(SIGNALS, RULES);
+    let mut out = Vec::new();
+    for s in &input[..40] {
+        p.push(s, 0, &mut out);
+    }
+    assert_eq!(p.checkpoint().unwrap(), p.checkpoint().unwrap());
+}
+
+#[test]
+fn a_checkpoint_keeps_only_what_the_provisioning_file_still_configures_the_same_way() {
+    let mut p = processor_with(
+        r#"{ name = "x", interval_secs = 10 }, { name = "db", deadband = 1.0 }"#,
+        "[[rules]]\nname = \"hot\"\nasset = \"a\"\nsignal = \"x\"\nabove = 10.0\n",
+    );
+    let mut out = Vec::new();
+    p.push(&sample("x", 1, 50.0), 0, &mut out);
+    p.push(&sample("db", 1, 1.0), 0, &mut out);
+    assert_eq!(
+        out.len(),
+        2,
+        "raised, and the deadband's first sample: {out:?}"
+    );
+    let bytes = p.checkpoint().unwrap();
+    // Same file: everything comes back.
+    let mut same = processor_with(
+        r#"{ name = "x", interval_secs = 10 }, { name = "db", deadband = 1.0 }"#,
+        "[[rules]]\nname = \"hot\"\nasset = \"a\"\nsignal = \"x\"\nabove = 10.0\n",
+    );
+    let r = same.restore(&bytes).unwrap();
+    assert_eq!(
+        (r.open_buckets, r.raised_alerts, r.states, r.dropped),
+        (1, 1, 3, 0)
+    );
+    // Another width, another deadband, no rule: each starts afresh, counted.
+    let mut changed = processor_with(
+        r#"{ name = "x", interval_secs = 5 }, { name = "db", deadband = 2.0 }"#,
+        "",
+    );
+    let r = changed.restore(&bytes).unwrap();
+    assert_eq!((r.states, r.dropped), (0, 3));
+    let mut out = Vec::new();
+    changed.close_all(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // Bytes that are not a checkpoint are an error, and change nothing.
+    assert!(same.restore(b"\xff\x00").is_err());
+    assert!(same
+        .restore(&crate::codec::to_cbor(&(7u32,)).unwrap())
+        .is_err());
+}

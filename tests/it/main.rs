@@ -5,6 +5,7 @@
 #[allow(dead_code)] // shared with benches/, which uses other parts of it
 mod harness;
 
+mod at_least_once;
 mod config_files;
 mod corruption;
 mod crash;

@@ -43,7 +43,7 @@
 use std::time::Duration;
 
 /// One kept point of a signal.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     /// Event time, nanoseconds since the Unix epoch.
     pub ts_ns: i64,
@@ -63,7 +63,7 @@ pub enum Admission {
 }
 
 /// What a downsampler has done since it was created.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Samples pushed, rejected ones included.
     pub input: u64,
@@ -113,7 +113,7 @@ pub(super) fn too_silent(max_ns: Option<i64>, since: Point, ts_ns: i64) -> bool 
 }
 
 /// Deadband filter of one signal (rules in the module header).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Deadband {
     band: Band,
     max_silence_ns: Option<i64>,

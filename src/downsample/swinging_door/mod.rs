@@ -59,7 +59,7 @@ use std::ops::RangeInclusive;
 use super::deadband::{silence_ns, too_silent, Admission, Counters, InvalidParameter, Point};
 
 /// Swinging-door compression of one signal (algorithm and rules in the module header).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SwingingDoor {
     deviation: f64,
     max_silence_ns: Option<i64>,
@@ -72,7 +72,7 @@ pub struct SwingingDoor {
 }
 
 /// The doors on the samples accepted since the hinge `A`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Doors {
     /// Largest slope from `A + E` to a later sample: a segment from `A` any flatter passes more
     /// than `E` below that sample.

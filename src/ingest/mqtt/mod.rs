@@ -1,9 +1,16 @@
 //! The MQTT source: subscribes (QoS 1, persistent session) to a local broker.
 //!
 //! One task owns the rumqttc event loop. Acknowledgements are manual: a QoS 1 message is
-//! acknowledged only once the pipeline took its samples, so nothing the broker handed over is
-//! dropped silently. While the pipeline is full, decoded messages wait unacknowledged in a
-//! local queue of at most [`MAX_PENDING`] messages and [`MAX_PENDING_SAMPLES`] samples (one
+//! acknowledged only once its samples are safe in the outbox, committed as records or in the
+//! processing checkpoint (ARCHITECTURE.md, "From the broker's acknowledgement to Kafka"). Each
+//! message handed to the pipeline carries a [`Receipt`] numbered by this source; the outbox
+//! writer commits it to the source's [`Ledger`] with the transaction that makes the samples
+//! safe, and the acknowledgements of every message up to that number go out then, in the order
+//! the messages came. A message with nothing to keep (every value rejected) is acknowledged in
+//! that order too. How many messages wait for their commit is bounded by the pipeline's
+//! channels and the broker's in-flight window (Mosquitto's `max_inflight_messages`, 20 by
+//! default): each costs a packet id here. While the pipeline is full, decoded messages wait
+//! unacknowledged in a local queue of at most [`MAX_PENDING`] messages and [`MAX_PENDING_SAMPLES`] samples (one
 //! message larger than that may wait alone); when that is full the task stops reading the
 //! socket and waits for the pipeline, which pushes back on the broker through TCP (the broker
 //! queues, within its `max_queued_messages`). That wait is capped at half the keep-alive
@@ -11,8 +18,11 @@
 //! say), the newest message's samples are dropped, acknowledged and counted as `overload`.
 //!
 //! On a lost connection, messages not yet acknowledged are forgotten: the broker redelivers
-//! them on the persistent session (a message whose samples were already taken is then seen
-//! twice; one that was not is not lost). Subscriptions are (re)issued on every ConnAck, so a
+//! them on the persistent session (a message whose samples were already committed is then
+//! seen twice; one that was not is not lost). At shutdown the source stops reading, lets go
+//! of the pipeline and waits up to [`SHUTDOWN_ACK_WAIT`] for the commit of what it handed
+//! over, so that a clean stop acknowledges everything it kept and the next start gets no
+//! duplicates. Subscriptions are (re)issued on every ConnAck, so a
 //! broker that lost our session gets them back. Connection errors back off with jitter, 200 ms
 //! up to 30 s.
 //!
@@ -67,7 +77,7 @@ use self::drain::{Outcome, Target};
 use super::payload::MqttDecoder;
 use super::time_guard::TimeGuard;
 use super::{AssetIndex, Batch, Reject};
-use crate::channel::Sender;
+use crate::channel::{Ledger, Receipt, Sender};
 use crate::config::MqttConfig;
 use crate::monitor::SourceMetrics;
 use crate::record::now_ns;
@@ -82,6 +92,56 @@ pub const MAX_PENDING_SAMPLES: usize = 65_536;
 
 /// Decoded messages that may wait, unacknowledged, for room in the pipeline.
 pub const MAX_PENDING: usize = 256;
+
+/// At shutdown, how long the source waits for the commit of the messages it handed over
+/// before it disconnects (what is not acknowledged by then comes again at the next start).
+pub const SHUTDOWN_ACK_WAIT: Duration = Duration::from_secs(3);
+
+/// The acknowledgements waiting for their messages' commit, in the order the messages came,
+/// each with the receipt number that must be committed first. Plain state: the source's loop
+/// moves what [`Held::release`] gives into rumqttc.
+#[derive(Debug, Default)]
+pub struct Held {
+    waiting: VecDeque<(u64, Publish)>,
+    /// The number of the last message handed to the pipeline.
+    last: u64,
+}
+
+impl Held {
+    /// A message handed to the pipeline: its receipt number.
+    pub fn handed(&mut self, ack: Publish) -> u64 {
+        self.last += 1;
+        self.waiting.push_back((self.last, ack));
+        self.last
+    }
+
+    /// A message with nothing to keep: acknowledged after the messages before it.
+    pub fn nothing_kept(&mut self, ack: Publish) {
+        self.waiting.push_back((self.last, ack));
+    }
+
+    /// The acknowledgements whose messages are committed (up to `committed`), in order.
+    pub fn release(&mut self, committed: u64, mut ack: impl FnMut(Publish)) {
+        while self.waiting.front().is_some_and(|(n, _)| *n <= committed) {
+            if let Some((_, p)) = self.waiting.pop_front() {
+                ack(p);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// A lost connection: the packet ids mean nothing on the next one.
+    pub fn forget(&mut self) {
+        self.waiting.clear();
+    }
+}
 
 /// Remaining length beyond the payload that a PUBLISH may need: topic length, the longest
 /// topic, packet id.
@@ -198,8 +258,18 @@ impl MqttSource {
         // Samples in `pending`, bounded by MAX_PENDING_SAMPLES as `pending` is by MAX_PENDING.
         let mut pending_samples = 0usize;
         let mut to_ack: VecDeque<Publish> = VecDeque::new();
+        // Handed to the pipeline, acknowledged once committed.
+        let mut held = Held::default();
+        let ledger = Arc::new(Ledger::default());
+        let receipt = |n| {
+            Some(Receipt {
+                ledger: ledger.clone(),
+                n,
+            })
+        };
         let mut guard = TimeGuard::new(self.config.timestamp.policy);
         loop {
+            held.release(ledger.committed(), |p| to_ack.push_back(p));
             while let Some(p) = to_ack.front() {
                 if client.try_ack(p).is_err() {
                     break;
@@ -207,19 +277,19 @@ impl MqttSource {
                 to_ack.pop_front();
             }
             tokio::select! {
-                _ = shutdown.cancelled() => {
-                    let _ = client.try_disconnect();
-                    // Give the event loop a moment to send the acks and DISCONNECT.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
-                    return;
-                }
+                _ = shutdown.cancelled() => break,
+                _ = ledger.changed(), if !held.is_empty() => {}
                 permit = out.reserve(), if !pending.is_empty() => {
                     let Ok(permit) = permit else { return };
-                    if let Some((publish, batch)) = pending.pop_front() {
+                    if let Some((publish, mut batch)) = pending.pop_front() {
+                        if batch.is_empty() {
+                            held.nothing_kept(publish);
+                            continue;
+                        }
                         pending_samples -= batch.len();
                         self.metrics.accepted(batch.len() as u64);
+                        batch.receipt = receipt(held.handed(publish));
                         permit.send(batch);
-                        to_ack.push_back(publish);
                     }
                 }
                 event = eventloop.poll() => match event {
@@ -234,11 +304,16 @@ impl MqttSource {
                         let ack = ack_handle(&p);
                         drop(p);
                         if decoded.samples.is_empty() {
-                            to_ack.push_back(ack);
+                            if pending.is_empty() {
+                                held.nothing_kept(ack);
+                            } else {
+                                // After the messages still waiting for the pipeline.
+                                pending.push_back((ack, Batch::new()));
+                            }
                             continue;
                         }
                         pending_samples += decoded.samples.len();
-                        pending.push_back((ack, decoded.samples));
+                        pending.push_back((ack, decoded.samples.into()));
                         // Full: stop reading the socket (TCP pushes back on the broker) and feed
                         // the pipeline as it frees up, for at most half a keep-alive.
                         let deadline = tokio::time::Instant::now() + self.config.keep_alive / 2;
@@ -251,11 +326,15 @@ impl MqttSource {
                             };
                             match permit {
                                 Ok(Ok(permit)) => {
-                                    if let Some((ack, batch)) = pending.pop_front() {
+                                    if let Some((ack, mut batch)) = pending.pop_front() {
+                                        if batch.is_empty() {
+                                            held.nothing_kept(ack);
+                                            continue;
+                                        }
                                         pending_samples -= batch.len();
                                         self.metrics.accepted(batch.len() as u64);
+                                        batch.receipt = receipt(held.handed(ack));
                                         permit.send(batch);
-                                        to_ack.push_back(ack);
                                     }
                                 }
                                 Ok(Err(_)) => return,
@@ -264,7 +343,7 @@ impl MqttSource {
                                         pending_samples -= batch.len();
                                         warn!(source = %self.config.name, samples = batch.len(), "Pipeline stalled; dropping a message's samples.");
                                         self.metrics.reject(Reject::Overload, batch.len() as u64);
-                                        to_ack.push_back(ack);
+                                        held.nothing_kept(ack);
                                     }
                                 }
                             }
@@ -296,6 +375,7 @@ impl MqttSource {
                         pending.clear();
                         pending_samples = 0;
                         to_ack.clear();
+                        held.forget();
                         eventloop.state.events.clear();
                         self.metrics.set_connected(false);
                         if let Some(len) = refused_len(&e) {
@@ -317,6 +397,57 @@ impl MqttSource {
                 },
             }
         }
+        drop(out);
+        self.finish(&client, &mut eventloop, held, to_ack, &ledger)
+            .await;
+    }
+
+    /// Shutdown: the pipeline is let go; wait up to [`SHUTDOWN_ACK_WAIT`] for the commit of
+    /// what was handed to it, acknowledge it, and disconnect. Messages arriving meanwhile are
+    /// not taken (they come again at the next start).
+    async fn finish(
+        &self,
+        client: &AsyncClient,
+        eventloop: &mut rumqttc::EventLoop,
+        mut held: Held,
+        mut to_ack: VecDeque<Publish>,
+        ledger: &Ledger,
+    ) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_ACK_WAIT;
+        loop {
+            held.release(ledger.committed(), |p| to_ack.push_back(p));
+            while let Some(p) = to_ack.front() {
+                if client.try_ack(p).is_err() {
+                    break;
+                }
+                to_ack.pop_front();
+            }
+            if held.is_empty() && to_ack.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    warn!(source = %self.config.name, messages = held.len(),
+                          "Shutdown: messages not committed in time stay unacknowledged; the broker sends them again.");
+                    break;
+                }
+                _ = ledger.changed() => {}
+                event = eventloop.poll() => if event.is_err() {
+                    // The connection is gone: the broker sends the rest again.
+                    return;
+                },
+            }
+        }
+        let _ = client.try_disconnect();
+        // Give the event loop a moment to send the acks and DISCONNECT.
+        let _ = tokio::time::timeout(Duration::from_millis(200), async {
+            loop {
+                if eventloop.poll().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// After rumqttc refused a packet of `len` bytes: drain it on a connection of our own and

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::channel::{self, Weigh};
+use crate::channel::{self, ToWrite, Weigh};
 use tracing::{info, warn};
 
 use crate::config::{Config, ModelConfig};
@@ -127,7 +127,7 @@ fn child_check() -> CheckFn {
 pub fn start(
     config: &Config,
     metrics: Arc<Metrics>,
-    records: channel::Sender<Vec<Record>>,
+    records: channel::Sender<ToWrite>,
     outbox: Option<Arc<Outbox>>,
 ) -> std::io::Result<(channel::Sender<ModelMsg>, std::thread::JoinHandle<()>)> {
     start_with(config, metrics, records, outbox, child_check())
@@ -137,7 +137,7 @@ pub fn start(
 pub fn start_with(
     config: &Config,
     metrics: Arc<Metrics>,
-    records: channel::Sender<Vec<Record>>,
+    records: channel::Sender<ToWrite>,
     outbox: Option<Arc<Outbox>>,
     check: CheckFn,
 ) -> std::io::Result<(channel::Sender<ModelMsg>, std::thread::JoinHandle<()>)> {
@@ -216,7 +216,7 @@ fn run(
     mut baselines: Option<Baselines>,
     mut rx: channel::Receiver<ModelMsg>,
     wake: channel::WeakSender<ModelMsg>,
-    records: channel::Sender<Vec<Record>>,
+    records: channel::Sender<ToWrite>,
     metrics: &Metrics,
 ) {
     stage.request("start", waker(&wake));
@@ -291,7 +291,11 @@ fn run(
         if stage.poll() {
             after_check(&mut stage, &mut held, &mut out, &mut retry_at);
         }
-        if !out.is_empty() && records.blocking_send(std::mem::take(&mut out)).is_err() {
+        if !out.is_empty()
+            && records
+                .blocking_send(std::mem::take(&mut out).into())
+                .is_err()
+        {
             warn!("Model alerts could not be queued: the pipeline is closed.");
             break;
         }
@@ -311,7 +315,11 @@ fn run(
                     stage.runner.push(s, &mut out);
                 }
             }
-            if !out.is_empty() && records.blocking_send(std::mem::take(&mut out)).is_err() {
+            if !out.is_empty()
+                && records
+                    .blocking_send(std::mem::take(&mut out).into())
+                    .is_err()
+            {
                 warn!("Model alerts could not be queued: the pipeline is closed.");
             }
         }

@@ -319,8 +319,9 @@ fn samples_that_arrive_during_the_start_check_are_scored_after_it() {
     handle.join().unwrap();
     let records = rrx.blocking_recv().expect("the raised alert");
     assert!(
-        matches!(&records[0], Record::Alert(a) if a.rule == "level-high"),
-        "{records:?}"
+        matches!(&records.records[0], Record::Alert(a) if a.rule == "level-high"),
+        "{:?}",
+        records.records
     );
     let st = metrics.models();
     let level = &st["level"];

@@ -11,7 +11,10 @@
 //! - `dead`: records Kafka will never take (key = sequence number, value = class byte + the
 //!   stored value), kept for the operator ([`dead`]);
 //! - `baselines`, `baseline_requests`: the detectors' learned baselines and the requests of
-//!   `forewarn baseline` ([`baselines`]).
+//!   `forewarn baseline` ([`baselines`]);
+//! - `state`: the processing stage's checkpoint ([`PROCESSING_STATE`]), replaced in the
+//!   transaction of the records made before it ([`Outbox::append_with`]); an MQTT message is
+//!   acknowledged once the records or the checkpoint holding its samples committed.
 //!
 //! Beside the LMDB files: `seq.reserved` (the sequence reservation, see [`seq`]) and, only
 //! while opening, `opening` (the crash-loop marker, see [`integrity`]).

@@ -453,17 +453,45 @@ mod tests {
         let filler = fs.fill();
         let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
         let handle = w.spawn(rx).unwrap();
-        tx.blocking_send(batch(10, 3).into()).unwrap();
+        // With a checkpoint: a lost group must not release the acknowledgements it covers.
+        let ledger = Arc::new(channel::Ledger::default());
+        let checkpoint = |n| {
+            let mut receipts = channel::Receipts::default();
+            receipts.add(channel::Receipt {
+                ledger: ledger.clone(),
+                n,
+            });
+            Some(channel::Checkpoint {
+                state: vec![n as u8],
+                receipts,
+            })
+        };
+        tx.blocking_send(ToWrite {
+            records: batch(10, 3),
+            checkpoint: checkpoint(1),
+        })
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while metrics.write_lost_count() < 3 {
             assert!(Instant::now() < deadline, "the group was not counted lost");
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 0);
+        assert_eq!(
+            ledger.committed(),
+            0,
+            "nothing acknowledged for a lost group"
+        );
         std::fs::remove_file(filler).unwrap();
-        tx.blocking_send(batch(20, 1).into()).unwrap();
+        tx.blocking_send(ToWrite {
+            records: batch(20, 1),
+            checkpoint: checkpoint(2),
+        })
+        .unwrap();
         drop(tx);
         handle.join().unwrap();
+        assert_eq!(ledger.committed(), 2);
+        assert_eq!(outbox.processing_checkpoint().unwrap(), Some(vec![2]));
         assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 1);
         assert_eq!(stored_starts(&outbox), [20]);
         assert_eq!(*groups.lock().unwrap(), [1]);

@@ -305,6 +305,15 @@ impl Receipts {
         self.0.iter().any(|r| r.n > r.ledger.committed())
     }
 
+    /// How far the receipts are above what their ledgers committed, in all (for an MQTT
+    /// source: messages waiting for their acknowledgement).
+    pub fn behind(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|r| r.n.saturating_sub(r.ledger.committed()))
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -3,9 +3,11 @@
 //! A checkpoint costs an encode of the whole processing state and a write into the writer's
 //! next transaction, so it is not taken per message. It is taken when something changed since
 //! the last one and:
-//! - a source waits for it (a receipt not yet committed: MQTT messages not acknowledged),
-//!   as soon as the stage has no input waiting, or every [`BUSY_EVERY`] while input keeps
-//!   coming (the broker's in-flight window is held open by acknowledgements);
+//! - a source waits for it (a receipt not yet committed: MQTT messages not acknowledged):
+//!   with at least [`MANY_WAITING`] messages waiting, as soon as the stage has no input
+//!   waiting, or every [`BUSY_EVERY`] while input keeps coming (the broker's in-flight window
+//!   is held open by acknowledgements); with fewer, every [`FEW_EVERY`] (a trickle of
+//!   messages would otherwise cost a commit, with its fsync, per message);
 //! - nobody waits (a serial source, a state change of the idle tick): every [`QUIET_EVERY`];
 //! - never while the previous checkpoint is not committed yet: the writer's commit rate paces
 //!   them, and acknowledgements go out as fast as commits allow.
@@ -17,6 +19,12 @@ use crate::channel::{Ledger, Receipt, Receipts};
 
 /// While input keeps coming and a source waits: at most this long between checkpoints.
 pub const BUSY_EVERY: Duration = Duration::from_millis(20);
+/// Messages waiting for their acknowledgement from which a checkpoint goes as soon as the
+/// input is drained.
+pub const MANY_WAITING: u64 = 32;
+/// With fewer messages waiting: at most this long between checkpoints (the added latency of
+/// an acknowledgement).
+pub const FEW_EVERY: Duration = Duration::from_millis(10);
 /// With nobody waiting: at most this long between a change and its checkpoint.
 pub const QUIET_EVERY: Duration = Duration::from_secs(1);
 
@@ -73,10 +81,10 @@ impl Pacer {
             return false;
         }
         let since = now.saturating_duration_since(self.last_sent);
-        if self.receipts.ahead() {
-            !input_waiting || since >= BUSY_EVERY
-        } else {
-            since >= QUIET_EVERY
+        match self.receipts.behind() {
+            0 => since >= QUIET_EVERY,
+            n if n < MANY_WAITING => since >= FEW_EVERY,
+            _ => !input_waiting || since >= BUSY_EVERY,
         }
     }
 
@@ -88,10 +96,10 @@ impl Pacer {
         }
         Some(
             self.last_sent
-                + if self.receipts.ahead() {
-                    BUSY_EVERY
-                } else {
-                    QUIET_EVERY
+                + match self.receipts.behind() {
+                    0 => QUIET_EVERY,
+                    n if n < MANY_WAITING => FEW_EVERY,
+                    _ => BUSY_EVERY,
                 },
         )
     }
@@ -122,12 +130,26 @@ mod tests {
     }
 
     #[test]
+    fn a_few_waiting_messages_get_a_checkpoint_within_few_every() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0);
+        let mqtt = Arc::new(Ledger::default());
+        p.processed(receipt(&mqtt, MANY_WAITING - 1));
+        assert!(
+            !p.due(false, t0 + FEW_EVERY / 2),
+            "a trickle waits a little"
+        );
+        assert_eq!(p.next_due(), Some(t0 + FEW_EVERY));
+        assert!(p.due(true, t0 + FEW_EVERY));
+    }
+
+    #[test]
     fn a_waiting_source_gets_a_checkpoint_as_soon_as_the_input_is_drained() {
         let t0 = Instant::now();
         let mut p = Pacer::new(t0);
         assert!(!p.due(false, t0), "nothing changed");
         let mqtt = Arc::new(Ledger::default());
-        p.processed(receipt(&mqtt, 1));
+        p.processed(receipt(&mqtt, MANY_WAITING));
         assert!(!p.due(true, t0), "more input queued, within BUSY_EVERY");
         assert!(
             p.due(true, t0 + BUSY_EVERY),
@@ -136,17 +158,17 @@ mod tests {
         assert!(p.due(false, t0), "input drained");
         let r = p.sent(t0);
         // Until the writer commits it, no further checkpoint, whatever comes in.
-        p.processed(receipt(&mqtt, 2));
+        p.processed(receipt(&mqtt, 2 * MANY_WAITING));
         assert!(p.waiting_for_commit());
         assert!(!p.due(false, t0 + QUIET_EVERY));
         assert_eq!(p.next_due(), None);
         r.commit();
-        assert_eq!(mqtt.committed(), 1);
+        assert_eq!(mqtt.committed(), MANY_WAITING);
         assert!(!p.waiting_for_commit());
         assert!(p.due(false, t0));
         let r = p.sent(t0);
         r.commit();
-        assert_eq!(mqtt.committed(), 2);
+        assert_eq!(mqtt.committed(), 2 * MANY_WAITING);
         assert!(!p.due(false, t0 + QUIET_EVERY), "nothing changed since");
     }
 

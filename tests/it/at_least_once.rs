@@ -223,21 +223,7 @@ clear = 50.0
         "plant/tank",
         format!("{{\"ts\":{t_alert},\"level\":95}}").as_bytes(),
     );
-    let mut rng = fastrand::Rng::with_seed(
-        std::env::var("FOREWARN_ALO_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(11),
-    );
-    for round in 0..rounds {
-        std::thread::sleep(Duration::from_millis(300 + rng.u64(0..1200)));
-        agent.kill9();
-        if round % 5 == 4 {
-            // Sometimes stay down a while: the broker queues for our persistent session.
-            std::thread::sleep(Duration::from_millis(rng.u64(0..1500)));
-        }
-        agent.restart();
-    }
+    agent.kill_at_random_moments(rounds, "FOREWARN_ALO_SEED", 11);
     // ... and clears in the last one.
     agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
     mqtt.publish(

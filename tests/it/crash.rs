@@ -99,21 +99,7 @@ clear = 10.0
     let stop = Arc::new(AtomicBool::new(false));
     let load = publisher(mqtt.port, stop.clone());
 
-    let mut rng = fastrand::Rng::with_seed(
-        std::env::var("FOREWARN_CRASH_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(7),
-    );
-    for round in 0..rounds {
-        std::thread::sleep(Duration::from_millis(300 + rng.u64(0..1200)));
-        agent.kill9();
-        if round % 5 == 4 {
-            // Sometimes stay down a while: the broker queues for our persistent session.
-            std::thread::sleep(Duration::from_millis(rng.u64(0..1500)));
-        }
-        agent.restart();
-    }
+    agent.kill_at_random_moments(rounds, "FOREWARN_CRASH_SEED", 7);
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let published = load.join().expect("publisher");

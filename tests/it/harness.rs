@@ -413,6 +413,26 @@ pub fn agent_command() -> Command {
 }
 
 impl Agent {
+    /// SIGKILL and restart at random moments (0.3 to 1.5 s apart), `rounds` times; every
+    /// fifth time it stays down up to 1.5 s more, so the broker queues for its session. The
+    /// seed comes from `seed_env` (or `default_seed`), so a failing run can be repeated.
+    pub fn kill_at_random_moments(&mut self, rounds: usize, seed_env: &str, default_seed: u64) {
+        let mut rng = fastrand::Rng::with_seed(
+            std::env::var(seed_env)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default_seed),
+        );
+        for round in 0..rounds {
+            std::thread::sleep(Duration::from_millis(300 + rng.u64(0..1200)));
+            self.kill9();
+            if round % 5 == 4 {
+                std::thread::sleep(Duration::from_millis(rng.u64(0..1500)));
+            }
+            self.restart();
+        }
+    }
+
     /// Write `config` (with `{data_dir}` replaced) into a temp dir and start `forewarn run`.
     pub fn start(config: &str) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -163,6 +163,17 @@ fn refused_len(e: &rumqttc::ConnectionError) -> Option<usize> {
     }
 }
 
+/// Queues the acknowledgements that are due into rumqttc, in order, as far as its request
+/// queue takes them (the rest stay for the next turn).
+fn send_acks(client: &AsyncClient, to_ack: &mut VecDeque<Publish>) {
+    while let Some(p) = to_ack.front() {
+        if client.try_ack(p).is_err() {
+            break;
+        }
+        to_ack.pop_front();
+    }
+}
+
 /// What acknowledging a message needs: its packet id and QoS, not its payload. (A `Publish`
 /// kept whole would pin the chunk of the network read buffer its payload points into.)
 fn ack_handle(p: &Publish) -> Publish {
@@ -270,12 +281,7 @@ impl MqttSource {
         let mut guard = TimeGuard::new(self.config.timestamp.policy);
         loop {
             held.release(ledger.committed(), |p| to_ack.push_back(p));
-            while let Some(p) = to_ack.front() {
-                if client.try_ack(p).is_err() {
-                    break;
-                }
-                to_ack.pop_front();
-            }
+            send_acks(&client, &mut to_ack);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = ledger.changed(), if !held.is_empty() => {}
@@ -416,12 +422,7 @@ impl MqttSource {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_ACK_WAIT;
         loop {
             held.release(ledger.committed(), |p| to_ack.push_back(p));
-            while let Some(p) = to_ack.front() {
-                if client.try_ack(p).is_err() {
-                    break;
-                }
-                to_ack.pop_front();
-            }
+            send_acks(client, &mut to_ack);
             if held.is_empty() && to_ack.is_empty() {
                 break;
             }

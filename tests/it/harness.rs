@@ -93,10 +93,21 @@ impl Mosquitto {
         } else {
             "persistence false\n".to_string()
         };
+        // FOREWARN_MOSQUITTO_LOG=<dir>: the broker logs every packet to <dir>/mosquitto-<port>.log
+        // (to see what it sent and what it was acknowledged, when a test goes wrong).
+        let log = match std::env::var("FOREWARN_MOSQUITTO_LOG") {
+            Ok(d) if !d.is_empty() => {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::create_dir_all(&d);
+                let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777));
+                format!("log_dest file {d}/mosquitto-{port}.log\nlog_type all\nlog_timestamp_format %H:%M:%S\n")
+            }
+            _ => String::new(),
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}\
+                "listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}{log}\
                  max_queued_messages 1000000\nmax_inflight_messages 100\n"
             ),
         )
@@ -665,7 +676,24 @@ pub fn consume_topics(
     }
     consumer.assign(&tpl).expect("assign");
     let mut msgs = Vec::new();
-    while Instant::now() < end && !done(&msgs) {
+    // `done` looks at every message read so far, so it is asked when the topic is idle (a poll
+    // that returned nothing) or at most every DONE_EVERY while messages stream in, not after
+    // each message: asked per message, reading n messages cost O(n^2) (the at-least-once test
+    // reads ~9,000 records; its check alone then outlasted the read's timeout on a slow machine).
+    const DONE_EVERY: Duration = Duration::from_millis(250);
+    let mut asked = Instant::now();
+    let mut ask = true;
+    loop {
+        if Instant::now() >= end {
+            break;
+        }
+        if ask || asked.elapsed() >= DONE_EVERY {
+            if done(&msgs) {
+                break;
+            }
+            asked = Instant::now();
+        }
+        ask = false;
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 let headers = m
@@ -696,7 +724,7 @@ pub fn consume_topics(
                 });
             }
             Some(Err(e)) => eprintln!("consumer: {e}"),
-            None => {}
+            None => ask = true,
         }
     }
     msgs

@@ -416,10 +416,11 @@ mod tests {
         let (r, plan, written, took) = skim_against(&message[..50], keep_alive, 100).await;
         assert!(matches!(r, Err(DrainError::Timeout)), "{r:?}");
         assert_eq!(plan.taken, 1, "seen, not acknowledged");
-        assert_eq!(
-            written,
-            [0xc0, 0x00],
-            "a PINGREQ at half the keep-alive, no PUBACK"
+        // A PINGREQ every half keep-alive (one, or two when the first read came late on a busy
+        // machine), and no PUBACK.
+        assert!(
+            !written.is_empty() && written.chunks(2).all(|c| c == [0xc0, 0x00]),
+            "PINGREQs only: {written:?}"
         );
         assert!(took >= keep_alive && took < keep_alive * 3, "{took:?}");
     }

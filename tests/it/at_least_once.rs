@@ -28,7 +28,7 @@ host = "127.0.0.1"
 port = {port}
 topics = ["plant/+"]
 topic_pattern = "plant/{{asset}}"
-timestamp = {{ field = "ts", unit = "ms" }}
+timestamp = {{ field = "ts", unit = "ms", max_past_secs = 0 }}
 "#
     )
 }

@@ -28,7 +28,7 @@ host = "127.0.0.1"
 port = {mqtt_port}
 topics = ["plant/+"]
 topic_pattern = "plant/{{asset}}"
-timestamp = {{ field = "ts" }}
+timestamp = {{ field = "ts", max_past_secs = 0 }}
 
 [[assets]]
 id = "pump-1"

@@ -272,7 +272,7 @@ host = "127.0.0.1"
 port = {port}
 topics = ["plant/#"]
 topic_pattern = "plant/{{asset}}/{{signal}}"
-timestamp = {{ field = "ts" }}
+timestamp = {{ field = "ts", max_past_secs = 0 }}
 
 [[assets]]
 id = "pump-1"

@@ -21,7 +21,7 @@ host = "127.0.0.1"
 port = {port}
 topics = ["plant/#"]
 topic_pattern = "plant/{{asset}}"
-timestamp = {{ field = "ts" }}
+timestamp = {{ field = "ts", max_past_secs = 0 }}
 
 [[sources]]
 type = "mqtt"

@@ -19,7 +19,7 @@ host = "127.0.0.1"
 port = {port}
 topics = ["plant/#"]
 topic_pattern = "plant/{{asset}}"
-timestamp = {{ field = "ts", unit = "ms" }}
+timestamp = {{ field = "ts", unit = "ms", max_past_secs = 0 }}
 max_payload_bytes = 65536
 
 [[assets]]
@@ -426,7 +426,7 @@ tls = true
 ca_file = "{ca}"
 topics = ["plant/#"]
 topic_pattern = "plant/{{asset}}"
-timestamp = {{ field = "ts", unit = "ms" }}
+timestamp = {{ field = "ts", unit = "ms", max_past_secs = 0 }}
 max_payload_bytes = 65536
 
 [[assets]]

@@ -187,7 +187,7 @@ host = "127.0.0.1"
 port = {port}
 topics = ["plant/+"]
 topic_pattern = "plant/{{asset}}"
-timestamp = {{ field = "ts" }}
+timestamp = {{ field = "ts", max_past_secs = 0 }}
 {bearing}{turbofan}"#,
         port = mqtt.port,
         bearing = model_config("bearing-fault", &vib, &bearing_assets),
@@ -264,6 +264,7 @@ baud = 115200
 asset = "mill-1"
 format = "csv"
 fields = [{fields}]
+timestamp = {{ max_past_secs = 0 }}
 {models}"#,
         device = pty.device.display(),
         fields = fields.join(", "),

@@ -20,6 +20,7 @@ baud = 115200
 asset = "pump-1"
 format = "csv"
 fields = ["ts", "temp", "vib"]
+timestamp = {{ max_past_secs = 0 }}
 max_frame_bytes = 64
 
 [[assets]]

@@ -77,15 +77,11 @@ impl Pacer {
 
     /// Whether a checkpoint is due now; `input_waiting`: batches are queued for the stage.
     pub fn due(&self, input_waiting: bool, now: Instant) -> bool {
-        if !self.dirty || self.waiting_for_commit() {
+        let Some(at) = self.next_due() else {
             return false;
-        }
-        let since = now.saturating_duration_since(self.last_sent);
-        match self.receipts.behind() {
-            0 => since >= QUIET_EVERY,
-            n if n < MANY_WAITING => since >= FEW_EVERY,
-            _ => !input_waiting || since >= BUSY_EVERY,
-        }
+        };
+        // Many messages waiting: as soon as the input is drained, not only when `at` comes.
+        now >= at || (!input_waiting && self.receipts.behind() >= MANY_WAITING)
     }
 
     /// When a checkpoint that is not due now becomes due without new input (for the loop's
@@ -94,14 +90,12 @@ impl Pacer {
         if !self.dirty || self.waiting_for_commit() {
             return None;
         }
-        Some(
-            self.last_sent
-                + match self.receipts.behind() {
-                    0 => QUIET_EVERY,
-                    n if n < MANY_WAITING => FEW_EVERY,
-                    _ => BUSY_EVERY,
-                },
-        )
+        let every = match self.receipts.behind() {
+            0 => QUIET_EVERY,
+            n if n < MANY_WAITING => FEW_EVERY,
+            _ => BUSY_EVERY,
+        };
+        Some(self.last_sent + every)
     }
 
     /// A checkpoint is sent now: the receipts it must commit (the sources' and this stage's).

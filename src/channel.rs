@@ -322,18 +322,21 @@ impl IntoIterator for Receipts {
     }
 }
 
-/// What the stages send the writer: records and, from the processing stage, its checkpoint
-/// after them.
+/// What the stages send the writer: records and, after them, a stage's checkpoint (the
+/// processing stage's, the model thread's).
 #[derive(Debug, Default)]
 pub struct ToWrite {
     pub records: Vec<Record>,
-    pub checkpoint: Option<Checkpoint>,
+    /// At most one per key.
+    pub checkpoints: Vec<Checkpoint>,
 }
 
-/// The processing stage's state after the records sent before it, and the receipts of the
-/// batches that state holds.
+/// A stage's state after the records it sent before it, stored under `key`
+/// (`outbox::PROCESSING_STATE`, `outbox::MODELS_STATE`), and the receipts of the batches that
+/// state holds.
 #[derive(Debug, Default)]
 pub struct Checkpoint {
+    pub key: &'static str,
     pub state: Vec<u8>,
     pub receipts: Receipts,
 }
@@ -342,7 +345,7 @@ impl From<Vec<Record>> for ToWrite {
     fn from(records: Vec<Record>) -> ToWrite {
         ToWrite {
             records,
-            checkpoint: None,
+            checkpoints: Vec::new(),
         }
     }
 }
@@ -354,17 +357,19 @@ impl Weigh for ToWrite {
 }
 
 impl ToWrite {
-    /// Takes `more` in after what it holds: its records, and its checkpoint in place of an
-    /// earlier one (a later state holds the earlier one's samples; receipts keep the highest).
+    /// Takes `more` in after what it holds: its records, and each of its checkpoints in place
+    /// of an earlier one of the same key (a later state holds the earlier one's samples;
+    /// receipts keep the highest).
     pub fn absorb(&mut self, more: ToWrite) {
         self.records.extend(more.records);
-        if let Some(mut c) = more.checkpoint {
-            if let Some(old) = self.checkpoint.take() {
+        for mut c in more.checkpoints {
+            if let Some(i) = self.checkpoints.iter().position(|o| o.key == c.key) {
+                let old = self.checkpoints.swap_remove(i);
                 for r in old.receipts.into_iter() {
                     c.receipts.add(r);
                 }
             }
-            self.checkpoint = Some(c);
+            self.checkpoints.push(c);
         }
     }
 }

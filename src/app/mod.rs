@@ -287,7 +287,7 @@ fn backlog(c: &Counters) -> u64 {
 async fn restored_processor(config: &Config, outbox: &Arc<Outbox>) -> Processor {
     let mut p = Processor::new(config);
     let o = outbox.clone();
-    match tokio::task::spawn_blocking(move || o.processing_checkpoint()).await {
+    match tokio::task::spawn_blocking(move || o.checkpoint(crate::outbox::PROCESSING_STATE)).await {
         Ok(Ok(Some(bytes))) => match p.restore(&bytes) {
             Ok(r) => info!(
                 open_buckets = r.open_buckets,

@@ -12,7 +12,8 @@
 //!   stored value), kept for the operator ([`dead`]);
 //! - `baselines`, `baseline_requests`: the detectors' learned baselines and the requests of
 //!   `forewarn baseline` ([`baselines`]);
-//! - `state`: the processing stage's checkpoint ([`PROCESSING_STATE`]), replaced in the
+//! - `state`: the processing stage's checkpoint ([`PROCESSING_STATE`]) and the model thread's
+//!   ([`MODELS_STATE`]), each replaced in the
 //!   transaction of the records made before it ([`Outbox::append_with`]); an MQTT message is
 //!   acknowledged once the records or the checkpoint holding its samples committed.
 //!
@@ -95,10 +96,13 @@ use heed::byteorder::BE;
 use heed::types::{Bytes, Str, U64};
 use heed::{Database, Env, RwTxn};
 
-/// The database of pipeline checkpoints (the processing state, under [`PROCESSING_STATE`]).
+/// The database of pipeline checkpoints (the processing state under [`PROCESSING_STATE`], the
+/// model thread's under [`MODELS_STATE`]).
 pub const STATE_DB: &str = "state";
 /// The processing stage's checkpoint in [`STATE_DB`].
 pub const PROCESSING_STATE: &str = "processing";
+/// The model thread's checkpoint in [`STATE_DB`] (model and detector alert states).
+pub const MODELS_STATE: &str = "models";
 
 pub mod baselines;
 pub mod dead;

@@ -29,20 +29,20 @@ impl Outbox {
     /// Append records in one transaction; returns their sequence numbers once committed. A
     /// baseline record is also stored as its detector's and asset's latest ([`super::baselines`]).
     pub fn append(&self, records: &[Record]) -> Result<Vec<u64>, OutboxError> {
-        self.append_with(records, None)
+        self.append_with(records, &[])
     }
 
-    /// [`Outbox::append`], with the processing stage's checkpoint (its state after the
-    /// records, [`super::PROCESSING_STATE`]) stored in the same transaction, so that what was
-    /// sent and the state that follows it are committed together or not at all. The
-    /// checkpoint replaces the previous one; it is bounded by the provisioning file (a few
-    /// hundred bytes per signal and rule) and not counted in the budget.
+    /// [`Outbox::append`], with stages' checkpoints (their state after the records, by key:
+    /// [`super::PROCESSING_STATE`], [`super::MODELS_STATE`]) stored in the same transaction, so
+    /// that what was sent and the state that follows it are committed together or not at all.
+    /// A checkpoint replaces the previous one of its key; it is bounded by the provisioning
+    /// file (a few hundred bytes per signal and rule) and not counted in the budget.
     pub fn append_with(
         &self,
         records: &[Record],
-        checkpoint: Option<&[u8]>,
+        checkpoints: &[(&str, &[u8])],
     ) -> Result<Vec<u64>, OutboxError> {
-        if records.is_empty() && checkpoint.is_none() {
+        if records.is_empty() && checkpoints.is_empty() {
             return Ok(Vec::new());
         }
         let encoded = records
@@ -51,7 +51,7 @@ impl Outbox {
             .collect::<Result<Vec<_>, _>>()?;
         let mut guard = self.lock()?;
         loop {
-            match self.try_append(&guard, &encoded, checkpoint) {
+            match self.try_append(&guard, &encoded, checkpoints) {
                 Ok((c, seqs)) => {
                     *guard = c;
                     self.publish(c);
@@ -192,14 +192,14 @@ impl Outbox {
         &self,
         committed: &Counters,
         encoded: &[Encoded],
-        checkpoint: Option<&[u8]>,
+        checkpoints: &[(&str, &[u8])],
     ) -> Result<(Counters, Vec<u64>), OutboxError> {
         let mut c = *committed;
         self.reservation_lock()?
             .cover(c.next_seq.saturating_add(encoded.len() as u64))?;
         let mut wtxn = self.env.write_txn()?;
-        if let Some(state) = checkpoint {
-            self.state.put(&mut wtxn, super::PROCESSING_STATE, state)?;
+        for (key, state) in checkpoints {
+            self.state.put(&mut wtxn, key, state)?;
         }
         let mut seqs = Vec::with_capacity(encoded.len());
         for (class, v, keep) in encoded {
@@ -251,14 +251,12 @@ impl Outbox {
         Ok(())
     }
 
-    /// The processing stage's last committed checkpoint, if any.
-    pub fn processing_checkpoint(&self) -> Result<Option<Vec<u8>>, OutboxError> {
+    /// The last committed checkpoint under `key` ([`super::PROCESSING_STATE`],
+    /// [`super::MODELS_STATE`]), if any.
+    pub fn checkpoint(&self, key: &str) -> Result<Option<Vec<u8>>, OutboxError> {
         let _gate = self.gate.read().map_err(|_| OutboxError::Poisoned)?;
         let rtxn = self.env.read_txn()?;
-        Ok(self
-            .state
-            .get(&rtxn, super::PROCESSING_STATE)?
-            .map(<[u8]>::to_vec))
+        Ok(self.state.get(&rtxn, key)?.map(<[u8]>::to_vec))
     }
 
     /// Flush to disk (for `batched` durability).

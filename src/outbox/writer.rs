@@ -141,10 +141,14 @@ impl Writer {
             };
             idle.store(false, Ordering::Release);
             gather(&mut group, &mut rx);
-            let checkpoint = group.checkpoint.as_ref();
-            let outcome = self.commit(&group.records, checkpoint.map(|c| c.state.as_slice()));
+            let states: Vec<(&str, &[u8])> = group
+                .checkpoints
+                .iter()
+                .map(|c| (c.key, c.state.as_slice()))
+                .collect();
+            let outcome = self.commit(&group.records, &states);
             if outcome != Outcome::Lost {
-                if let Some(c) = checkpoint {
+                for c in &group.checkpoints {
                     c.receipts.commit();
                 }
                 self.metrics.progress.beat(Stage::Writer);
@@ -154,12 +158,12 @@ impl Writer {
 
     /// Appends `group` in one transaction, retrying as `self.retry` says, without the
     /// records the outbox can never take.
-    fn commit(&mut self, group: &[Record], checkpoint: Option<&[u8]>) -> Outcome {
+    fn commit(&mut self, group: &[Record], checkpoints: &[(&str, &[u8])]) -> Outcome {
         let mut retry = 0;
         let mut kept: Option<Vec<Record>> = None;
         loop {
             let records = kept.as_deref().unwrap_or(group);
-            match self.outbox.append_with(records, checkpoint) {
+            match self.outbox.append_with(records, checkpoints) {
                 Ok(_) => {
                     self.appended.notify_one();
                     if let Some(hook) = self.on_commit.as_mut() {
@@ -174,7 +178,7 @@ impl Writer {
                         self.metrics.write_lost(1);
                         error!(error = %e, class = r.class().name(), lost_total = self.metrics.write_lost_count(), "A record the outbox cannot take; lost.");
                     }
-                    if good.is_empty() && checkpoint.is_none() {
+                    if good.is_empty() && checkpoints.is_empty() {
                         return Outcome::Refused;
                     }
                     kept = Some(good.into_iter().cloned().collect());
@@ -337,6 +341,7 @@ mod tests {
     #[test]
     fn a_checkpoint_is_committed_with_its_records_and_only_then_releases_its_receipts() {
         use crate::channel::{Checkpoint, Ledger, Receipt, Receipts};
+        use crate::outbox::{MODELS_STATE, PROCESSING_STATE};
         let dir = tempfile::tempdir().unwrap();
         let (w, groups) = writer(dir.path(), 64 << 20, Retry::DEFAULT);
         let outbox = w.outbox.clone();
@@ -347,32 +352,48 @@ mod tests {
                 ledger: ledger.clone(),
                 n,
             });
-            Some(Checkpoint {
+            vec![Checkpoint {
+                key: PROCESSING_STATE,
                 state: state.to_vec(),
                 receipts,
-            })
+            }]
+        };
+        let models = |state: &[u8]| Checkpoint {
+            key: MODELS_STATE,
+            state: state.to_vec(),
+            receipts: Receipts::default(),
         };
         let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
         tx.blocking_send(batch(0, 2).into()).unwrap();
         tx.blocking_send(ToWrite {
             records: batch(2, 1),
-            checkpoint: checkpoint(b"first", 7),
+            checkpoints: checkpoint(b"first", 7),
+        })
+        .unwrap();
+        // The model thread's checkpoint, between the two: kept beside them under its own key.
+        tx.blocking_send(ToWrite {
+            records: Vec::new(),
+            checkpoints: vec![models(b"alerts")],
         })
         .unwrap();
         tx.blocking_send(ToWrite {
             records: Vec::new(),
-            checkpoint: checkpoint(b"second", 5),
+            checkpoints: checkpoint(b"second", 5),
         })
         .unwrap();
         assert_eq!(ledger.committed(), 0);
-        assert_eq!(outbox.processing_checkpoint().unwrap(), None);
+        assert_eq!(outbox.checkpoint(PROCESSING_STATE).unwrap(), None);
         let handle = w.spawn(rx).unwrap();
         drop(tx);
         handle.join().unwrap();
         assert_eq!(*groups.lock().unwrap(), [3], "one transaction");
         assert_eq!(
-            outbox.processing_checkpoint().unwrap().as_deref(),
+            outbox.checkpoint(PROCESSING_STATE).unwrap().as_deref(),
             Some(&b"second"[..])
+        );
+        assert_eq!(
+            outbox.checkpoint(MODELS_STATE).unwrap().as_deref(),
+            Some(&b"alerts"[..])
         );
         assert_eq!(ledger.committed(), 7, "the highest receipt of the group");
         // A checkpoint alone (no records) is committed too.
@@ -380,7 +401,7 @@ mod tests {
         let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
         tx.blocking_send(ToWrite {
             records: Vec::new(),
-            checkpoint: checkpoint(b"alone", 9),
+            checkpoints: checkpoint(b"alone", 9),
         })
         .unwrap();
         let o2 = w.outbox.clone();
@@ -388,7 +409,7 @@ mod tests {
         drop(tx);
         handle.join().unwrap();
         assert_eq!(
-            o2.processing_checkpoint().unwrap().as_deref(),
+            o2.checkpoint(PROCESSING_STATE).unwrap().as_deref(),
             Some(&b"alone"[..])
         );
         assert_eq!(ledger.committed(), 9);
@@ -406,7 +427,7 @@ mod tests {
         let (outbox, metrics) = (w.outbox.clone(), w.metrics.clone());
         let group = vec![telemetry(0, &"a".repeat(10_000)), telemetry(1, "a")];
         let started = Instant::now();
-        assert_eq!(w.commit(&group, None), Outcome::Stored);
+        assert_eq!(w.commit(&group, &[]), Outcome::Stored);
         assert!(started.elapsed() < Duration::from_secs(5), "no retries");
         assert_eq!(metrics.write_lost_count(), 1);
         assert_eq!(
@@ -416,7 +437,7 @@ mod tests {
         );
         assert_eq!(stored_starts(&outbox), [1]);
         let only_bad = vec![telemetry(2, &"b".repeat(10_000))];
-        assert_eq!(w.commit(&only_bad, None), Outcome::Refused);
+        assert_eq!(w.commit(&only_bad, &[]), Outcome::Refused);
         assert_eq!(metrics.write_lost_count(), 2);
 
         // The thread beats progress for both and commits what comes next.
@@ -461,14 +482,15 @@ mod tests {
                 ledger: ledger.clone(),
                 n,
             });
-            Some(channel::Checkpoint {
+            vec![channel::Checkpoint {
+                key: crate::outbox::PROCESSING_STATE,
                 state: vec![n as u8],
                 receipts,
-            })
+            }]
         };
         tx.blocking_send(ToWrite {
             records: batch(10, 3),
-            checkpoint: checkpoint(1),
+            checkpoints: checkpoint(1),
         })
         .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -485,13 +507,16 @@ mod tests {
         std::fs::remove_file(filler).unwrap();
         tx.blocking_send(ToWrite {
             records: batch(20, 1),
-            checkpoint: checkpoint(2),
+            checkpoints: checkpoint(2),
         })
         .unwrap();
         drop(tx);
         handle.join().unwrap();
         assert_eq!(ledger.committed(), 2);
-        assert_eq!(outbox.processing_checkpoint().unwrap(), Some(vec![2]));
+        assert_eq!(
+            outbox.checkpoint(crate::outbox::PROCESSING_STATE).unwrap(),
+            Some(vec![2])
+        );
         assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 1);
         assert_eq!(stored_starts(&outbox), [20]);
         assert_eq!(*groups.lock().unwrap(), [1]);

@@ -148,7 +148,11 @@ async fn checkpoint(p: &Processor, pace: &mut Pacer, tx: &channel::Sender<ToWrit
     let receipts = pace.sent(Instant::now().into_std());
     let msg = ToWrite {
         records: Vec::new(),
-        checkpoint: Some(channel::Checkpoint { state, receipts }),
+        checkpoints: vec![channel::Checkpoint {
+            key: crate::outbox::PROCESSING_STATE,
+            state,
+            receipts,
+        }],
     };
     tx.send(msg).await.is_ok()
 }

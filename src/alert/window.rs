@@ -24,6 +24,8 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use crate::record::Severity;
 
 /// Which side of the threshold raises.
@@ -67,12 +69,38 @@ pub struct WindowRuleState {
 }
 
 /// An alert that is up.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Raised {
     /// Window end (event time) of the window that raised it; part of the alert id.
     pub since_ns: i64,
     /// Score last reported (raised or updated).
     pub reported: f64,
+}
+
+/// What a [`WindowRuleState`] holds besides its rule (the debounce history, the raised alert),
+/// for a checkpoint: a start takes it back with [`WindowRuleState::restore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowRuleSnapshot {
+    /// Past `on` or not, oldest first.
+    pub history: Vec<bool>,
+    pub raised: Option<Raised>,
+}
+
+/// A [`WindowRuleSnapshot`] with what it belongs to: the model or detector (`owner`), the
+/// asset and the rule's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSnapshot {
+    pub owner: String,
+    pub asset: String,
+    pub rule: String,
+    pub state: WindowRuleSnapshot,
+}
+
+impl WindowRuleSnapshot {
+    /// Nothing to keep: no history, no alert up.
+    pub fn is_empty(&self) -> bool {
+        self.history.is_empty() && self.raised.is_none()
+    }
 }
 
 impl WindowRuleState {
@@ -114,13 +142,22 @@ impl WindowRuleState {
         }
     }
 
-    /// Take over another state's history and raised alert (after a model reload).
-    pub fn adopt(&mut self, other: &mut WindowRuleState) {
-        self.raised = other.raised.take();
-        self.history = std::mem::take(&mut other.history);
-        while self.history.len() > self.rule.n {
-            self.history.pop_front();
+    /// The history and the raised alert, for a checkpoint.
+    pub fn snapshot(&self) -> WindowRuleSnapshot {
+        WindowRuleSnapshot {
+            history: self.history.iter().copied().collect(),
+            raised: self.raised,
         }
+    }
+
+    /// Takes back a [`WindowRuleState::snapshot`] (of a rule of the same name; `k` and `n` may
+    /// have changed since: the newest `n` windows of the history are kept). A raised alert
+    /// with a score that is not finite is not taken (a damaged checkpoint; `observe` never
+    /// reports one).
+    pub fn restore(&mut self, snap: WindowRuleSnapshot) {
+        let skip = snap.history.len().saturating_sub(self.rule.n);
+        self.history = snap.history.into_iter().skip(skip).collect();
+        self.raised = snap.raised.filter(|r| r.reported.is_finite());
     }
 
     /// Forget the history and the raised alert (what it was judged against is gone); the
@@ -274,6 +311,55 @@ mod tests {
             .map(|&sc| s.observe(sc, -1))
             .collect();
         assert_eq!(again, vec![None, None, Some(Lifecycle::Raised)]);
+    }
+
+    #[test]
+    fn a_restored_state_goes_on_as_the_one_it_was_taken_from() {
+        let r = rule(Direction::Above, 0.8, 0.5, 2, 3);
+        let scores = [0.9, 0.1, 0.95, 0.97, 0.7, 0.9, 0.3, 0.85, 0.9];
+        for cut in 0..scores.len() {
+            let mut a = WindowRuleState::new(r.clone());
+            let before: Vec<_> = (0..cut).map(|i| a.observe(scores[i], i as i64)).collect();
+            let snap = a.snapshot();
+            // Through the checkpoint's encoding, as a start reads it.
+            let bytes = crate::codec::to_cbor(&snap).unwrap();
+            let mut b = WindowRuleState::new(r.clone());
+            b.restore(crate::codec::from_cbor(&bytes).unwrap());
+            assert_eq!(b.raised(), a.raised(), "cut {cut} (before: {before:?})");
+            for (i, &s) in scores.iter().enumerate().skip(cut) {
+                assert_eq!(
+                    b.observe(s, i as i64),
+                    a.observe(s, i as i64),
+                    "cut {cut}, window {i}"
+                );
+                assert_eq!(b.raised(), a.raised());
+            }
+        }
+    }
+
+    #[test]
+    fn a_restored_raised_alert_clears_under_its_id_and_history_keeps_the_newest_n() {
+        let mut s = WindowRuleState::new(rule(Direction::Above, 0.8, 0.5, 2, 2));
+        s.restore(WindowRuleSnapshot {
+            history: vec![true, true, false, true],
+            raised: None,
+        });
+        // Newest two: [false, true]; one more hit raises.
+        assert_eq!(s.observe(0.9, 7), Some(Lifecycle::Raised));
+        let mut up = WindowRuleState::new(rule(Direction::Above, 0.8, 0.5, 2, 2));
+        up.restore(s.snapshot());
+        assert_eq!(up.raised().map(|r| r.since_ns), Some(7));
+        assert_eq!(up.observe(0.4, 9), Some(Lifecycle::Cleared));
+        // A raised alert with a score that is not finite is refused.
+        let mut bad = WindowRuleState::new(rule(Direction::Above, 0.8, 0.5, 2, 2));
+        bad.restore(WindowRuleSnapshot {
+            history: vec![],
+            raised: Some(Raised {
+                since_ns: 1,
+                reported: f64::NAN,
+            }),
+        });
+        assert_eq!(bad.raised(), None);
     }
 
     proptest::proptest! {

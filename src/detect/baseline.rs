@@ -54,6 +54,16 @@ pub struct Baseline {
     pub steps: usize,
 }
 
+/// A PCA scorer's state beyond its baseline ([`Scorer::runtime`]), for the model thread's
+/// checkpoint: a start goes on with the same EWMAs (and adapted centre) instead of the
+/// learning phase's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PcaRuntime {
+    pub ewma: [f64; 2],
+    /// The adapted centre (only when the detector adapts).
+    pub mean: Option<Vec<f64>>,
+}
+
 /// The index of one vector and what made it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
@@ -160,7 +170,8 @@ pub const ADAPT_BELOW: f64 = 1.0;
 /// Scales, components and limits stay as learned. Its risk: a fault that develops more slowly
 /// than the half-life, while each step still scores below 1.0, becomes the new normal and is
 /// never raised (EVALUATION.md measures it on C-MAPSS, where degradation is exactly that).
-/// The adapted centre lives in memory: a restart scores with the learned baseline again.
+/// The adapted centre, the EWMAs and the lags go into the model thread's checkpoint
+/// ([`Scorer::runtime`]): a restart goes on from them.
 #[derive(Debug, Clone)]
 pub struct Scorer {
     baseline: Baseline,
@@ -248,6 +259,43 @@ impl Scorer {
             self.past.push_front(x.to_vec());
         }
         Score { index, t2, q }
+    }
+
+    /// What scoring changed since the baseline was learned: the EWMAs and, when it adapts,
+    /// the centre. (Not the lags: after a stop the last vectors are at least one step old,
+    /// see [`Scorer::forget_past`].)
+    pub fn runtime(&self) -> PcaRuntime {
+        PcaRuntime {
+            ewma: self.ewma,
+            mean: (self.alpha > 0.0).then(|| self.baseline.model.mean.clone()),
+        }
+    }
+
+    /// Takes back a [`Scorer::runtime`] of a scorer of the same baseline; false (nothing
+    /// changed) when it does not fit its dimensions or holds a number that is not finite.
+    pub fn restore_runtime(&mut self, r: PcaRuntime) -> bool {
+        let b = &self.baseline;
+        let fits = r.ewma.iter().all(|v| v.is_finite() && *v >= 0.0)
+            && r.mean
+                .as_ref()
+                .is_none_or(|m| m.len() == b.model.mean.len() && m.iter().all(|x| x.is_finite()));
+        if !fits {
+            return false;
+        }
+        self.ewma = r.ewma;
+        if let (Some(m), true) = (r.mean, self.alpha > 0.0) {
+            self.baseline.model.mean = m;
+        }
+        true
+    }
+
+    /// Forget the last vectors: the next ones stand in for their own lags until `lags` are
+    /// known. For a start: the learning phase's tail, or the vectors before a stop, are
+    /// steps away from the first one scored now, and a dynamic model reads that distance as
+    /// a broken relation between consecutive steps (an index in the hundreds on the first
+    /// step, measured in the runner's restart test).
+    pub fn forget_past(&mut self) {
+        self.past.clear();
     }
 
     /// Each signal's share (summing to 1) of the last scored vector's reconstruction-based

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{DetectorConfig, DetectorMethod};
 use crate::record::Contribution;
 
-use super::baseline::{Baseline, Scorer};
+use super::baseline::{Baseline, PcaRuntime, Scorer};
 use super::knn::Knn;
 use super::pca::FitError;
 
@@ -92,6 +92,13 @@ impl Learned {
     }
 }
 
+/// A scorer's state beyond its baseline, for the model thread's checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ScorerRuntime {
+    Pca(PcaRuntime),
+    Knn { signals: Vec<Knn>, last: Vec<f64> },
+}
+
 /// Scores steps against what was learned.
 #[derive(Debug, Clone)]
 pub enum AnyScorer {
@@ -118,6 +125,50 @@ impl AnyScorer {
                 last: vec![f64::NAN; base.signals.len()],
                 base,
             },
+        }
+    }
+
+    /// What scoring changed since the baseline was learned, for a checkpoint.
+    pub fn runtime(&self) -> ScorerRuntime {
+        match self {
+            AnyScorer::Pca(s) => ScorerRuntime::Pca(s.runtime()),
+            AnyScorer::Knn { base, last } => ScorerRuntime::Knn {
+                signals: base.signals.clone(),
+                last: last.clone(),
+            },
+        }
+    }
+
+    /// Takes back a [`AnyScorer::runtime`] of a scorer of the same baseline; false (nothing
+    /// changed) when it is of another method or does not fit.
+    pub fn restore_runtime(&mut self, r: ScorerRuntime) -> bool {
+        match (self, r) {
+            (AnyScorer::Pca(s), ScorerRuntime::Pca(r)) => s.restore_runtime(r),
+            (AnyScorer::Knn { base, last }, ScorerRuntime::Knn { signals, last: l }) => {
+                let fits = signals.len() == base.signals.len()
+                    && l.len() == last.len()
+                    && signals.iter().zip(&base.signals).all(|(a, b)| {
+                        a.window == b.window
+                            && a.values.len() <= b.window + 2 * super::knn::LAGS
+                            && a.distances.len() <= b.window + super::knn::SHORT
+                            && a.recent.len() <= super::knn::HOLD
+                            && a.values.iter().all(|v| v.is_finite())
+                    });
+                if fits {
+                    base.signals = signals;
+                    *last = l;
+                }
+                fits
+            }
+            _ => false,
+        }
+    }
+
+    /// A start: the vectors of the learning phase or before the stop are not the last steps
+    /// any more ([`Scorer::forget_past`]).
+    pub fn forget_past(&mut self) {
+        if let AnyScorer::Pca(s) = self {
+            s.forget_past();
         }
     }
 

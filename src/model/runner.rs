@@ -22,7 +22,7 @@ use super::monitor::{FeatureMonitor, LatencyHistogram};
 use super::onnx::ModelError;
 use super::package::normalize;
 use super::rule::score;
-use crate::alert::window::{Lifecycle, WindowRuleState};
+use crate::alert::window::{Lifecycle, RuleSnapshot, WindowRuleState};
 
 /// A loaded model: normalised features in, the manifest's output tensor out (flattened).
 pub trait Infer: Send + Sync {
@@ -93,7 +93,13 @@ pub struct ModelRunner {
     /// (asset, signal) → (instance, model signal index).
     routes: FastMap<SignalKey, Vec<(usize, usize)>>,
     stats: HashMap<String, ModelStats>,
+    /// Alert states of a model, asset and rule that does not run now (its package not checked
+    /// yet after a start, or refused), kept for when it does (at most [`MAX_PARKED`]).
+    parked: Vec<RuleSnapshot>,
 }
+
+/// At most this many alert states wait for their model in [`ModelRunner`].
+pub const MAX_PARKED: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -146,6 +152,7 @@ impl ModelRunner {
             instances: Vec::new(),
             routes: FastMap::default(),
             stats: HashMap::new(),
+            parked: Vec::new(),
         };
         for (model, bindings) in models {
             let m = &model.manifest;
@@ -268,25 +275,65 @@ impl ModelRunner {
 
     /// After a reload: keep the alert states (raised alerts, debounce history) of rules that
     /// exist in both runners for the same model name, asset and rule name, so a reload neither
-    /// orphans a raised alert nor raises it twice. Windows restart.
-    pub fn carry_alerts_from(&mut self, old: &mut ModelRunner) {
-        for inst in &mut self.instances {
-            let Some(prev) = old.instances.iter_mut().find(|o| {
-                o.model.manifest.name == inst.model.manifest.name
-                    && o.binding.asset == inst.binding.asset
-            }) else {
-                continue;
-            };
-            for state in &mut inst.alerts {
-                if let Some(p) = prev
-                    .alerts
-                    .iter_mut()
-                    .find(|p| p.rule().name == state.rule().name)
-                {
-                    state.adopt(p);
+    /// orphans a raised alert nor raises it twice; those of rules this runner lacks wait for
+    /// them ([`ModelRunner::park`]). Windows restart.
+    pub fn carry_alerts_from(&mut self, old: &ModelRunner) {
+        self.park(old.alert_snapshots());
+    }
+
+    /// Every alert state worth keeping (some history or an alert up), of the rules that run
+    /// and of those that wait, in a stable order: for the model thread's checkpoint.
+    pub fn alert_snapshots(&self) -> Vec<RuleSnapshot> {
+        let mut v: Vec<RuleSnapshot> = self
+            .instances
+            .iter()
+            .flat_map(|i| {
+                i.alerts.iter().map(|a| RuleSnapshot {
+                    owner: i.model.manifest.name.clone(),
+                    asset: i.binding.asset.to_string(),
+                    rule: a.rule().name.clone(),
+                    state: a.snapshot(),
+                })
+            })
+            .filter(|s| !s.state.is_empty())
+            .chain(self.parked.iter().cloned())
+            .collect();
+        v.sort_by(|a, b| (&a.owner, &a.asset, &a.rule).cmp(&(&b.owner, &b.asset, &b.rule)));
+        v
+    }
+
+    /// Takes alert states back (from a checkpoint, or from the runner this one replaces): each
+    /// goes to its model, asset and rule if that runs here, else it waits for it, up to
+    /// [`MAX_PARKED`] (beyond: dropped). Returns how many were taken by running rules.
+    pub fn park(&mut self, snaps: Vec<RuleSnapshot>) -> usize {
+        let mut taken = 0;
+        for snap in snaps {
+            let state = self
+                .instances
+                .iter_mut()
+                .filter(|i| i.model.manifest.name == snap.owner && *i.binding.asset == *snap.asset)
+                .flat_map(|i| i.alerts.iter_mut())
+                .find(|a| a.rule().name == snap.rule);
+            match state {
+                Some(st) => {
+                    st.restore(snap.state);
+                    taken += 1;
+                }
+                None if snap.state.is_empty() => {}
+                None => {
+                    self.parked.retain(|p| {
+                        (&p.owner, &p.asset, &p.rule) != (&snap.owner, &snap.asset, &snap.rule)
+                    });
+                    if self.parked.len() < MAX_PARKED {
+                        self.parked.push(snap);
+                    } else {
+                        tracing::warn!(model = %snap.owner, asset = %snap.asset, rule = %snap.rule,
+                            "Too many alert states wait for their model; this one is dropped.");
+                    }
                 }
             }
         }
+        taken
     }
 
     /// Window counters of every asset a model runs for, summed.

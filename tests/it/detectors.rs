@@ -310,3 +310,80 @@ fn a_baseline_survives_a_restart_moves_to_another_gateway_and_is_relearned_on_co
     let shown = baseline_cli(&["show", "-c", &config_a, "pump"]);
     assert!(shown.contains("generation 2, Relearned"), "{shown}");
 }
+
+/// An alert up when the agent is SIGKILLed: the start restores the alert state from the model
+/// thread's checkpoint (committed with the raised record), so the alert clears later under its
+/// id, and the fault still present after the start raises nothing twice.
+#[test]
+fn an_alert_up_before_a_sigkill_clears_after_the_restart_under_its_id() {
+    let mqtt = Mosquitto::start();
+    let kafka = Tansu::start();
+    let mut agent = Agent::start(&config(mqtt.port, &kafka.bootstrap()));
+    agent.wait_log("MQTT subscribed.", Duration::from_secs(20));
+    publish(&mqtt, 0, 150, false);
+    agent.wait_log("Baseline learned.", Duration::from_secs(60));
+    publish(&mqtt, 150, 170, true);
+    let msgs = consume(
+        &kafka.bootstrap(),
+        "forewarn.alerts",
+        Duration::from_secs(60),
+        |m| {
+            detector_alerts(m)
+                .iter()
+                .any(|a| a.json["event"] == "raised")
+        },
+    );
+    let raised = detector_alerts(&msgs)
+        .into_iter()
+        .find(|a| a.json["event"] == "raised")
+        .unwrap_or_else(|| panic!("no raised alert\n{}", agent.log()))
+        .json
+        .clone();
+
+    agent.kill9();
+    agent.restart();
+    agent.wait_log(
+        "Detector alert states restored from the checkpoint.",
+        Duration::from_secs(30),
+    );
+    agent.wait_log_count("MQTT subscribed.", 2, Duration::from_secs(20));
+    // The fault goes on for a while, then the pump is normal again.
+    publish(&mqtt, 170, 180, true);
+    publish(&mqtt, 180, 231, false);
+    let msgs = consume(
+        &kafka.bootstrap(),
+        "forewarn.alerts",
+        Duration::from_secs(60),
+        |m| {
+            detector_alerts(m)
+                .iter()
+                .any(|a| a.json["event"] == "cleared")
+        },
+    );
+    let alerts = detector_alerts(&msgs);
+    let cleared = alerts
+        .iter()
+        .find(|a| a.json["event"] == "cleared")
+        .unwrap_or_else(|| panic!("never cleared: {alerts:?}\n{}", agent.log()));
+    assert_eq!(cleared.json["id"], raised["id"], "{alerts:?}");
+    assert!(
+        cleared.json["detector"]["cleared_by"].is_null(),
+        "{}",
+        cleared.json
+    );
+    let t = cleared.json["detector"]["step_start_ns"]
+        .as_i64()
+        .unwrap_or(0)
+        / 1_000_000_000
+        - T0;
+    assert!(t >= 180, "cleared on step {t}, a fault step");
+    // Raised once: the only raised records carry the first id (the same record may come
+    // twice: at least once).
+    assert!(
+        alerts
+            .iter()
+            .filter(|a| a.json["event"] == "raised")
+            .all(|a| a.json["id"] == raised["id"]),
+        "raised again: {alerts:?}"
+    );
+}

@@ -232,8 +232,10 @@ impl DetectorRunner {
                         Ok(b) => {
                             tracing::info!(detector = %c.name, %asset, generation = rec.generation,
                                 "Stored baseline in use.");
+                            let mut scorer = AnyScorer::new(b, c.adapt_half_life_steps);
+                            scorer.forget_past();
                             inst.phase = Phase::Scoring {
-                                scorer: Box::new(AnyScorer::new(b, c.adapt_half_life_steps)),
+                                scorer: Box::new(scorer),
                                 learned_ns: rec.learned_to_ns,
                                 relearn: None,
                             };
@@ -511,10 +513,12 @@ struct Step<'a> {
     end_ns: i64,
 }
 
+mod checkpoint;
 mod learn;
 mod score;
 #[cfg(test)]
 mod tests;
 
+pub use checkpoint::DetectorSnapshot;
 use learn::{learn, Here};
 use score::score;

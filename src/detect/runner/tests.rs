@@ -618,3 +618,87 @@ fn a_start_follows_a_reset_that_a_later_stored_but_older_baseline_hides() {
     // Made after it (learned from steps after the reset): scored with.
     assert_eq!(start(1), (1, 0));
 }
+
+/// A crash while an alert is up: the next start (the stored baseline, the checkpoint's alert
+/// and scorer states) keeps it up and clears it under its id once the asset is normal again;
+/// with another baseline in use meanwhile, it is cleared at once instead.
+#[test]
+fn an_alert_up_before_a_crash_clears_after_the_start_under_its_id() {
+    // The timeline of `learns_then_raises_an_explained_alert_and_clears_it`, with a crash at
+    // step 640, during the fault.
+    let mut r = runner();
+    let learned = feed_all(&mut r, 0, 301, None);
+    let b = baselines(&learned)[0].clone();
+    assert!(feed(&mut r, 301, 600, None).is_empty());
+    let raised = feed(&mut r, 600, 640, Some(600))
+        .into_iter()
+        .find(|a| a.event == AlertEvent::Raised)
+        .expect("raised");
+    let snaps = r.alert_snapshots();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    assert_eq!(snaps[0].generation, 1);
+    assert!(snaps[0].scorer.is_some());
+    // Through the checkpoint's encoding.
+    let bytes = crate::codec::to_cbor(&snaps).unwrap();
+    let snaps: Vec<DetectorSnapshot> = crate::codec::from_cbor(&bytes).unwrap();
+
+    let c = crate::config::parse_str(CONFIG, "test", std::path::Path::new("/tmp")).unwrap();
+    let mut again =
+        DetectorRunner::new("gw", "plant", &c.detectors, std::slice::from_ref(&b)).unwrap();
+    let mut out = Vec::new();
+    let got = again.restore_alerts(snaps.clone(), &mut out);
+    assert_eq!(
+        (got.taken, got.raised, got.cleared, got.scorers, got.dropped),
+        (1, 1, 0, 1, 0)
+    );
+    assert!(out.is_empty(), "{out:?}");
+    // Still faulty: no second raise, no clear. Then normal: cleared under the raise's id
+    // (without the crash it clears at step 695: the EWMA forgets a fault slowly).
+    let alerts = feed(&mut again, 640, 650, Some(600));
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.event == AlertEvent::Updated && a.id == raised.id),
+        "{alerts:?}"
+    );
+    let later = feed(&mut again, 650, 750, None);
+    let cleared = later
+        .iter()
+        .find(|a| a.event == AlertEvent::Cleared)
+        .unwrap_or_else(|| panic!("not cleared: {later:?} {:?}", again.alert_snapshots()));
+    assert_eq!(cleared.id, raised.id);
+    let t = (cleared.ts_ns - 1_767_225_600_000_000_000) / 10_000_000_000;
+    assert!((690..705).contains(&t), "cleared at step {t}");
+
+    // Without the stored baseline (learning afresh): cleared at once, saying why, with the
+    // time of the last step before the stop.
+    let mut fresh = DetectorRunner::new("gw", "plant", &c.detectors, &[]).unwrap();
+    let mut out = Vec::new();
+    let got = fresh.restore_alerts(snaps.clone(), &mut out);
+    assert_eq!(
+        (got.taken, got.raised, got.cleared, got.scorers),
+        (1, 0, 1, 0)
+    );
+    let Some(Record::Alert(a)) = out.first() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (a.event, a.id.as_str()),
+        (AlertEvent::Cleared, raised.id.as_str())
+    );
+    assert_eq!(
+        a.detector.as_ref().and_then(|d| d.cleared_by.as_deref()),
+        Some("baseline changed while stopped")
+    );
+    assert_eq!(a.ts_ns, snaps[0].last_step.1);
+    assert!(fresh
+        .alert_snapshots()
+        .iter()
+        .all(|s| s.alert.state.raised.is_none()));
+
+    // A detector no longer configured: dropped.
+    let mut other = snaps[0].clone();
+    other.alert.owner = "gone".into();
+    let got = fresh.restore_alerts(vec![other], &mut Vec::new());
+    assert_eq!((got.taken, got.dropped), (0, 1));
+}

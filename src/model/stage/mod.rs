@@ -35,8 +35,10 @@ use crate::outbox::Outbox;
 use crate::record::{Record, Sample};
 use crate::util::{FastMap, FastSet};
 
+pub mod checkpoint;
 pub mod reload;
 
+use checkpoint::Checkpointer;
 use reload::{CheckFn, Stage};
 
 /// What the processing task, the reload watcher and the checks send.
@@ -123,7 +125,8 @@ fn child_check() -> CheckFn {
 }
 
 /// Load the models of `config` and start the model thread, its detectors starting from the
-/// baselines stored in `outbox`. Returns its sender and handle.
+/// baselines stored in `outbox`, and both from its checkpoint's alert states. Returns its
+/// sender and handle.
 pub fn start(
     config: &Config,
     metrics: Arc<Metrics>,
@@ -147,7 +150,7 @@ pub fn start_with(
         .iter()
         .map(|a| (a.id.clone(), a.meta.clone()))
         .collect();
-    let stage = Stage::new(
+    let mut stage = Stage::new(
         config.gateway.id.clone(),
         config.gateway.site.clone(),
         config.models.clone(),
@@ -155,6 +158,15 @@ pub fn start_with(
         check,
     )
     .map_err(std::io::Error::other)?;
+    let (saved, bytes) = saved_state(config, outbox.as_deref());
+    let parked = saved.models.len();
+    stage.runner.park(saved.models);
+    if parked > 0 {
+        info!(
+            states = parked,
+            "Model alert states restored from the checkpoint; each goes to its model once it runs."
+        );
+    }
     let (stored, baselines) = match outbox {
         Some(o) if !config.detectors.is_empty() => {
             let (stored, b) = Baselines::open(o);
@@ -162,18 +174,137 @@ pub fn start_with(
         }
         _ => (Vec::new(), None),
     };
-    let detectors = DetectorRunner::new(
+    let mut detectors = DetectorRunner::new(
         &config.gateway.id,
         &config.gateway.site,
         &config.detectors,
         &stored,
     )
     .map_err(std::io::Error::other)?;
+    let mut out = Vec::new();
+    if !saved.detectors.is_empty() {
+        let r = detectors.restore_alerts(saved.detectors, &mut out);
+        info!(
+            states = r.taken,
+            raised = r.raised,
+            cleared = r.cleared,
+            scorers = r.scorers,
+            dropped = r.dropped,
+            "Detector alert states restored from the checkpoint."
+        );
+    }
+    let ckpt = Checkpointer::new(bytes, Instant::now());
     let wake = tx.downgrade();
     let handle = std::thread::Builder::new()
         .name("model-runner".into())
-        .spawn(move || run(stage, detectors, baselines, rx, wake, records, &metrics))?;
+        .spawn(move || {
+            let io = Io {
+                rx,
+                wake,
+                records,
+                metrics: &metrics,
+            };
+            run(stage, detectors, baselines, io, ckpt, out)
+        })?;
     Ok((tx, handle))
+}
+
+/// The model thread's last checkpoint in `outbox`, with the states of models and assets no
+/// longer configured left out, and its bytes; empty when there is none or it cannot be used
+/// (logged).
+fn saved_state(config: &Config, outbox: Option<&Outbox>) -> (checkpoint::State, Vec<u8>) {
+    let bytes = match outbox.map(|o| o.checkpoint(crate::outbox::MODELS_STATE)) {
+        None | Some(Ok(None)) => return Default::default(),
+        Some(Ok(Some(b))) => b,
+        Some(Err(e)) => {
+            warn!(error = %e, "The model checkpoint could not be read; alert states start empty.");
+            return Default::default();
+        }
+    };
+    match checkpoint::State::decode(&bytes) {
+        Ok(mut s) => {
+            let dropped = s.keep_configured(config);
+            if dropped > 0 {
+                info!(
+                    dropped,
+                    "Model alert states of models or assets no longer configured are dropped."
+                );
+            }
+            (s, bytes)
+        }
+        Err(e) => {
+            warn!(error = %e, "Model checkpoint not used; alert states start empty.");
+            (Default::default(), bytes)
+        }
+    }
+}
+
+/// The model thread's channels and metrics.
+struct Io<'a> {
+    rx: channel::Receiver<ModelMsg>,
+    wake: channel::WeakSender<ModelMsg>,
+    records: channel::Sender<ToWrite>,
+    metrics: &'a Metrics,
+}
+
+/// The alert states as a checkpoint, when one is due and the state changed since the last.
+fn checkpoint(
+    stage: &Stage,
+    detectors: &DetectorRunner,
+    ckpt: &mut Checkpointer,
+    records: bool,
+    now: Instant,
+) -> Vec<channel::Checkpoint> {
+    if !ckpt.due(records, now) {
+        return Vec::new();
+    }
+    let state = checkpoint::State {
+        version: checkpoint::VERSION,
+        models: stage.runner.alert_snapshots(),
+        detectors: detectors.alert_snapshots(),
+    };
+    match state.encode() {
+        Ok(bytes) => ckpt
+            .changed(bytes, now)
+            .map(|state| channel::Checkpoint {
+                key: crate::outbox::MODELS_STATE,
+                state,
+                receipts: Default::default(),
+            })
+            .into_iter()
+            .collect(),
+        Err(e) => {
+            warn!(error = %e, "The model alert states do not encode; no checkpoint.");
+            Vec::new()
+        }
+    }
+}
+
+/// Sends the records in `out` and a checkpoint if one is due (`force`: whatever the time);
+/// false once the pipeline is closed.
+fn send(
+    stage: &Stage,
+    detectors: &DetectorRunner,
+    ckpt: &mut Checkpointer,
+    out: &mut Vec<Record>,
+    records: &channel::Sender<ToWrite>,
+    force: bool,
+) -> bool {
+    let checkpoints = checkpoint(
+        stage,
+        detectors,
+        ckpt,
+        force || !out.is_empty(),
+        Instant::now(),
+    );
+    if out.is_empty() && checkpoints.is_empty() {
+        return true;
+    }
+    let msg = ToWrite {
+        records: std::mem::take(out),
+        checkpoints,
+    };
+    records.blocking_send(msg).is_ok()
 }
 
 /// Wakes the model thread when a check finished (if it still listens).
@@ -214,22 +345,27 @@ fn run(
     mut stage: Stage,
     mut detectors: DetectorRunner,
     mut baselines: Option<Baselines>,
-    mut rx: channel::Receiver<ModelMsg>,
-    wake: channel::WeakSender<ModelMsg>,
-    records: channel::Sender<ToWrite>,
-    metrics: &Metrics,
+    io: Io<'_>,
+    mut ckpt: Checkpointer,
+    mut out: Vec<Record>,
 ) {
+    let Io {
+        mut rx,
+        wake,
+        records,
+        metrics,
+    } = io;
     stage.request("start", waker(&wake));
     // Samples wait here until the start check ended.
     let mut held: Option<Vec<Vec<Sample>>> = Some(Vec::new());
     let (mut held_n, mut held_dropped) = (0usize, 0u64);
     publish(&stage, &detectors, 0, metrics);
     let mut published = Instant::now();
-    let mut out = Vec::new();
     if let Some(b) = &mut baselines {
         b.start(&mut detectors, &mut out);
     }
     let mut retry_at: Option<Instant> = None;
+    let mut closed = false;
     // Applies a finished check: flush held samples, follow a pending trigger, plan a retry.
     let after_check = |stage: &mut Stage,
                        held: &mut Option<Vec<Vec<Sample>>>,
@@ -291,12 +427,9 @@ fn run(
         if stage.poll() {
             after_check(&mut stage, &mut held, &mut out, &mut retry_at);
         }
-        if !out.is_empty()
-            && records
-                .blocking_send(std::mem::take(&mut out).into())
-                .is_err()
-        {
+        if !send(&stage, &detectors, &mut ckpt, &mut out, &records, false) {
             warn!("Model alerts could not be queued: the pipeline is closed.");
+            closed = true;
             break;
         }
         // Publish when idle (nothing queued) or at least twice a second under load.
@@ -315,14 +448,10 @@ fn run(
                     stage.runner.push(s, &mut out);
                 }
             }
-            if !out.is_empty()
-                && records
-                    .blocking_send(std::mem::take(&mut out).into())
-                    .is_err()
-            {
-                warn!("Model alerts could not be queued: the pipeline is closed.");
-            }
         }
+    }
+    if !closed && !send(&stage, &detectors, &mut ckpt, &mut out, &records, true) {
+        warn!("Model alerts could not be queued: the pipeline is closed.");
     }
     stage.stop.store(true, Ordering::Relaxed);
     publish(&stage, &detectors, held_dropped, metrics);

@@ -365,7 +365,7 @@ impl Stage {
         if changed {
             match self.build(&mut next, &mut refusals) {
                 Some(mut runner) => {
-                    runner.carry_alerts_from(&mut self.runner);
+                    runner.carry_alerts_from(&self.runner);
                     self.runner = runner;
                     self.loaded = next;
                 }

@@ -329,3 +329,71 @@ fn samples_that_arrive_during_the_start_check_are_scored_after_it() {
     assert_eq!(level.windows, 1);
     assert_eq!(level.last_reload.as_ref().unwrap().outcome, "loaded");
 }
+
+/// A model alert up when the agent died: the next start (the checkpoint the writer stored
+/// with the raise) keeps it up while the package's start check runs, and the first normal
+/// window clears it under the raise's id; without the checkpoint nothing would ever clear it.
+#[test]
+fn a_model_alert_up_before_a_crash_clears_after_the_start_under_its_id() {
+    use crate::config::Durability;
+    use crate::outbox::{Outbox, MODELS_STATE};
+    let dir = tempfile::tempdir().unwrap();
+    copy_package(&dir.path().join("level"));
+    let c = config(dir.path(), &["level"]);
+    let data = dir.path().join("data");
+    let outbox = Arc::new(Outbox::open(&data, 1 << 22, Durability::Full).unwrap());
+    let window = |from: i64, value: f64| -> Vec<Sample> {
+        (from..from + 4)
+            .map(|i| Sample {
+                asset: "pump-1".into(),
+                signal: "level".into(),
+                ts_ns: 1_700_000_000_000_000_000 + i * 1_000_000_000,
+                value,
+            })
+            .collect()
+    };
+    // Commits what the thread sends, as the writer does; returns its alert records.
+    let run = |batches: Vec<Vec<Sample>>| -> Vec<crate::record::Alert> {
+        let (rtx, mut rrx) = crate::channel::channel(16, 1 << 16);
+        let metrics = Arc::new(Metrics::new(&[]));
+        let (tx, handle) =
+            start_with(&c, metrics, rtx, Some(outbox.clone()), in_process()).unwrap();
+        for b in batches {
+            tx.blocking_send(ModelMsg::Samples(b)).unwrap();
+        }
+        drop(tx);
+        handle.join().unwrap();
+        let mut alerts = Vec::new();
+        while let Ok(w) = rrx.try_recv() {
+            let states: Vec<(&str, &[u8])> = w
+                .checkpoints
+                .iter()
+                .map(|c| (c.key, &c.state[..]))
+                .collect();
+            outbox.append_with(&w.records, &states).unwrap();
+            alerts.extend(w.records.into_iter().filter_map(|r| match r {
+                Record::Alert(a) => Some(a),
+                _ => None,
+            }));
+        }
+        alerts
+    };
+    let first = run(vec![window(0, 150.0), window(4, 150.0)]);
+    let raised = first
+        .iter()
+        .find(|a| a.event == crate::record::AlertEvent::Raised)
+        .unwrap_or_else(|| panic!("{first:?}"));
+    assert!(outbox.checkpoint(MODELS_STATE).unwrap().is_some());
+    // "Crash" (the thread's end here sends nothing the writer would not have had), start again:
+    // still high, then normal.
+    let second = run(vec![window(8, 150.0), window(12, 10.0), window(16, 10.0)]);
+    let events: Vec<_> = second.iter().map(|a| (a.event, a.id.clone())).collect();
+    assert_eq!(
+        events,
+        vec![(crate::record::AlertEvent::Cleared, raised.id.clone())],
+        "no second raise, one clear under the first id"
+    );
+    // And a third start has nothing up.
+    let third = run(vec![window(20, 10.0), window(24, 10.0)]);
+    assert!(third.is_empty(), "{third:?}");
+}

@@ -1,0 +1,205 @@
+//! The model thread's checkpoint: the alert states of every model and detector rule (debounce
+//! history, the alert that is up), stored by the outbox writer under
+//! [`crate::outbox::MODELS_STATE`] in the transaction of the alert records sent with it, so
+//! that an alert raised before a crash is still up after the start and clears later under its
+//! id, and one not committed was not raised either.
+//!
+//! Not in it: the windows in progress (a start scores from the next full window; the samples
+//! are in the telemetry) and the models' hourly summaries. A detector's learned baseline is
+//! kept on its own (`outbox::baselines`), so a start scores with it at once.
+//!
+//! When: with every group of alert records the thread sends, and otherwise at most once per
+//! [`INTERVAL`] while samples come, and only when the state changed. The states of a model
+//! whose package is not running (its start check not finished, or refused) wait in the runner
+//! ([`crate::model::runner::ModelRunner::park`]) and stay in the checkpoint.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::window::RuleSnapshot;
+use crate::codec::{self, CodecError};
+use crate::config::Config;
+use crate::detect::runner::DetectorSnapshot;
+
+/// The version of the layout; a checkpoint of another version is not taken.
+pub const VERSION: u32 = 1;
+
+/// The longest the thread goes without checkpointing a changed state while samples come.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub models: Vec<RuleSnapshot>,
+    pub detectors: Vec<DetectorSnapshot>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("model checkpoint does not decode: {0}")]
+    Decode(#[from] CodecError),
+    #[error("model checkpoint has version {0}; this agent reads version {VERSION}")]
+    Version(u32),
+}
+
+impl State {
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        codec::to_cbor(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<State, CheckpointError> {
+        let s: State = codec::from_cbor(bytes)?;
+        if s.version != VERSION {
+            return Err(CheckpointError::Version(s.version));
+        }
+        Ok(s)
+    }
+
+    /// Drops the model states of a model or asset the provisioning file no longer binds;
+    /// returns how many.
+    pub fn keep_configured(&mut self, config: &Config) -> usize {
+        let before = self.models.len();
+        self.models.retain(|s| {
+            config
+                .models
+                .iter()
+                .any(|m| m.name == s.owner && m.assets.iter().any(|(a, _)| **a == *s.asset))
+        });
+        before - self.models.len()
+    }
+}
+
+/// When the thread sends its state: [`Checkpointer::due`] after alert records or
+/// [`INTERVAL`]; [`Checkpointer::changed`] lets only a state unlike the last one sent through.
+#[derive(Debug)]
+pub struct Checkpointer {
+    sent: Vec<u8>,
+    checked: Instant,
+}
+
+impl Checkpointer {
+    /// `stored`: the checkpoint the start read (so an unchanged state is not written again).
+    pub fn new(stored: Vec<u8>, now: Instant) -> Checkpointer {
+        Checkpointer {
+            sent: stored,
+            checked: now,
+        }
+    }
+
+    pub fn due(&self, alerts: bool, now: Instant) -> bool {
+        alerts || now.duration_since(self.checked) >= INTERVAL
+    }
+
+    /// `state` if it differs from the last one sent (which it then is).
+    pub fn changed(&mut self, state: Vec<u8>, now: Instant) -> Option<Vec<u8>> {
+        self.checked = now;
+        if state == self.sent {
+            return None;
+        }
+        self.sent.clone_from(&state);
+        Some(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::window::{Raised, WindowRuleSnapshot};
+
+    fn snap(owner: &str, asset: &str) -> RuleSnapshot {
+        RuleSnapshot {
+            owner: owner.into(),
+            asset: asset.into(),
+            rule: "r".into(),
+            state: WindowRuleSnapshot {
+                history: vec![true],
+                raised: Some(Raised {
+                    since_ns: 5,
+                    reported: 0.9,
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_and_other_versions_refused() {
+        let s = State {
+            version: VERSION,
+            models: vec![snap("m", "a")],
+            detectors: Vec::new(),
+        };
+        let bytes = s.encode().unwrap();
+        assert_eq!(State::decode(&bytes).unwrap(), s);
+        let later = State {
+            version: VERSION + 1,
+            ..s
+        };
+        assert!(matches!(
+            State::decode(&later.encode().unwrap()),
+            Err(CheckpointError::Version(v)) if v == VERSION + 1
+        ));
+        assert!(matches!(
+            State::decode(b"\xff\x00"),
+            Err(CheckpointError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn only_configured_models_and_assets_are_kept() {
+        let c = crate::config::parse_str(
+            r#"
+[gateway]
+id = "gw"
+site = "plant"
+data_dir = "/tmp/unused"
+[kafka]
+bootstrap_servers = "127.0.0.1:9"
+[[sources]]
+type = "mqtt"
+name = "m"
+host = "127.0.0.1"
+topics = ["plant/+"]
+topic_pattern = "plant/{asset}"
+[[assets]]
+id = "pump-1"
+signals = [{ name = "a" }]
+[[models]]
+package = "/nonexistent/m"
+assets = ["pump-1"]
+"#,
+            "test",
+            std::path::Path::new("/tmp"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let name = c.models[0].name.clone();
+        let mut s = State {
+            version: VERSION,
+            models: vec![
+                snap(&name, "pump-1"),
+                snap(&name, "pump-2"),
+                snap("x", "pump-1"),
+            ],
+            detectors: Vec::new(),
+        };
+        assert_eq!(s.keep_configured(&c), 2);
+        assert_eq!(s.models, vec![snap(&name, "pump-1")]);
+    }
+
+    #[test]
+    fn sent_after_alerts_or_the_interval_and_only_when_changed() {
+        let t0 = Instant::now();
+        let mut c = Checkpointer::new(b"stored".to_vec(), t0);
+        assert!(!c.due(false, t0 + Duration::from_millis(10)));
+        assert!(c.due(true, t0 + Duration::from_millis(10)));
+        assert!(c.due(false, t0 + INTERVAL));
+        // The state the start read is not written again.
+        assert_eq!(c.changed(b"stored".to_vec(), t0 + INTERVAL), None);
+        assert!(!c.due(false, t0 + INTERVAL + Duration::from_millis(10)));
+        assert_eq!(
+            c.changed(b"new".to_vec(), t0 + INTERVAL * 2),
+            Some(b"new".to_vec())
+        );
+        assert_eq!(c.changed(b"new".to_vec(), t0 + INTERVAL * 3), None);
+    }
+}

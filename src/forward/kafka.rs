@@ -47,13 +47,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::lanes::{Lanes, Settled};
 use crate::codec::encode_payload;
 use crate::config::KafkaConfig;
 use crate::monitor::progress::Stage;
 use crate::monitor::Metrics;
 use crate::outbox::{Entry, Outbox};
 use crate::record::{now_ns, Class};
-use crate::util::Backoff;
 
 pub const HEADER_GATEWAY: &str = "forewarn-gateway";
 pub const HEADER_SEQ: &str = "forewarn-seq";
@@ -268,18 +268,8 @@ impl KafkaForwarder {
             return;
         }
         let max = self.config.max_in_flight;
-        let mut cursor = [0u64; 3];
         let mut in_flight: FuturesUnordered<Delivery> = FuturesUnordered::new();
-        let mut per_class = [0usize; 3];
-        let mut failed: [Option<u64>; 3] = [None; 3];
-        // Per class: a class whose deliveries fail (a topic that refuses the agent, a record
-        // the broker will not take) backs off alone; the others keep flowing.
-        let mut backoff: [Backoff; 3] = std::array::from_fn(|_| {
-            Backoff::new(Duration::from_millis(200), Duration::from_secs(30))
-        });
-        let mut class_pause: [Option<tokio::time::Instant>; 3] = [None; 3];
-        // All classes: the producer's queue is full, or the outbox cannot be read.
-        let mut pause_until: Option<tokio::time::Instant> = None;
+        let mut lanes = Lanes::default();
         info!(brokers = %self.config.bootstrap_servers, "Kafka forwarder started.");
         let mut drain_until: Option<tokio::time::Instant> = None;
         loop {
@@ -290,36 +280,20 @@ impl KafkaForwarder {
                     break;
                 }
             }
-            let paused = pause_until.is_some_and(|t| tokio::time::Instant::now() < t);
-            if !paused {
-                pause_until = None;
-                let now = tokio::time::Instant::now();
+            let now = tokio::time::Instant::now();
+            if !lanes.all_paused(now) {
                 'fill: for class in Class::ALL {
-                    let s = slot(class);
-                    if failed[s].is_some() || class_pause[s].is_some_and(|t| now < t) {
+                    if !lanes.ready(class, now) {
                         continue;
                     }
-                    class_pause[s] = None;
                     while in_flight.len() < max {
                         let limit = (max - in_flight.len()).min(256);
-                        let outbox = self.outbox.clone();
-                        let after = cursor[slot(class)];
-                        let read = tokio::task::spawn_blocking(move || {
-                            let b = outbox.read_after(class, after, limit)?;
-                            outbox.quarantine(class, &b.undecodable)?;
-                            Ok::<_, crate::outbox::OutboxError>(b.entries)
-                        })
-                        .await;
-                        let entries = match read {
-                            Ok(Ok(e)) => e,
-                            Ok(Err(e)) => {
-                                warn!(error = %e, "Reading the outbox failed.");
-                                pause_until =
-                                    Some(tokio::time::Instant::now() + Duration::from_secs(1));
-                                break 'fill;
-                            }
-                            Err(e) => {
-                                warn!(error = %e, "Outbox reader task failed.");
+                        let entries = match self.read(class, lanes.cursor(class), limit).await {
+                            Ok(e) => e,
+                            Err(pause) => {
+                                if let Some(d) = pause {
+                                    lanes.pause_all(tokio::time::Instant::now() + d);
+                                }
                                 break 'fill;
                             }
                         };
@@ -330,18 +304,17 @@ impl KafkaForwarder {
                             match self.send(class, e) {
                                 Ok(d) => {
                                     in_flight.push(d);
-                                    per_class[slot(class)] += 1;
-                                    cursor[slot(class)] = e.seq;
+                                    lanes.sent(class, e.seq);
                                 }
                                 Err(Refused::Never(reason)) => {
                                     self.dead_letter(class, e.seq, reason).await;
-                                    cursor[slot(class)] = e.seq;
+                                    lanes.skipped(class, e.seq);
                                 }
                                 Err(refused) => {
                                     if refused == Refused::Failed {
-                                        failed[slot(class)] = Some(e.seq);
+                                        lanes.refused(class, e.seq);
                                     }
-                                    pause_until = Some(
+                                    lanes.pause_all(
                                         tokio::time::Instant::now() + Duration::from_millis(50),
                                     );
                                     break 'fill;
@@ -351,13 +324,7 @@ impl KafkaForwarder {
                     }
                 }
             }
-            let wait = pause_until
-                .into_iter()
-                .chain(class_pause.iter().flatten().copied())
-                .min()
-                .map(|t| t.saturating_duration_since(tokio::time::Instant::now()))
-                .unwrap_or(Duration::from_secs(1))
-                .min(Duration::from_secs(1));
+            let wait = lanes.wait(tokio::time::Instant::now());
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled(), if drain_until.is_none() => {
@@ -368,12 +335,7 @@ impl KafkaForwarder {
                     while let Some(Some(d)) = in_flight.next().now_or_never() {
                         done.push(d);
                     }
-                    let delivered = self.settle(done, &mut per_class, &mut failed).await;
-                    for class in Class::ALL {
-                        if delivered[slot(class)] {
-                            backoff[slot(class)].reset();
-                        }
-                    }
+                    self.settle(done, &mut lanes).await;
                 }
                 _ = self.appended.notified() => {}
                 _ = tokio::time::sleep(if drain_until.is_some() { wait.min(Duration::from_millis(50)) } else { wait }) => {}
@@ -385,20 +347,13 @@ impl KafkaForwarder {
                 self.rebuild_if_fatal();
             }
             // A class whose failed record's peers have all settled rewinds to it and retries.
-            for class in Class::ALL {
-                let s = slot(class);
-                if let (Some(seq), 0) = (failed[s], per_class[s]) {
-                    cursor[s] = seq.saturating_sub(1);
-                    failed[s] = None;
-                    let delay = backoff[s].next_delay();
-                    debug!(
-                        class = class.name(),
-                        seq,
-                        ?delay,
-                        "Retrying after a failed delivery."
-                    );
-                    class_pause[s] = Some(tokio::time::Instant::now() + delay);
-                }
+            for r in lanes.rewind(tokio::time::Instant::now()) {
+                debug!(
+                    class = r.class.name(),
+                    seq = r.seq,
+                    delay = ?r.delay,
+                    "Retrying after a failed delivery."
+                );
             }
         }
         // Past the deadline: what is in flight may still be acknowledged while librdkafka
@@ -407,7 +362,7 @@ impl KafkaForwarder {
         while !in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, in_flight.next()).await {
                 Ok(Some(d)) => {
-                    self.settle(vec![d], &mut per_class, &mut failed).await;
+                    self.settle(vec![d], &mut lanes).await;
                 }
                 _ => break,
             }
@@ -455,35 +410,61 @@ impl KafkaForwarder {
         self.producer.clone()
     }
 
-    /// Delete acknowledged records from the outbox and note failures. Returns, per class,
-    /// whether some record of it was delivered.
-    async fn settle(
+    /// Up to `limit` records of `class` after `after`, its undecodable entries quarantined (on
+    /// the blocking pool). `Err(Some(pause))`: the outbox could not be read, every class waits
+    /// that long; `Err(None)`: the task failed, try again at the next turn.
+    async fn read(
         &self,
-        done: Vec<(Class, u64, Result<(), DeliveryError>)>,
-        per_class: &mut [usize; 3],
-        failed: &mut [Option<u64>; 3],
-    ) -> [bool; 3] {
+        class: Class,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Option<Duration>> {
+        let outbox = self.outbox.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let b = outbox.read_after(class, after, limit)?;
+            outbox.quarantine(class, &b.undecodable)?;
+            Ok::<_, crate::outbox::OutboxError>(b.entries)
+        })
+        .await;
+        match read {
+            Ok(Ok(e)) => Ok(e),
+            Ok(Err(e)) => {
+                warn!(error = %e, "Reading the outbox failed.");
+                Err(Some(Duration::from_secs(1)))
+            }
+            Err(e) => {
+                warn!(error = %e, "Outbox reader task failed.");
+                Err(None)
+            }
+        }
+    }
+
+    /// Delete acknowledged records from the outbox, move those Kafka will never take to the
+    /// dead letters, and tell `lanes` how each ended.
+    async fn settle(&self, done: Vec<(Class, u64, Result<(), DeliveryError>)>, lanes: &mut Lanes) {
         let mut acked: [Vec<u64>; 3] = Default::default();
         for (class, seq, r) in done {
-            let s = slot(class);
-            per_class[s] = per_class[s].saturating_sub(1);
-            match r {
-                Ok(()) => acked[s].push(seq),
+            let how = match r {
+                Ok(()) => {
+                    acked[slot(class)].push(seq);
+                    Settled::Delivered
+                }
                 Err(DeliveryError::Kafka(e)) if permanent(&e).is_some() => {
                     self.metrics.delivery_error(e.to_string());
                     self.dead_letter(class, seq, e.to_string()).await;
+                    Settled::Dead
                 }
                 Err(e) => {
                     warn!(class = class.name(), seq, error = %e, "Kafka delivery failed; the record stays in the outbox.");
                     self.metrics.delivery_error(e.to_string());
-                    failed[s] = Some(failed[s].map_or(seq, |f| f.min(seq)));
+                    Settled::Failed
                 }
-            }
+            };
+            lanes.settled(class, seq, how);
         }
-        let delivered = std::array::from_fn(|i| !acked[i].is_empty());
         let n: usize = acked.iter().map(Vec::len).sum();
         if n == 0 {
-            return delivered;
+            return;
         }
         let outbox = self.outbox.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -501,6 +482,5 @@ impl KafkaForwarder {
             }
             Err(e) => warn!(error = %e, "Outbox ack task failed."),
         }
-        delivered
     }
 }

@@ -74,6 +74,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use self::drain::{Outcome, Target};
+use self::pending::Pending;
 use super::payload::MqttDecoder;
 use super::time_guard::TimeGuard;
 use super::{AssetIndex, Batch, Reject};
@@ -84,6 +85,7 @@ use crate::record::now_ns;
 use crate::util::Backoff;
 
 pub mod drain;
+pub mod pending;
 pub mod skim;
 
 /// Samples in the decoded messages that may wait, unacknowledged, for room in the pipeline
@@ -264,10 +266,8 @@ impl MqttSource {
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), MAX_PENDING + 64);
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         let mut ever_connected = false;
-        // Decoded, waiting for the pipeline; then waiting for their acknowledgement to be queued.
-        let mut pending: VecDeque<(Publish, Batch)> = VecDeque::new();
-        // Samples in `pending`, bounded by MAX_PENDING_SAMPLES as `pending` is by MAX_PENDING.
-        let mut pending_samples = 0usize;
+        // Decoded, waiting for the pipeline.
+        let mut pending = Pending::default();
         let mut to_ack: VecDeque<Publish> = VecDeque::new();
         // Handed to the pipeline, acknowledged once committed.
         let mut held = Held::default();
@@ -287,14 +287,9 @@ impl MqttSource {
                 _ = ledger.changed(), if !held.is_empty() => {}
                 permit = out.reserve(), if !pending.is_empty() => {
                     let Ok(permit) = permit else { return };
-                    if let Some((publish, mut batch)) = pending.pop_front() {
-                        if batch.is_empty() {
-                            held.nothing_kept(publish);
-                            continue;
-                        }
-                        pending_samples -= batch.len();
-                        self.metrics.accepted(batch.len() as u64);
-                        batch.receipt = receipt(held.handed(publish));
+                    if let Some((n, mut batch)) = pending.next(&mut held) {
+                        self.metrics.accepted(batch.samples.len() as u64);
+                        batch.receipt = receipt(n);
                         permit.send(batch);
                     }
                 }
@@ -309,47 +304,28 @@ impl MqttSource {
                         }
                         let ack = ack_handle(&p);
                         drop(p);
-                        if decoded.samples.is_empty() {
-                            if pending.is_empty() {
-                                held.nothing_kept(ack);
-                            } else {
-                                // After the messages still waiting for the pipeline.
-                                pending.push_back((ack, Batch::new()));
-                            }
-                            continue;
-                        }
-                        pending_samples += decoded.samples.len();
-                        pending.push_back((ack, decoded.samples.into()));
+                        pending.push(ack, decoded.samples.into(), &mut held);
                         // Full: stop reading the socket (TCP pushes back on the broker) and feed
                         // the pipeline as it frees up, for at most half a keep-alive.
                         let deadline = tokio::time::Instant::now() + self.config.keep_alive / 2;
-                        while pending.len() > MAX_PENDING
-                            || (pending_samples > MAX_PENDING_SAMPLES && pending.len() > 1)
-                        {
+                        while pending.full() {
                             let permit = tokio::select! {
                                 _ = shutdown.cancelled() => break,
                                 r = tokio::time::timeout_at(deadline, out.reserve()) => r,
                             };
                             match permit {
                                 Ok(Ok(permit)) => {
-                                    if let Some((ack, mut batch)) = pending.pop_front() {
-                                        if batch.is_empty() {
-                                            held.nothing_kept(ack);
-                                            continue;
-                                        }
-                                        pending_samples -= batch.len();
-                                        self.metrics.accepted(batch.len() as u64);
-                                        batch.receipt = receipt(held.handed(ack));
+                                    if let Some((n, mut batch)) = pending.next(&mut held) {
+                                        self.metrics.accepted(batch.samples.len() as u64);
+                                        batch.receipt = receipt(n);
                                         permit.send(batch);
                                     }
                                 }
                                 Ok(Err(_)) => return,
                                 Err(_) => {
-                                    if let Some((ack, batch)) = pending.pop_back() {
-                                        pending_samples -= batch.len();
-                                        warn!(source = %self.config.name, samples = batch.len(), "Pipeline stalled; dropping a message's samples.");
-                                        self.metrics.reject(Reject::Overload, batch.len() as u64);
-                                        held.nothing_kept(ack);
+                                    if let Some(n) = pending.drop_newest(&mut held) {
+                                        warn!(source = %self.config.name, samples = n, "Pipeline stalled; dropping a message's samples.");
+                                        self.metrics.reject(Reject::Overload, n as u64);
                                     }
                                 }
                             }
@@ -379,7 +355,6 @@ impl MqttSource {
                         // packet ids mean nothing on the next connection. (rumqttc keeps the
                         // events it parsed before the error: stale too.)
                         pending.clear();
-                        pending_samples = 0;
                         to_ack.clear();
                         held.forget();
                         eventloop.state.events.clear();

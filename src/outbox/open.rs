@@ -51,11 +51,11 @@ impl Outbox {
         // Nothing here yet (first start, or the data directory was wiped): number from the
         // clock, above whatever a wiped outbox handed out.
         let fresh = !dir.join("data.mdb").exists();
-        let (marker, unfinished) = OpenMarker::enter(dir)?;
-        let opened = Outbox::open_ladder(dir, budget_bytes, durability, map_size, unfinished);
-        // Only a start that died while opening (a fault inside LMDB on a damaged file, or a
-        // kill) stays counted by the marker. One that returned, with an outbox or with an
-        // ordinary error (EACCES, a missing directory), is not a crash loop.
+        let (marker, faulted) = OpenMarker::enter(dir)?;
+        let opened = Outbox::open_ladder(dir, budget_bytes, durability, map_size, faulted);
+        // Only a start that faulted while opening (inside LMDB, on a damaged file) is counted
+        // by the marker. One that returned, with an outbox or with an ordinary error (EACCES,
+        // a missing directory), or that was killed, is not a crash loop.
         let finished = marker.finish();
         let outbox = opened?;
         finished?;
@@ -72,11 +72,11 @@ impl Outbox {
         budget_bytes: u64,
         durability: Durability,
         map_size: usize,
-        unfinished: u64,
+        faulted: u64,
     ) -> Result<Outbox, OutboxError> {
-        let first = if unfinished >= integrity::MAX_UNFINISHED_OPENS {
+        let first = if faulted >= integrity::MAX_FAULTED_OPENS {
             Err(OpenFailure::Corrupt(format!(
-                "{unfinished} starts in a row stopped while opening the outbox"
+                "{faulted} starts in a row faulted while opening the outbox"
             )))
         } else {
             Outbox::open_checked(dir, budget_bytes, durability, map_size, false)
@@ -86,7 +86,7 @@ impl Outbox {
             Err(OpenFailure::Other(e)) => return Err(e),
             Err(OpenFailure::Corrupt(reason)) => {
                 tracing::error!(path = %dir.display(), %reason, "The outbox is damaged.");
-                let previous = if unfinished >= integrity::MAX_UNFINISHED_OPENS {
+                let previous = if faulted >= integrity::MAX_FAULTED_OPENS {
                     Err(OpenFailure::Corrupt(reason.clone()))
                 } else {
                     Outbox::open_checked(dir, budget_bytes, durability, map_size, true)

@@ -542,7 +542,7 @@ mod damage {
         let away = root.path().join("data.mdb.away");
         std::fs::rename(&data, &away).unwrap();
         std::fs::create_dir(&data).unwrap();
-        for _ in 0..integrity::MAX_UNFINISHED_OPENS + 1 {
+        for _ in 0..integrity::MAX_FAULTED_OPENS + 1 {
             assert!(open(&dir, MIB, Durability::Full).is_err());
         }
         std::fs::remove_dir(&data).unwrap();

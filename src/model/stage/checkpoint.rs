@@ -17,10 +17,16 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use tracing::{info, warn};
+
 use crate::alert::window::RuleSnapshot;
+use crate::channel;
 use crate::codec::{self, CodecError};
 use crate::config::Config;
 use crate::detect::runner::DetectorSnapshot;
+use crate::detect::DetectorRunner;
+use crate::model::runner::ModelRunner;
+use crate::outbox::Outbox;
 
 /// The version of the layout; a checkpoint of another version is not taken.
 pub const VERSION: u32 = 1;
@@ -99,6 +105,69 @@ impl Checkpointer {
         }
         self.sent.clone_from(&state);
         Some(state)
+    }
+}
+
+/// The model thread's last checkpoint in `outbox`, with the states of models and assets no
+/// longer configured left out, and its bytes; empty when there is none or it cannot be used
+/// (logged).
+pub fn saved(config: &Config, outbox: Option<&Outbox>) -> (State, Vec<u8>) {
+    let bytes = match outbox.map(|o| o.checkpoint(crate::outbox::MODELS_STATE)) {
+        None | Some(Ok(None)) => return Default::default(),
+        Some(Ok(Some(b))) => b,
+        Some(Err(e)) => {
+            warn!(error = %e, "The model checkpoint could not be read; alert states start empty.");
+            return Default::default();
+        }
+    };
+    match State::decode(&bytes) {
+        Ok(mut s) => {
+            let dropped = s.keep_configured(config);
+            if dropped > 0 {
+                info!(
+                    dropped,
+                    "Model alert states of models or assets no longer configured are dropped."
+                );
+            }
+            (s, bytes)
+        }
+        Err(e) => {
+            warn!(error = %e, "Model checkpoint not used; alert states start empty.");
+            (Default::default(), bytes)
+        }
+    }
+}
+
+/// The alert states (of `models` and `detectors`) as a checkpoint, when one is due and the state changed since the last.
+pub fn due(
+    models: &ModelRunner,
+    detectors: &DetectorRunner,
+    ckpt: &mut Checkpointer,
+    records: bool,
+    now: Instant,
+) -> Vec<channel::Checkpoint> {
+    if !ckpt.due(records, now) {
+        return Vec::new();
+    }
+    let state = State {
+        version: VERSION,
+        models: models.alert_snapshots(),
+        detectors: detectors.alert_snapshots(),
+    };
+    match state.encode() {
+        Ok(bytes) => ckpt
+            .changed(bytes, now)
+            .map(|state| channel::Checkpoint {
+                key: crate::outbox::MODELS_STATE,
+                state,
+                receipts: Default::default(),
+            })
+            .into_iter()
+            .collect(),
+        Err(e) => {
+            warn!(error = %e, "The model alert states do not encode; no checkpoint.");
+            Vec::new()
+        }
     }
 }
 

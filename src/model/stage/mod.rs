@@ -158,7 +158,7 @@ pub fn start_with(
         check,
     )
     .map_err(std::io::Error::other)?;
-    let (saved, bytes) = saved_state(config, outbox.as_deref());
+    let (saved, bytes) = checkpoint::saved(config, outbox.as_deref());
     let parked = saved.models.len();
     stage.runner.park(saved.models);
     if parked > 0 {
@@ -209,75 +209,12 @@ pub fn start_with(
     Ok((tx, handle))
 }
 
-/// The model thread's last checkpoint in `outbox`, with the states of models and assets no
-/// longer configured left out, and its bytes; empty when there is none or it cannot be used
-/// (logged).
-fn saved_state(config: &Config, outbox: Option<&Outbox>) -> (checkpoint::State, Vec<u8>) {
-    let bytes = match outbox.map(|o| o.checkpoint(crate::outbox::MODELS_STATE)) {
-        None | Some(Ok(None)) => return Default::default(),
-        Some(Ok(Some(b))) => b,
-        Some(Err(e)) => {
-            warn!(error = %e, "The model checkpoint could not be read; alert states start empty.");
-            return Default::default();
-        }
-    };
-    match checkpoint::State::decode(&bytes) {
-        Ok(mut s) => {
-            let dropped = s.keep_configured(config);
-            if dropped > 0 {
-                info!(
-                    dropped,
-                    "Model alert states of models or assets no longer configured are dropped."
-                );
-            }
-            (s, bytes)
-        }
-        Err(e) => {
-            warn!(error = %e, "Model checkpoint not used; alert states start empty.");
-            (Default::default(), bytes)
-        }
-    }
-}
-
 /// The model thread's channels and metrics.
 struct Io<'a> {
     rx: channel::Receiver<ModelMsg>,
     wake: channel::WeakSender<ModelMsg>,
     records: channel::Sender<ToWrite>,
     metrics: &'a Metrics,
-}
-
-/// The alert states as a checkpoint, when one is due and the state changed since the last.
-fn checkpoint(
-    stage: &Stage,
-    detectors: &DetectorRunner,
-    ckpt: &mut Checkpointer,
-    records: bool,
-    now: Instant,
-) -> Vec<channel::Checkpoint> {
-    if !ckpt.due(records, now) {
-        return Vec::new();
-    }
-    let state = checkpoint::State {
-        version: checkpoint::VERSION,
-        models: stage.runner.alert_snapshots(),
-        detectors: detectors.alert_snapshots(),
-    };
-    match state.encode() {
-        Ok(bytes) => ckpt
-            .changed(bytes, now)
-            .map(|state| channel::Checkpoint {
-                key: crate::outbox::MODELS_STATE,
-                state,
-                receipts: Default::default(),
-            })
-            .into_iter()
-            .collect(),
-        Err(e) => {
-            warn!(error = %e, "The model alert states do not encode; no checkpoint.");
-            Vec::new()
-        }
-    }
 }
 
 /// Sends the records in `out` and a checkpoint if one is due (`force`: whatever the time);
@@ -290,8 +227,8 @@ fn send(
     records: &channel::Sender<ToWrite>,
     force: bool,
 ) -> bool {
-    let checkpoints = checkpoint(
-        stage,
+    let checkpoints = checkpoint::due(
+        &stage.runner,
         detectors,
         ckpt,
         force || !out.is_empty(),

@@ -80,6 +80,16 @@ fn detector_alerts(msgs: &[Msg]) -> Vec<&Msg> {
         .collect()
 }
 
+/// The alerts topic, read until a detector alert with `event` is in it (or 60 s passed).
+fn detector_alerts_until(kafka: &Tansu, event: &str) -> Vec<Msg> {
+    consume(
+        &kafka.bootstrap(),
+        "forewarn.alerts",
+        Duration::from_secs(60),
+        |m| detector_alerts(m).iter().any(|a| a.json["event"] == event),
+    )
+}
+
 #[test]
 fn a_detector_learns_then_raises_an_explained_alert_and_clears_it() {
     let mqtt = Mosquitto::start();
@@ -94,16 +104,7 @@ fn a_detector_learns_then_raises_an_explained_alert_and_clears_it() {
     publish(&mqtt, 200, 230, true);
     publish(&mqtt, 230, 261, false);
 
-    let msgs = consume(
-        &kafka.bootstrap(),
-        "forewarn.alerts",
-        Duration::from_secs(60),
-        |m| {
-            detector_alerts(m)
-                .iter()
-                .any(|a| a.json["event"] == "cleared")
-        },
-    );
+    let msgs = detector_alerts_until(&kafka, "cleared");
     let alerts = detector_alerts(&msgs);
     let raised = alerts
         .iter()
@@ -230,16 +231,7 @@ fn a_baseline_survives_a_restart_moves_to_another_gateway_and_is_relearned_on_co
     agent.wait_log("Stored baseline in use.", Duration::from_secs(30));
     agent.wait_log_count("MQTT subscribed.", 2, Duration::from_secs(20));
     publish(&mqtt, 101, 110, true);
-    let msgs = consume(
-        &kafka.bootstrap(),
-        "forewarn.alerts",
-        Duration::from_secs(60),
-        |m| {
-            detector_alerts(m)
-                .iter()
-                .any(|a| a.json["event"] == "raised")
-        },
-    );
+    let msgs = detector_alerts_until(&kafka, "raised");
     assert!(
         detector_alerts(&msgs)
             .iter()
@@ -323,16 +315,7 @@ fn an_alert_up_before_a_sigkill_clears_after_the_restart_under_its_id() {
     publish(&mqtt, 0, 150, false);
     agent.wait_log("Baseline learned.", Duration::from_secs(60));
     publish(&mqtt, 150, 170, true);
-    let msgs = consume(
-        &kafka.bootstrap(),
-        "forewarn.alerts",
-        Duration::from_secs(60),
-        |m| {
-            detector_alerts(m)
-                .iter()
-                .any(|a| a.json["event"] == "raised")
-        },
-    );
+    let msgs = detector_alerts_until(&kafka, "raised");
     let raised = detector_alerts(&msgs)
         .into_iter()
         .find(|a| a.json["event"] == "raised")
@@ -350,16 +333,7 @@ fn an_alert_up_before_a_sigkill_clears_after_the_restart_under_its_id() {
     // The fault goes on for a while, then the pump is normal again.
     publish(&mqtt, 170, 180, true);
     publish(&mqtt, 180, 231, false);
-    let msgs = consume(
-        &kafka.bootstrap(),
-        "forewarn.alerts",
-        Duration::from_secs(60),
-        |m| {
-            detector_alerts(m)
-                .iter()
-                .any(|a| a.json["event"] == "cleared")
-        },
-    );
+    let msgs = detector_alerts_until(&kafka, "cleared");
     let alerts = detector_alerts(&msgs);
     let cleared = alerts
         .iter()

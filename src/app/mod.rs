@@ -180,13 +180,24 @@ pub async fn run(
         notifier.clone(),
     ));
 
-    // Writer.
+    // Writer. Storage that fails on every retry stops the agent: the start after it reopens
+    // the outbox (a fatal LMDB environment, a data directory mounted again), and the broker
+    // still holds what was not committed, since nothing of it was acknowledged.
+    let storage_failed = Arc::new(std::sync::OnceLock::<String>::new());
+    let on_failure: crate::outbox::writer::FailureHook = {
+        let (failed, stop) = (storage_failed.clone(), shutdown.clone());
+        Box::new(move |e| {
+            let _ = failed.set(e.to_string());
+            stop.cancel();
+        })
+    };
     let writer = crate::outbox::writer::spawn(
         outbox.clone(),
         records_rx,
         appended.clone(),
         metrics.clone(),
         opts.on_commit.take(),
+        Some(on_failure),
     )
     .context("starting the outbox writer thread")?;
 
@@ -259,7 +270,15 @@ pub async fn run(
         forwarder,
         forward_stop,
     };
-    stages.drain(&deadline, &notifier, &outbox).await?;
+    let drained = stages.drain(&deadline, &notifier, &outbox).await;
+    if let Some(e) = storage_failed.get() {
+        after_drain.cancel();
+        anyhow::bail!(
+            "the outbox could not commit on any retry ({e}): stopped so that a restart reopens it; \
+             nothing it did not commit was acknowledged to an MQTT broker"
+        );
+    }
+    drained?;
 
     if let Durability::Batched(_) = config.outbox.durability {
         let o = outbox.clone();

@@ -152,9 +152,9 @@ pub struct Store {
 impl Store {
     /// Open (creating the environment if there is none yet, e.g. on a gateway not started).
     pub fn open(dir: &Path) -> Result<Store, OutboxError> {
-        std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir {
+        std::fs::create_dir_all(dir).map_err(|error| OutboxError::Dir {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
         // LMDB raises a smaller map to what the file uses; the margin is for this command's
         // own writes (a baseline is at most a few hundred KiB).

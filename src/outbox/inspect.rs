@@ -79,7 +79,7 @@ impl ReadOnly {
         if !dir.join("data.mdb").exists() {
             return Err(OutboxError::Dir {
                 path: dir.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no data.mdb here"),
+                error: std::io::Error::new(std::io::ErrorKind::NotFound, "no data.mdb here"),
             });
         }
         let mut options = EnvOpenOptions::new();

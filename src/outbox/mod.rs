@@ -135,13 +135,13 @@ type MetaDb = Database<'static, Str, U64<BE>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
-    #[error("cannot create outbox directory {path}: {source}")]
+    #[error("cannot create outbox directory {path}: {error}")]
     Dir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("LMDB: {0}")]
-    Lmdb(#[from] heed::Error),
+    Lmdb(heed::Error),
     #[error("encoding a record: {0}")]
     Encode(#[from] codec::CodecError),
     #[error("a record of {0} bytes does not fit the outbox budget")]
@@ -149,9 +149,23 @@ pub enum OutboxError {
     #[error("outbox writer lock poisoned")]
     Poisoned,
     #[error("outbox files: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("a fresh outbox failed its own check: {0}")]
     Unrecoverable(String),
+}
+
+// Not `#[from]`: that would also make the error the source, and a chain printed whole
+// (`{:#}`, anyhow) would say it twice; the message already holds it.
+impl From<heed::Error> for OutboxError {
+    fn from(e: heed::Error) -> OutboxError {
+        OutboxError::Lmdb(e)
+    }
+}
+
+impl From<std::io::Error> for OutboxError {
+    fn from(e: std::io::Error) -> OutboxError {
+        OutboxError::Io(e)
+    }
 }
 
 /// Per-class counters, mirrored in memory and persisted in `meta`.

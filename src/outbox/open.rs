@@ -44,9 +44,9 @@ impl Outbox {
         map_size: usize,
         fresh_floor: seq::Floor,
     ) -> Result<Outbox, OutboxError> {
-        std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir {
+        std::fs::create_dir_all(dir).map_err(|error| OutboxError::Dir {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
         // Nothing here yet (first start, or the data directory was wiped): number from the
         // clock, above whatever a wiped outbox handed out.

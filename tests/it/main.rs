@@ -21,3 +21,4 @@ mod mqtt_oversize;
 mod outage;
 mod replay;
 mod serial;
+mod storage;

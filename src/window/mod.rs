@@ -111,7 +111,10 @@
 use crate::features::SignalShape;
 
 mod samples;
+mod snapshot;
 mod time;
+
+pub use snapshot::{RestoreError, WindowSnapshot};
 
 use samples::SampleState;
 use time::TimeState;

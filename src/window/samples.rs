@@ -3,7 +3,37 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
+use super::snapshot::RestoreError;
 use super::{dur_ns, WindowCounters, WindowView, JUMP_CONFIRM, MAX_WINDOWS_PER_PUSH, NS};
+
+/// What a sample windower holds, per signal: its last samples, how many came since the last
+/// window, and the suspects of a jump back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    rings: Vec<RingSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RingSnapshot {
+    buf: Vec<(i64, f64)>,
+    fresh: usize,
+    back: Vec<(i64, f64)>,
+}
+
+impl Snapshot {
+    /// (Tests: a snapshot damaged on disk.)
+    #[cfg(test)]
+    pub(super) fn push_too_many(&mut self, n: usize) {
+        let last = self.rings[0].buf.last().copied().unwrap_or((0, 0.0));
+        self.rings[0].buf.extend(std::iter::repeat_n(last, n));
+    }
+
+    pub(super) fn values(&self) -> usize {
+        self.rings.iter().map(|r| r.buf.len() + r.back.len()).sum()
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct SampleState {
@@ -49,6 +79,45 @@ impl SampleState {
             jump_ns: span.max(max_gap_secs.map_or(0, dur_ns)),
             confirm: JUMP_CONFIRM.max(len),
         }
+    }
+
+    pub(super) fn snapshot(&self, max_values: usize) -> Option<Snapshot> {
+        let values: usize = self.rings.iter().map(|r| r.buf.len() + r.back.len()).sum();
+        if values == 0 || values > max_values {
+            return None;
+        }
+        Some(Snapshot {
+            rings: self
+                .rings
+                .iter()
+                .map(|r| RingSnapshot {
+                    buf: r.buf.iter().copied().collect(),
+                    fresh: r.fresh,
+                    back: r.back.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    pub(super) fn restore(&mut self, s: Snapshot) -> Result<(), RestoreError> {
+        if s.rings.len() != self.rings.len() {
+            return Err(RestoreError::Invalid("signal count"));
+        }
+        for r in &s.rings {
+            if r.buf.len() > self.len || r.back.len() >= self.confirm {
+                return Err(RestoreError::Invalid("more samples than the window holds"));
+            }
+            let sorted = |v: &[(i64, f64)]| v.windows(2).all(|w| w[0].0 <= w[1].0);
+            if !sorted(&r.buf) || !sorted(&r.back) {
+                return Err(RestoreError::Invalid("samples out of time order"));
+            }
+        }
+        for (ring, r) in self.rings.iter_mut().zip(s.rings) {
+            ring.buf = r.buf.into();
+            ring.fresh = r.fresh;
+            ring.back = r.back;
+        }
+        Ok(())
     }
 
     pub(super) fn push(

@@ -201,3 +201,131 @@ proptest! {
         }
     }
 }
+
+/// Every window a windower emits for `items`, as (start, end, values).
+type Emitted = Vec<(i64, i64, Vec<Vec<f64>>)>;
+
+fn push_all(w: &mut Windower, signals: usize, items: &[(usize, i64, f64)], got: &mut Emitted) {
+    for &(sig, ts, v) in items {
+        w.push(sig % signals, ts, v, |view| {
+            got.push((view.start_ns, view.end_ns, view.signals.to_vec()))
+        });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A windower stopped anywhere, kept as a snapshot through CBOR and taken back by a new
+    /// one, emits exactly the windows the uninterrupted one emits (the model thread's
+    /// checkpoint across a crash).
+    #[test]
+    fn a_snapshot_taken_back_goes_on_exactly_where_it_was(
+        spec in prop_oneof![time_spec(true), sample_spec()],
+        signals in 1usize..4,
+        items in proptest::collection::vec((0usize..4, any_ts(), -1e3f64..1e3), 1..200),
+        cut in 0usize..200,
+    ) {
+        let cut = cut.min(items.len());
+        let mut whole = Windower::new(spec, signals).unwrap();
+        let mut want = Vec::new();
+        push_all(&mut whole, signals, &items, &mut want);
+
+        let mut first = Windower::new(spec, signals).unwrap();
+        let mut got = Vec::new();
+        push_all(&mut first, signals, &items[..cut], &mut got);
+        let mut second = Windower::new(spec, signals).unwrap();
+        if let Some(snap) = first.snapshot(usize::MAX) {
+            let bytes = crate::codec::to_cbor(&snap).unwrap();
+            let back: WindowSnapshot = crate::codec::from_cbor(&bytes).unwrap();
+            prop_assert_eq!(&back, &snap);
+            second.restore(back).unwrap();
+        }
+        push_all(&mut second, signals, &items[cut..], &mut got);
+        prop_assert_eq!(got, want);
+        // And counts the same: what each part did adds up to the whole.
+        let mut parts = first.counters();
+        parts.add(&second.counters());
+        prop_assert_eq!(parts, whole.counters());
+    }
+}
+
+#[test]
+fn a_snapshot_is_only_taken_back_by_the_same_window_and_when_whole() {
+    let spec = WindowSpec::Time {
+        secs: 10.0,
+        hop_secs: 5.0,
+        sample_rate_hz: 1.0,
+        max_gap_secs: None,
+        lateness_secs: 0.0,
+    };
+    let mut w = Windower::new(spec, 2).unwrap();
+    assert_eq!(w.snapshot(100), None, "nothing held");
+    for k in 0..4 {
+        w.push(0, (T0 + k) * S, 1.0, |_| {});
+        w.push(1, (T0 + k) * S, 2.0, |_| {});
+    }
+    let snap = w.snapshot(100).unwrap();
+    assert_eq!(snap.values(), 8);
+    assert_eq!(w.snapshot(7), None, "over the cap");
+
+    let longer = WindowSpec::Time {
+        secs: 20.0,
+        hop_secs: 5.0,
+        sample_rate_hz: 1.0,
+        max_gap_secs: None,
+        lateness_secs: 0.0,
+    };
+    let mut w2 = Windower::new(longer, 2).unwrap();
+    assert_eq!(w2.restore(snap.clone()), Err(RestoreError::OtherSpec));
+    let mut w3 = Windower::new(spec, 3).unwrap();
+    assert_eq!(
+        w3.restore(snap.clone()),
+        Err(RestoreError::OtherSignals { now: 3, then: 2 })
+    );
+    let samples = WindowSpec::Samples {
+        len: 4,
+        hop: 2,
+        sample_rate_hz: 1.0,
+        max_gap_secs: None,
+    };
+    let mut w4 = Windower::new(samples, 2).unwrap();
+    assert_eq!(w4.restore(snap.clone()), Err(RestoreError::OtherSpec));
+
+    // Damaged on disk: out of order, or off the grid.
+    let mut bad = snap.clone();
+    if let snapshot::StateSnapshot::Time(t) = &mut bad.state {
+        t.signals[0].reverse();
+    }
+    let mut w5 = Windower::new(spec, 2).unwrap();
+    assert_eq!(
+        w5.restore(bad),
+        Err(RestoreError::Invalid("samples out of time order"))
+    );
+    let mut bad = snap.clone();
+    if let snapshot::StateSnapshot::Time(t) = &mut bad.state {
+        t.next_start = t.next_start.map(|n| n + 1);
+    }
+    assert_eq!(
+        w5.restore(bad),
+        Err(RestoreError::Invalid("a time off the grid"))
+    );
+    // Nothing changed by a refused snapshot; the good one is taken.
+    assert_eq!(w5.snapshot(100), None);
+    w5.restore(snap.clone()).unwrap();
+    assert_eq!(w5.snapshot(100), Some(snap));
+
+    let mut s = Windower::new(samples, 1).unwrap();
+    for k in 0..3 {
+        s.push(0, (T0 + k) * S, 1.0, |_| {});
+    }
+    let mut bad = s.snapshot(100).unwrap();
+    if let snapshot::StateSnapshot::Samples(r) = &mut bad.state {
+        r.push_too_many(5);
+    }
+    let mut s2 = Windower::new(samples, 1).unwrap();
+    assert_eq!(
+        s2.restore(bad),
+        Err(RestoreError::Invalid("more samples than the window holds"))
+    );
+}

@@ -7,10 +7,34 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
+use super::snapshot::RestoreError;
 use super::{
     add, dur_ns, ns, to_i64, WindowCounters, WindowView, JUMP_CONFIRM, MAX_SUSPECT_SAMPLES,
     MAX_WINDOWS_PER_PUSH, NS,
 };
+
+/// What a time windower holds: per signal its samples (event-time order), where the next
+/// window starts, the newest time, and the suspects of an unconfirmed jump.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub(super) signals: Vec<Vec<(i64, f64)>>,
+    pub(super) next_start: Option<i128>,
+    watermark: Option<i64>,
+    closed_any: bool,
+    held: Vec<(usize, i64, f64)>,
+    hi: i64,
+    times: Vec<i64>,
+    first_dist: i128,
+    up: bool,
+}
+
+impl Snapshot {
+    pub(super) fn values(&self) -> usize {
+        self.signals.iter().map(Vec::len).sum::<usize>() + self.held.len()
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct TimeState {
@@ -96,6 +120,75 @@ impl TimeState {
             max_buffered: 8 * points + 1024,
             suspect: Suspect::default(),
         }
+    }
+
+    pub(super) fn snapshot(&self, max_values: usize) -> Option<Snapshot> {
+        let values =
+            self.signals.iter().map(VecDeque::len).sum::<usize>() + self.suspect.held.len();
+        if values > max_values || self.watermark.is_none() {
+            return None;
+        }
+        Some(Snapshot {
+            signals: self
+                .signals
+                .iter()
+                .map(|b| b.iter().copied().collect())
+                .collect(),
+            next_start: self.next_start,
+            watermark: self.watermark,
+            closed_any: self.closed_any,
+            held: self.suspect.held.clone(),
+            hi: self.suspect.hi,
+            times: self.suspect.times.clone(),
+            first_dist: self.suspect.first_dist,
+            up: self.suspect.up,
+        })
+    }
+
+    pub(super) fn restore(&mut self, s: Snapshot) -> Result<(), RestoreError> {
+        use RestoreError::Invalid;
+        if s.signals.len() != self.signals.len() {
+            return Err(Invalid("signal count"));
+        }
+        if s.signals.iter().any(|b| b.len() > self.max_buffered)
+            || s.held.len() > MAX_SUSPECT_SAMPLES
+            || s.times.len() > JUMP_CONFIRM
+        {
+            return Err(Invalid("more samples than the window holds"));
+        }
+        if s.signals
+            .iter()
+            .any(|b| !b.windows(2).all(|w| w[0].0 <= w[1].0))
+        {
+            return Err(Invalid("samples out of time order"));
+        }
+        if s.held
+            .iter()
+            .any(|&(signal, _, _)| signal >= s.signals.len())
+        {
+            return Err(Invalid("a held sample of no signal"));
+        }
+        // The next window starts on the grid, within a hop of an i64 time; the distance of a
+        // suspect from the watermark is one of two i64 times.
+        let range = i128::from(i64::MIN) - self.hop_ns..=i128::from(i64::MAX) + self.hop_ns;
+        if s.next_start
+            .is_some_and(|n| !range.contains(&n) || n.rem_euclid(self.hop_ns) != 0)
+            || !(0..=1i128 << 65).contains(&s.first_dist)
+        {
+            return Err(Invalid("a time off the grid"));
+        }
+        self.signals = s.signals.into_iter().map(VecDeque::from).collect();
+        self.next_start = s.next_start;
+        self.watermark = s.watermark;
+        self.closed_any = s.closed_any;
+        self.suspect = Suspect {
+            held: s.held,
+            hi: s.hi,
+            times: s.times,
+            first_dist: s.first_dist,
+            up: s.up,
+        };
+        Ok(())
     }
 
     fn floor_hop(&self, t: i128) -> i128 {

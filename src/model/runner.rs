@@ -15,7 +15,7 @@ use crate::record::{
     Alert, AlertEvent, AssetMeta, Driver, ModelAlertInfo, ModelStatus, Record, Sample, ALERT_SCHEMA,
 };
 use crate::util::{FastMap, NamePair};
-use crate::window::{WindowCounters, Windower};
+use crate::window::{WindowCounters, WindowSnapshot, Windower, MAX_CHECKPOINT_VALUES};
 
 use super::manifest::{Manifest, OutputKind};
 use super::monitor::{FeatureMonitor, LatencyHistogram};
@@ -96,6 +96,16 @@ pub struct ModelRunner {
     /// Alert states of a model, asset and rule that does not run now (its package not checked
     /// yet after a start, or refused), kept for when it does (at most [`MAX_PARKED`]).
     parked: Vec<RuleSnapshot>,
+    /// The same for windows in progress.
+    parked_windows: Vec<ModelWindow>,
+}
+
+/// A model's window in progress on one asset, for the model thread's checkpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelWindow {
+    pub owner: String,
+    pub asset: String,
+    pub window: WindowSnapshot,
 }
 
 /// At most this many alert states wait for their model in [`ModelRunner`].
@@ -153,6 +163,7 @@ impl ModelRunner {
             routes: FastMap::default(),
             stats: HashMap::new(),
             parked: Vec::new(),
+            parked_windows: Vec::new(),
         };
         for (model, bindings) in models {
             let m = &model.manifest;
@@ -279,6 +290,54 @@ impl ModelRunner {
     /// them ([`ModelRunner::park`]). Windows restart.
     pub fn carry_alerts_from(&mut self, old: &ModelRunner) {
         self.park(old.alert_snapshots());
+        self.park_windows(old.parked_windows.clone());
+    }
+
+    /// Every window in progress of at most [`MAX_CHECKPOINT_VALUES`] values, of the models
+    /// that run and of those that wait, in a stable order: for the model thread's checkpoint.
+    pub fn window_snapshots(&self) -> Vec<ModelWindow> {
+        let mut v: Vec<ModelWindow> = self
+            .instances
+            .iter()
+            .filter_map(|i| {
+                Some(ModelWindow {
+                    owner: i.model.manifest.name.clone(),
+                    asset: i.binding.asset.to_string(),
+                    window: i.windower.snapshot(MAX_CHECKPOINT_VALUES)?,
+                })
+            })
+            .chain(self.parked_windows.iter().cloned())
+            .collect();
+        v.sort_by(|a, b| (&a.owner, &a.asset).cmp(&(&b.owner, &b.asset)));
+        v
+    }
+
+    /// Takes windows in progress back (from a checkpoint): each goes to its model and asset
+    /// if that runs here and its window is configured the same, else it waits for it (up to
+    /// [`MAX_PARKED`]). Returns how many were taken.
+    pub fn park_windows(&mut self, windows: Vec<ModelWindow>) -> usize {
+        let mut taken = 0;
+        for w in windows {
+            let inst = self
+                .instances
+                .iter_mut()
+                .find(|i| i.model.manifest.name == w.owner && *i.binding.asset == *w.asset);
+            match inst {
+                Some(i) => match i.windower.restore(w.window) {
+                    Ok(()) => taken += 1,
+                    Err(e) => tracing::warn!(model = %w.owner, asset = %w.asset, error = %e,
+                        "The checkpoint's window in progress is not taken back; it starts empty."),
+                },
+                None => {
+                    self.parked_windows
+                        .retain(|p| (&p.owner, &p.asset) != (&w.owner, &w.asset));
+                    if self.parked_windows.len() < MAX_PARKED {
+                        self.parked_windows.push(w);
+                    }
+                }
+            }
+        }
+        taken
     }
 
     /// Every alert state worth keeping (some history or an alert up), of the rules that run

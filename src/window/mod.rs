@@ -123,6 +123,11 @@ use time::TimeState;
 pub const MAX_WINDOWS_PER_PUSH: usize = 64;
 /// Distinct timestamps that confirm a time window's jump (`K`); see the module header.
 pub const JUMP_CONFIRM: usize = 3;
+/// A window in progress goes into the model thread's checkpoint only while it holds at most
+/// this many values (64 KiB): a slow signal's window, which can take an hour to fill, does; a
+/// dense one (vibration), which refills in moments, does not, so as not to write its buffer
+/// to flash every second.
+pub const MAX_CHECKPOINT_VALUES: usize = 4096;
 /// Most samples a time window holds as suspect while a jump is unconfirmed.
 pub const MAX_SUSPECT_SAMPLES: usize = 1024;
 

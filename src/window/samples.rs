@@ -114,7 +114,9 @@ impl SampleState {
         }
         for (ring, r) in self.rings.iter_mut().zip(s.rings) {
             ring.buf = r.buf.into();
-            ring.fresh = r.fresh;
+            // Only `fresh >= hop` matters and `hop <= len`: a count from disk is held to `len`,
+            // so that a damaged one cannot overflow.
+            ring.fresh = r.fresh.min(self.len);
             ring.back = r.back;
         }
         Ok(())

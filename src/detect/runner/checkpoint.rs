@@ -16,6 +16,7 @@ use super::{score, DetectorRunner, Phase};
 use crate::alert::window::RuleSnapshot;
 use crate::detect::learned::ScorerRuntime;
 use crate::record::Record;
+use crate::window::{WindowSnapshot, MAX_CHECKPOINT_VALUES};
 
 /// One detector's alert state on one asset, with the baseline it was judged against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,10 @@ pub struct DetectorSnapshot {
     /// The scorer's state beyond its baseline, while it scored.
     #[serde(default)]
     pub scorer: Option<ScorerRuntime>,
+    /// The step in progress (its window's samples), unless larger than
+    /// [`MAX_CHECKPOINT_VALUES`].
+    #[serde(default)]
+    pub window: Option<WindowSnapshot>,
 }
 
 /// What a start took back.
@@ -42,6 +47,8 @@ pub struct Restored {
     pub cleared: usize,
     /// Scorer states taken back.
     pub scorers: usize,
+    /// Steps in progress taken back.
+    pub windows: usize,
     /// States of a detector, asset or rule no longer configured.
     pub dropped: usize,
 }
@@ -65,8 +72,9 @@ impl DetectorRunner {
                     Phase::Scoring { scorer, .. } => Some(scorer.runtime()),
                     _ => None,
                 },
+                window: i.windower.snapshot(MAX_CHECKPOINT_VALUES),
             })
-            .filter(|s| !s.alert.state.is_empty() || s.scorer.is_some())
+            .filter(|s| !s.alert.state.is_empty() || s.scorer.is_some() || s.window.is_some())
             .collect()
     }
 
@@ -88,6 +96,15 @@ impl DetectorRunner {
                 continue;
             };
             r.taken += 1;
+            if let Some(w) = snap.window {
+                match inst.windower.restore(w) {
+                    Ok(()) => r.windows += 1,
+                    Err(e) => {
+                        tracing::warn!(detector = %inst.config.name, asset = %inst.asset, error = %e,
+                        "The checkpoint's step in progress is not taken back; the step starts empty.")
+                    }
+                }
+            }
             let up = snap.alert.state.raised.is_some();
             inst.alert.restore(snap.alert.state);
             if inst.last_step == (0, 0) {

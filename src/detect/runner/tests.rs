@@ -702,3 +702,47 @@ fn an_alert_up_before_a_crash_clears_after_the_start_under_its_id() {
     let got = fresh.restore_alerts(vec![other], &mut Vec::new());
     assert_eq!((got.taken, got.dropped), (0, 1));
 }
+
+/// A step in progress at a stop goes on after the start (the model thread's checkpoint keeps
+/// the detector's window): the stop falls between two signals of a step, and the steps the
+/// runners before and after the stop count add up to those of a runner without the stop.
+#[test]
+fn a_step_in_progress_at_a_stop_goes_on_after_the_start() {
+    let push = |r: &mut DetectorRunner, t: i64, signals: std::ops::Range<usize>| {
+        let mut out = Vec::new();
+        let x = step(t, None);
+        for k in signals {
+            r.push(
+                &Sample {
+                    asset: Arc::from("pump-1"),
+                    signal: Arc::from(NAMES[k]),
+                    value: x[k],
+                    ts_ns: 1_767_225_600_000_000_000 + t * 10_000_000_000 + k as i64,
+                },
+                &mut out,
+            );
+        }
+    };
+    let steps = |r: &DetectorRunner| r.status()["pump"].steps;
+    let mut whole = runner();
+    let mut before = runner();
+    for t in 0..20 {
+        push(&mut whole, t, 0..8);
+        push(&mut before, t, 0..8);
+    }
+    push(&mut whole, 20, 0..4);
+    push(&mut before, 20, 0..4);
+    let snaps = before.alert_snapshots();
+    assert!(snaps.iter().any(|s| s.window.is_some()), "{snaps:?}");
+    let mut after = runner();
+    let got = after.restore_alerts(snaps, &mut Vec::new());
+    assert_eq!((got.taken, got.windows), (1, 1));
+    push(&mut whole, 20, 4..8);
+    push(&mut after, 20, 4..8);
+    for t in 21..30 {
+        push(&mut whole, t, 0..8);
+        push(&mut after, t, 0..8);
+    }
+    assert_eq!(steps(&before) + steps(&after), steps(&whole));
+    assert!(steps(&after) > 0);
+}

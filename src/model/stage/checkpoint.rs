@@ -4,9 +4,12 @@
 //! that an alert raised before a crash is still up after the start and clears later under its
 //! id, and one not committed was not raised either.
 //!
-//! Not in it: the windows in progress (a start scores from the next full window; the samples
-//! are in the telemetry) and the models' hourly summaries. A detector's learned baseline is
-//! kept on its own (`outbox::baselines`), so a start scores with it at once.
+//! With them, the model and detector windows in progress of at most
+//! [`crate::window::MAX_CHECKPOINT_VALUES`] values ([`crate::window::WindowSnapshot`]): a
+//! start goes on with the window where it was. Not in it: larger windows (a start scores from
+//! the next full window; the samples are in the telemetry), a detector's learning steps, and
+//! the models' hourly summaries. A detector's learned baseline is kept on its own
+//! (`outbox::baselines`), so a start scores with it at once.
 //!
 //! When: with every group of alert records the thread sends, and otherwise at most once per
 //! [`INTERVAL`] while samples come, and only when the state changed. The states of a model
@@ -25,7 +28,7 @@ use crate::codec::{self, CodecError};
 use crate::config::Config;
 use crate::detect::runner::DetectorSnapshot;
 use crate::detect::DetectorRunner;
-use crate::model::runner::ModelRunner;
+use crate::model::runner::{ModelRunner, ModelWindow};
 use crate::outbox::Outbox;
 
 /// The version of the layout; a checkpoint of another version is not taken.
@@ -39,6 +42,9 @@ pub struct State {
     pub version: u32,
     pub models: Vec<RuleSnapshot>,
     pub detectors: Vec<DetectorSnapshot>,
+    /// The models' windows in progress (each at most [`crate::window::MAX_CHECKPOINT_VALUES`]).
+    #[serde(default)]
+    pub model_windows: Vec<ModelWindow>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,14 +71,16 @@ impl State {
     /// Drops the model states of a model or asset the provisioning file no longer binds;
     /// returns how many.
     pub fn keep_configured(&mut self, config: &Config) -> usize {
-        let before = self.models.len();
-        self.models.retain(|s| {
+        let bound = |owner: &str, asset: &str| {
             config
                 .models
                 .iter()
-                .any(|m| m.name == s.owner && m.assets.iter().any(|(a, _)| **a == *s.asset))
-        });
-        before - self.models.len()
+                .any(|m| m.name == owner && m.assets.iter().any(|(a, _)| **a == *asset))
+        };
+        let before = self.models.len() + self.model_windows.len();
+        self.models.retain(|s| bound(&s.owner, &s.asset));
+        self.model_windows.retain(|w| bound(&w.owner, &w.asset));
+        before - self.models.len() - self.model_windows.len()
     }
 }
 
@@ -153,6 +161,7 @@ pub fn due(
         version: VERSION,
         models: models.alert_snapshots(),
         detectors: detectors.alert_snapshots(),
+        model_windows: models.window_snapshots(),
     };
     match state.encode() {
         Ok(bytes) => ckpt
@@ -197,6 +206,7 @@ mod tests {
             version: VERSION,
             models: vec![snap("m", "a")],
             detectors: Vec::new(),
+            ..Default::default()
         };
         let bytes = s.encode().unwrap();
         assert_eq!(State::decode(&bytes).unwrap(), s);
@@ -250,6 +260,7 @@ assets = ["pump-1"]
                 snap("x", "pump-1"),
             ],
             detectors: Vec::new(),
+            model_windows: Vec::new(),
         };
         assert_eq!(s.keep_configured(&c), 2);
         assert_eq!(s.models, vec![snap(&name, "pump-1")]);

@@ -159,12 +159,14 @@ pub fn start_with(
     )
     .map_err(std::io::Error::other)?;
     let (saved, bytes) = checkpoint::saved(config, outbox.as_deref());
-    let parked = saved.models.len();
+    let (parked, windows) = (saved.models.len(), saved.model_windows.len());
     stage.runner.park(saved.models);
-    if parked > 0 {
+    stage.runner.park_windows(saved.model_windows);
+    if parked + windows > 0 {
         info!(
             states = parked,
-            "Model alert states restored from the checkpoint; each goes to its model once it runs."
+            windows,
+            "Model alert states and windows in progress restored from the checkpoint; each goes to its model once it runs."
         );
     }
     let (stored, baselines) = match outbox {
@@ -189,6 +191,7 @@ pub fn start_with(
             raised = r.raised,
             cleared = r.cleared,
             scorers = r.scorers,
+            windows = r.windows,
             dropped = r.dropped,
             "Detector alert states restored from the checkpoint."
         );

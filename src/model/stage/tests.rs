@@ -397,3 +397,75 @@ fn a_model_alert_up_before_a_crash_clears_after_the_start_under_its_id() {
     let third = run(vec![window(20, 10.0), window(24, 10.0)]);
     assert!(third.is_empty(), "{third:?}");
 }
+
+/// A window in progress when the agent stopped goes on after the start: two samples of a
+/// four-sample window before the stop, two after it, and that window is scored (its alert
+/// raised, over the four samples). Without the checkpoint's window the start would score
+/// nothing until four new samples came.
+#[test]
+fn a_window_in_progress_goes_on_after_a_start() {
+    use crate::config::Durability;
+    use crate::outbox::{Outbox, MODELS_STATE};
+    let dir = tempfile::tempdir().unwrap();
+    copy_package(&dir.path().join("level"));
+    let c = config(dir.path(), &["level"]);
+    let outbox =
+        Arc::new(Outbox::open(&dir.path().join("data"), 1 << 22, Durability::Full).unwrap());
+    let ts = |i: i64| 1_700_000_000_000_000_000 + i * 1_000_000_000;
+    let samples = |from: i64, to: i64| -> Vec<Sample> {
+        (from..to)
+            .map(|i| Sample {
+                asset: "pump-1".into(),
+                signal: "level".into(),
+                ts_ns: ts(i),
+                value: 150.0,
+            })
+            .collect()
+    };
+    // Commits what the thread sends, as the writer does; returns its alert records.
+    let run = |batch: Vec<Sample>| -> Vec<crate::record::Alert> {
+        let (rtx, mut rrx) = crate::channel::channel(16, 1 << 16);
+        let metrics = Arc::new(Metrics::new(&[]));
+        let (tx, handle) =
+            start_with(&c, metrics, rtx, Some(outbox.clone()), in_process()).unwrap();
+        tx.blocking_send(ModelMsg::Samples(batch)).unwrap();
+        drop(tx);
+        handle.join().unwrap();
+        let mut alerts = Vec::new();
+        while let Ok(w) = rrx.try_recv() {
+            let states: Vec<(&str, &[u8])> = w
+                .checkpoints
+                .iter()
+                .map(|c| (c.key, &c.state[..]))
+                .collect();
+            outbox.append_with(&w.records, &states).unwrap();
+            alerts.extend(w.records.into_iter().filter_map(|r| match r {
+                Record::Alert(a) => Some(a),
+                _ => None,
+            }));
+        }
+        alerts
+    };
+    assert!(run(samples(0, 2)).is_empty());
+    let saved =
+        checkpoint::State::decode(&outbox.checkpoint(MODELS_STATE).unwrap().unwrap()).unwrap();
+    assert_eq!(saved.model_windows.len(), 1, "{saved:?}");
+    assert_eq!(saved.model_windows[0].window.values(), 2);
+    let second = run(samples(2, 4));
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].event, crate::record::AlertEvent::Raised);
+    let m = second[0].model.as_ref().expect("a model alert");
+    assert_eq!(
+        (m.window_start_ns, m.window_end_ns),
+        (ts(0), ts(3)),
+        "the window of all four samples"
+    );
+    // That window was emitted: the next start holds nothing of it.
+    let saved =
+        checkpoint::State::decode(&outbox.checkpoint(MODELS_STATE).unwrap().unwrap()).unwrap();
+    assert_eq!(
+        saved.model_windows[0].window.values(),
+        4,
+        "the last 4 samples, none fresh"
+    );
+}

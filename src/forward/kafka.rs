@@ -108,6 +108,20 @@ fn permanent(e: &KafkaError) -> Option<RDKafkaErrorCode> {
     }
 }
 
+/// The topic refuses the agent: not allowed to write to it, or it does not exist. The class
+/// waits (retried with its backoff) and the budget evicts its records first
+/// ([`crate::outbox::Outbox::set_refused`]) until one of its records is delivered.
+fn topic_refuses(e: &DeliveryError) -> bool {
+    matches!(
+        e,
+        DeliveryError::Kafka(KafkaError::MessageProduction(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+        ))
+    )
+}
+
 /// Why one record was not delivered (it stays in the outbox and is sent again).
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -447,6 +461,7 @@ impl KafkaForwarder {
             let how = match r {
                 Ok(()) => {
                     acked[slot(class)].push(seq);
+                    self.outbox.set_refused(class, false);
                     Settled::Delivered
                 }
                 Err(DeliveryError::Kafka(e)) if permanent(&e).is_some() => {
@@ -455,6 +470,9 @@ impl KafkaForwarder {
                     Settled::Dead
                 }
                 Err(e) => {
+                    if topic_refuses(&e) {
+                        self.outbox.set_refused(class, true);
+                    }
                     warn!(class = class.name(), seq, error = %e, "Kafka delivery failed; the record stays in the outbox.");
                     self.metrics.delivery_error(e.to_string());
                     Settled::Failed

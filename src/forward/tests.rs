@@ -217,6 +217,8 @@ async fn a_refusing_topic_pauses_only_its_class() {
     assert!(errors >= 3, "telemetry was refused repeatedly: {errors}");
     let telemetry_left = |o: &Outbox| o.counters().class(crate::record::Class::Telemetry).count;
     assert_eq!(telemetry_left(&outbox), 20);
+    // Named as refused (status `outbox_refused`), so the budget evicts it first.
+    assert_eq!(outbox.refused_classes(), [crate::record::Class::Telemetry]);
 
     // Alerts go through at once, whatever the telemetry class's backoff.
     for k in 0..5 {
@@ -243,6 +245,7 @@ async fn a_refusing_topic_pauses_only_its_class() {
         "telemetry never followed: {:?}",
         metrics.last_error()
     );
+    assert!(outbox.refused_classes().is_empty());
     run.stop().await;
     let seqs = seqs_in(&bootstrap, &cfg.telemetry_topic, 20);
     let mut first_seen = Vec::new();

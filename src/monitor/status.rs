@@ -53,6 +53,8 @@ pub struct OutboxHealth {
     pub set_aside: u64,
     /// How the store was recovered at open, if it was.
     pub recovery: Option<String>,
+    /// Classes whose Kafka topic refuses the agent.
+    pub refused: Vec<Class>,
 }
 
 /// Snapshot the gateway's health.
@@ -93,6 +95,11 @@ pub fn build_status(
         outbox_recovered: outbox.recovered,
         outbox_set_aside: outbox.set_aside,
         outbox_recovery: outbox.recovery,
+        outbox_refused: outbox
+            .refused
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect(),
         outbox_fill_bytes_per_sec: fill_rate,
         outbox_full_in_secs: full_in,
         models: metrics.models(),

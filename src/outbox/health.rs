@@ -16,6 +16,7 @@ impl Outbox {
             recovered: c.recovered,
             set_aside: c.set_aside,
             recovery: self.recovery().map(ToString::to_string),
+            refused: self.refused_classes(),
         }
     }
 }

@@ -90,6 +90,7 @@
 //!   reservations), [`inspect`] (offline verify and dump).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use heed::byteorder::BE;
@@ -234,6 +235,8 @@ pub struct Outbox {
     /// The map may grow up to this on `MDB_MAP_FULL` (4x the size it was opened with).
     max_map: usize,
     recovery: Option<Recovery>,
+    /// Per class: its Kafka topic refuses the agent ([`Outbox::set_refused`]).
+    refused: [AtomicBool; 3],
 }
 
 fn idx(c: Class) -> usize {
@@ -247,6 +250,22 @@ fn idx(c: Class) -> usize {
 impl Outbox {
     fn reservation_lock(&self) -> Result<MutexGuard<'_, seq::Reservation>, OutboxError> {
         self.reservation.lock().map_err(|_| OutboxError::Poisoned)
+    }
+
+    /// Whether `class`'s Kafka topic refuses the agent (an authorization failure, a topic
+    /// that does not exist), as the forwarder last found: while it does, the budget evicts that
+    /// class's oldest records first, so that a class nobody can deliver does not push out the
+    /// others' data.
+    pub fn set_refused(&self, class: Class, refused: bool) {
+        self.refused[idx(class)].store(refused, Ordering::Relaxed);
+    }
+
+    /// The classes whose topic refuses the agent now.
+    pub fn refused_classes(&self) -> Vec<Class> {
+        Class::ALL
+            .into_iter()
+            .filter(|c| self.refused[idx(*c)].load(Ordering::Relaxed))
+            .collect()
     }
 
     /// What opening had to do to recover from damage, if anything.

@@ -193,6 +193,7 @@ impl Outbox {
             snapshot: Mutex::new(Counters::default()),
             reservation: Mutex::new(seq::Reservation::load(dir)),
             recovery: None,
+            refused: Default::default(),
             gate: RwLock::new(()),
             max_map: map_size.saturating_mul(4),
         };

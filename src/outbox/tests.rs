@@ -243,6 +243,44 @@ fn alerts_are_evicted_only_when_nothing_else_is_left() {
     );
 }
 
+/// The alerts topic refuses the agent: alerts pile up, and the budget evicts their oldest
+/// rather than the telemetry (which Kafka takes); once the topic takes records again, the usual
+/// order is back.
+#[test]
+fn a_class_whose_topic_refuses_the_agent_is_evicted_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = open(dir.path(), MIB, Durability::Full).unwrap();
+    let telemetry_batch: Vec<Record> = (0..100).map(telemetry).collect();
+    o.append(&telemetry_batch).unwrap();
+    o.set_refused(Class::Alert, true);
+    assert_eq!(o.refused_classes(), [Class::Alert]);
+    let mut n = 0;
+    while n < 8_000 {
+        let batch: Vec<Record> = (0..500).map(|i| alert(n + i)).collect();
+        o.append(&batch).unwrap();
+        n += 500;
+    }
+    let c = o.counters();
+    assert!(c.total_bytes() <= MIB);
+    assert_eq!(c.class(Class::Telemetry).count, 100, "telemetry kept");
+    assert_eq!(c.class(Class::Telemetry).evicted, 0);
+    let a = c.class(Class::Alert);
+    assert!(a.evicted > 0);
+    assert_eq!(a.evicted + a.count, 8_000);
+    // The newest alerts are the ones kept.
+    assert_eq!(*seqs(&o, Class::Alert).last().unwrap(), c.next_seq - 1);
+
+    o.set_refused(Class::Alert, false);
+    assert!(o.refused_classes().is_empty());
+    o.append(&[alert(9_000)]).unwrap();
+    let c = o.counters();
+    assert_eq!(
+        c.class(Class::Telemetry).evicted,
+        1,
+        "telemetry goes first again"
+    );
+}
+
 #[test]
 fn undecodable_entries_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();

@@ -22,7 +22,8 @@ fn out_of_room(e: &OutboxError) -> bool {
     }
 }
 
-/// Eviction order: telemetry, then status, then alerts.
+/// Eviction order: telemetry, then status, then alerts; a class whose topic refuses the agent
+/// ([`Outbox::set_refused`]) comes before all of them.
 const EVICTION_ORDER: [Class; 3] = [Class::Telemetry, Class::Status, Class::Alert];
 
 impl Outbox {
@@ -229,9 +230,15 @@ impl Outbox {
         size: u64,
         limit: u64,
     ) -> Result<(), OutboxError> {
+        let refused = self.refused_classes();
+        let order = EVICTION_ORDER
+            .into_iter()
+            .filter(|c| refused.contains(c))
+            .chain(EVICTION_ORDER.into_iter().filter(|c| !refused.contains(c)));
+        let order: Vec<Class> = order.collect();
         while c.total_bytes() + size > limit {
             let mut evicted = false;
-            for class in EVICTION_ORDER {
+            for &class in &order {
                 let db = self.data[idx(class)];
                 let first = db.first(wtxn)?.map(|(k, v)| (k, v.len() as u64));
                 if let Some((seq, len)) = first {

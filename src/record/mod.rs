@@ -342,6 +342,11 @@ pub struct Status {
     /// What opening the outbox had to do at this start, if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox_recovery: Option<String>,
+    /// Classes (`alert`, `status`, `telemetry`) whose Kafka topic refuses the agent now (an
+    /// authorization failure, a topic that does not exist): they wait, the others flow, and
+    /// the budget evicts their oldest records first. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox_refused: Vec<String>,
     /// Net growth of the outbox (appended minus acknowledged), smoothed over heartbeats.
     #[serde(default)]
     pub outbox_fill_bytes_per_sec: f64,

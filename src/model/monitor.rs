@@ -74,7 +74,7 @@ pub const HIST_EDGES: [f64; 9] = [-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Running {
     count: u64,
     mean: f64,
@@ -116,6 +116,16 @@ impl Running {
             hist: self.hist.to_vec(),
         }
     }
+}
+
+/// A model's [`FeatureMonitor`] as kept in the model thread's checkpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorSnapshot {
+    names: Vec<String>,
+    hour: i64,
+    current: Vec<Running>,
+    previous: Vec<Running>,
+    outputs: Vec<Running>,
 }
 
 /// Hourly input summaries per feature, and output summaries, for one model (all its assets).
@@ -214,6 +224,38 @@ impl FeatureMonitor {
             .map(|(r, n)| r.summary(n))
             .collect();
         (self.hour.map(|h| h.saturating_mul(HOUR_NS)), cur, prev)
+    }
+
+    /// The running summaries, for the model thread's checkpoint; `None` before any window.
+    pub fn snapshot(&self) -> Option<MonitorSnapshot> {
+        self.hour.map(|hour| MonitorSnapshot {
+            names: self.names.clone(),
+            hour,
+            current: self.current.clone(),
+            previous: self.previous.clone(),
+            outputs: self.outputs.clone(),
+        })
+    }
+
+    /// Takes summaries back if they are of the same features and outputs; false (nothing
+    /// changed) otherwise.
+    pub fn restore(&mut self, s: MonitorSnapshot) -> bool {
+        let fits = s.names == self.names
+            && s.current.len() == self.names.len()
+            && (s.previous.is_empty() || s.previous.len() == self.names.len())
+            && s.outputs.len() == self.outputs.len()
+            && s.current
+                .iter()
+                .chain(&s.previous)
+                .chain(&s.outputs)
+                .all(|r| r.count == r.hist.iter().sum::<u64>());
+        if fits {
+            self.hour = Some(s.hour);
+            self.current = s.current;
+            self.previous = s.previous;
+            self.outputs = s.outputs;
+        }
+        fits
     }
 
     pub fn output_summaries(&self) -> Vec<FeatureSummary> {

@@ -18,7 +18,7 @@ use crate::util::{FastMap, NamePair};
 use crate::window::{WindowCounters, WindowSnapshot, Windower, MAX_CHECKPOINT_VALUES};
 
 use super::manifest::{Manifest, OutputKind};
-use super::monitor::{FeatureMonitor, LatencyHistogram};
+use super::monitor::{FeatureMonitor, LatencyHistogram, MonitorSnapshot};
 use super::onnx::ModelError;
 use super::package::normalize;
 use super::rule::score;
@@ -96,8 +96,17 @@ pub struct ModelRunner {
     /// Alert states of a model, asset and rule that does not run now (its package not checked
     /// yet after a start, or refused), kept for when it does (at most [`MAX_PARKED`]).
     parked: Vec<RuleSnapshot>,
-    /// The same for windows in progress.
+    /// The same for windows in progress ...
     parked_windows: Vec<ModelWindow>,
+    /// ... and for hourly summaries.
+    parked_monitors: Vec<ModelMonitor>,
+}
+
+/// A model's hourly summaries (all its assets), for the model thread's checkpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMonitor {
+    pub model: String,
+    pub monitor: MonitorSnapshot,
 }
 
 /// A model's window in progress on one asset, for the model thread's checkpoint.
@@ -164,6 +173,7 @@ impl ModelRunner {
             stats: HashMap::new(),
             parked: Vec::new(),
             parked_windows: Vec::new(),
+            parked_monitors: Vec::new(),
         };
         for (model, bindings) in models {
             let m = &model.manifest;
@@ -291,6 +301,60 @@ impl ModelRunner {
     pub fn carry_alerts_from(&mut self, old: &ModelRunner) {
         self.park(old.alert_snapshots());
         self.park_windows(old.parked_windows.clone());
+        self.park_monitors(old.parked_monitors.clone());
+    }
+
+    /// The hourly summaries of the models that ran a window, and of those that wait, by name:
+    /// for the model thread's checkpoint.
+    pub fn monitor_snapshots(&self) -> Vec<ModelMonitor> {
+        let mut v: Vec<ModelMonitor> = self
+            .stats
+            .iter()
+            .filter(|(name, _)| {
+                self.instances
+                    .iter()
+                    .any(|i| i.model.manifest.name == **name)
+            })
+            .filter_map(|(name, st)| {
+                Some(ModelMonitor {
+                    model: name.clone(),
+                    monitor: st.monitor.snapshot()?,
+                })
+            })
+            .chain(self.parked_monitors.iter().cloned())
+            .collect();
+        v.sort_by(|a, b| a.model.cmp(&b.model));
+        v
+    }
+
+    /// Takes hourly summaries back: each goes to its model if it runs here with the same
+    /// features and outputs, else waits for it (up to [`MAX_PARKED`]). Returns how many were
+    /// taken.
+    pub fn park_monitors(&mut self, monitors: Vec<ModelMonitor>) -> usize {
+        let mut taken = 0;
+        for m in monitors {
+            let running = self
+                .instances
+                .iter()
+                .any(|i| i.model.manifest.name == m.model);
+            match self.stats.get_mut(&m.model) {
+                Some(st) if running => {
+                    if st.monitor.restore(m.monitor) {
+                        taken += 1;
+                    } else {
+                        tracing::warn!(model = %m.model,
+                            "The checkpoint's hourly summaries are of other features; they start empty.");
+                    }
+                }
+                _ => {
+                    self.parked_monitors.retain(|p| p.model != m.model);
+                    if self.parked_monitors.len() < MAX_PARKED {
+                        self.parked_monitors.push(m);
+                    }
+                }
+            }
+        }
+        taken
     }
 
     /// Every window in progress of at most [`MAX_CHECKPOINT_VALUES`] values, of the models

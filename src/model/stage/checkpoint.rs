@@ -6,9 +6,9 @@
 //!
 //! With them, the model and detector windows in progress of at most
 //! [`crate::window::MAX_CHECKPOINT_VALUES`] values ([`crate::window::WindowSnapshot`]): a
-//! start goes on with the window where it was. Not in it: larger windows (a start scores from
-//! the next full window; the samples are in the telemetry), a detector's learning steps, and
-//! the models' hourly summaries. A detector's learned baseline is kept on its own
+//! start goes on with the window where it was; and the models' hourly summaries. Not in it:
+//! larger windows (a start scores from the next full window; the samples are in the
+//! telemetry) and a detector's learning steps. A detector's learned baseline is kept on its own
 //! (`outbox::baselines`), so a start scores with it at once.
 //!
 //! When: with every group of alert records the thread sends, and otherwise at most once per
@@ -28,7 +28,7 @@ use crate::codec::{self, CodecError};
 use crate::config::Config;
 use crate::detect::runner::DetectorSnapshot;
 use crate::detect::DetectorRunner;
-use crate::model::runner::{ModelRunner, ModelWindow};
+use crate::model::runner::{ModelMonitor, ModelRunner, ModelWindow};
 use crate::outbox::Outbox;
 
 /// The version of the layout; a checkpoint of another version is not taken.
@@ -45,6 +45,9 @@ pub struct State {
     /// The models' windows in progress (each at most [`crate::window::MAX_CHECKPOINT_VALUES`]).
     #[serde(default)]
     pub model_windows: Vec<ModelWindow>,
+    /// The models' hourly summaries.
+    #[serde(default)]
+    pub model_monitors: Vec<ModelMonitor>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,10 +80,12 @@ impl State {
                 .iter()
                 .any(|m| m.name == owner && m.assets.iter().any(|(a, _)| **a == *asset))
         };
-        let before = self.models.len() + self.model_windows.len();
+        let before = self.models.len() + self.model_windows.len() + self.model_monitors.len();
         self.models.retain(|s| bound(&s.owner, &s.asset));
         self.model_windows.retain(|w| bound(&w.owner, &w.asset));
-        before - self.models.len() - self.model_windows.len()
+        self.model_monitors
+            .retain(|m| config.models.iter().any(|c| c.name == m.model));
+        before - self.models.len() - self.model_windows.len() - self.model_monitors.len()
     }
 }
 
@@ -162,6 +167,7 @@ pub fn due(
         models: models.alert_snapshots(),
         detectors: detectors.alert_snapshots(),
         model_windows: models.window_snapshots(),
+        model_monitors: models.monitor_snapshots(),
     };
     match state.encode() {
         Ok(bytes) => ckpt
@@ -261,6 +267,7 @@ assets = ["pump-1"]
             ],
             detectors: Vec::new(),
             model_windows: Vec::new(),
+            model_monitors: Vec::new(),
         };
         assert_eq!(s.keep_configured(&c), 2);
         assert_eq!(s.models, vec![snap(&name, "pump-1")]);

@@ -162,6 +162,7 @@ pub fn start_with(
     let (parked, windows) = (saved.models.len(), saved.model_windows.len());
     stage.runner.park(saved.models);
     stage.runner.park_windows(saved.model_windows);
+    stage.runner.park_monitors(saved.model_monitors);
     if parked + windows > 0 {
         info!(
             states = parked,

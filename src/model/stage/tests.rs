@@ -403,7 +403,7 @@ fn a_model_alert_up_before_a_crash_clears_after_the_start_under_its_id() {
 /// raised, over the four samples). Without the checkpoint's window the start would score
 /// nothing until four new samples came.
 #[test]
-fn a_window_in_progress_goes_on_after_a_start() {
+fn a_window_in_progress_and_the_hours_summary_go_on_after_a_start() {
     use crate::config::Durability;
     use crate::outbox::{Outbox, MODELS_STATE};
     let dir = tempfile::tempdir().unwrap();
@@ -423,14 +423,22 @@ fn a_window_in_progress_goes_on_after_a_start() {
             .collect()
     };
     // Commits what the thread sends, as the writer does; returns its alert records.
+    let features_seen = std::cell::Cell::new(0u64);
     let run = |batch: Vec<Sample>| -> Vec<crate::record::Alert> {
         let (rtx, mut rrx) = crate::channel::channel(16, 1 << 16);
         let metrics = Arc::new(Metrics::new(&[]));
         let (tx, handle) =
-            start_with(&c, metrics, rtx, Some(outbox.clone()), in_process()).unwrap();
+            start_with(&c, metrics.clone(), rtx, Some(outbox.clone()), in_process()).unwrap();
+        let count = |m: &Metrics| {
+            m.models()
+                .get("level")
+                .and_then(|s| s.features.first().map(|f| f.count))
+                .unwrap_or(0)
+        };
         tx.blocking_send(ModelMsg::Samples(batch)).unwrap();
         drop(tx);
         handle.join().unwrap();
+        features_seen.set(count(&metrics));
         let mut alerts = Vec::new();
         while let Ok(w) = rrx.try_recv() {
             let states: Vec<(&str, &[u8])> = w
@@ -467,5 +475,14 @@ fn a_window_in_progress_goes_on_after_a_start() {
         saved.model_windows[0].window.values(),
         4,
         "the last 4 samples, none fresh"
+    );
+    // The hour's summary: one window so far, kept; the next start's window adds to it.
+    assert_eq!(features_seen.get(), 1);
+    assert_eq!(saved.model_monitors.len(), 1, "{saved:?}");
+    run(samples(4, 8));
+    assert_eq!(
+        features_seen.get(),
+        2,
+        "the hour's summary went on across the start"
     );
 }

@@ -8,7 +8,8 @@ pub enum Exit {
     /// 0: done; for `check-config` and `verify`: no problem found.
     Ok,
     /// 1: a runtime failure (the outbox cannot be opened, the runtime cannot start, an I/O
-    /// error while reading an outbox).
+    /// error while reading an outbox; `run` stopping itself because the outbox could not
+    /// commit on any retry).
     Failed,
     /// 2: bad command-line arguments (clap prints the usage).
     Usage,

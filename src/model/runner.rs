@@ -15,7 +15,7 @@ use crate::record::{
     Alert, AlertEvent, AssetMeta, Driver, ModelAlertInfo, ModelStatus, Record, Sample, ALERT_SCHEMA,
 };
 use crate::util::{FastMap, NamePair};
-use crate::window::{WindowCounters, WindowSnapshot, Windower, MAX_CHECKPOINT_VALUES};
+use crate::window::{checkpoint_snapshots, WindowCounters, WindowSnapshot, Windower};
 
 use super::manifest::{Manifest, OutputKind};
 use super::monitor::{FeatureMonitor, LatencyHistogram, MonitorSnapshot};
@@ -357,17 +357,19 @@ impl ModelRunner {
         taken
     }
 
-    /// Every window in progress of at most [`MAX_CHECKPOINT_VALUES`] values, of the models
-    /// that run and of those that wait, in a stable order: for the model thread's checkpoint.
+    /// The windows in progress worth keeping ([`checkpoint_snapshots`]), of the models that
+    /// run and of those that wait, in a stable order: for the model thread's checkpoint.
     pub fn window_snapshots(&self) -> Vec<ModelWindow> {
+        let windowers: Vec<&Windower> = self.instances.iter().map(|i| &i.windower).collect();
         let mut v: Vec<ModelWindow> = self
             .instances
             .iter()
-            .filter_map(|i| {
+            .zip(checkpoint_snapshots(&windowers))
+            .filter_map(|(i, window)| {
                 Some(ModelWindow {
                     owner: i.model.manifest.name.clone(),
                     asset: i.binding.asset.to_string(),
-                    window: i.windower.snapshot(MAX_CHECKPOINT_VALUES)?,
+                    window: window?,
                 })
             })
             .chain(self.parked_windows.iter().cloned())

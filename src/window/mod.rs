@@ -123,11 +123,37 @@ use time::TimeState;
 pub const MAX_WINDOWS_PER_PUSH: usize = 64;
 /// Distinct timestamps that confirm a time window's jump (`K`); see the module header.
 pub const JUMP_CONFIRM: usize = 3;
-/// A window in progress goes into the model thread's checkpoint only while it holds at most
-/// this many values (64 KiB): a slow signal's window, which can take an hour to fill, does; a
-/// dense one (vibration), which refills in moments, does not, so as not to write its buffer
-/// to flash every second.
+/// The windows in progress of one runner (the models', the detectors') that go into the
+/// model thread's checkpoint hold at most this many values together (about 80 KiB encoded),
+/// which bounds what is written to flash at most once a second ([`checkpoint_snapshots`]).
 pub const MAX_CHECKPOINT_VALUES: usize = 4096;
+/// Only windows that span at least this long go into the checkpoint: one that refills in
+/// moments (vibration) is not worth writing to flash every second.
+pub const MIN_CHECKPOINT_SPAN_SECS: f64 = 1.0;
+
+/// The snapshots of `windowers` that go into a checkpoint, index for index (`None`: not
+/// kept): those spanning at least [`MIN_CHECKPOINT_SPAN_SECS`], the longest spans first (the
+/// costliest to lose), while all together hold at most [`MAX_CHECKPOINT_VALUES`] values.
+pub fn checkpoint_snapshots(windowers: &[&Windower]) -> Vec<Option<WindowSnapshot>> {
+    let mut order: Vec<usize> = (0..windowers.len())
+        .filter(|&i| windowers[i].span_secs() >= MIN_CHECKPOINT_SPAN_SECS)
+        .collect();
+    order.sort_by(|&a, &b| {
+        windowers[b]
+            .span_secs()
+            .total_cmp(&windowers[a].span_secs())
+            .then(a.cmp(&b))
+    });
+    let mut out = vec![None; windowers.len()];
+    let mut left = MAX_CHECKPOINT_VALUES;
+    for i in order {
+        if let Some(s) = windowers[i].snapshot(left) {
+            left -= s.values();
+            out[i] = Some(s);
+        }
+    }
+    out
+}
 /// Most samples a time window holds as suspect while a jump is unconfirmed.
 pub const MAX_SUSPECT_SAMPLES: usize = 1024;
 
@@ -406,6 +432,19 @@ impl Windower {
 
     pub fn spec(&self) -> &WindowSpec {
         &self.spec
+    }
+
+    /// The event time one window spans: `len / sample_rate_hz` for sample windows (nominal),
+    /// `secs` for time windows.
+    pub fn span_secs(&self) -> f64 {
+        match self.spec {
+            WindowSpec::Samples {
+                len,
+                sample_rate_hz,
+                ..
+            } => len as f64 / sample_rate_hz,
+            WindowSpec::Time { secs, .. } => secs,
+        }
     }
 
     pub fn counters(&self) -> WindowCounters {

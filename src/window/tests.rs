@@ -254,3 +254,38 @@ fn high_rate_batches_12_khz_make_fixed_length_windows() {
     assert_eq!(n, 10);
     assert_eq!(w.counters().gap, 0);
 }
+
+/// Which windows go into a checkpoint: only those spanning a second or more, the longest
+/// first, within the values budget.
+#[test]
+fn the_checkpoint_keeps_the_longest_windows_within_its_budget() {
+    let samples = |len: usize, rate: f64| WindowSpec::Samples {
+        len,
+        hop: len,
+        sample_rate_hz: rate,
+        max_gap_secs: None,
+    };
+    // At 1 Hz: 3000 samples of a 6000-sample window (100 min), 2000 of a 4000-sample one;
+    // at 12 kHz: 100 of a 2048-sample window (0.17 s).
+    let mut slow = Windower::new(samples(4000, 1.0), 1).unwrap();
+    let mut slower = Windower::new(samples(6000, 1.0), 1).unwrap();
+    let mut vib = Windower::new(samples(2048, 12_000.0), 1).unwrap();
+    for k in 0..3000 {
+        slower.push(0, k * 1_000_000_000, 1.0, |_| {});
+    }
+    for k in 0..2000 {
+        slow.push(0, k * 1_000_000_000, 1.0, |_| {});
+    }
+    for k in 0..100 {
+        vib.push(0, k * 83_333, 1.0, |_| {});
+    }
+    let kept = checkpoint_snapshots(&[&vib, &slow, &slower]);
+    let values: Vec<Option<usize>> = kept
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.values()))
+        .collect();
+    // The vibration window spans 0.17 s; the longest goes first; 3000 + 2000 > 4096.
+    assert_eq!(values, [None, None, Some(3000)]);
+    let kept = checkpoint_snapshots(&[&vib, &slow]);
+    assert_eq!(kept[1].as_ref().map(|s| s.values()), Some(2000));
+}

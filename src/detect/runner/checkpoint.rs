@@ -16,7 +16,7 @@ use super::{score, DetectorRunner, Phase};
 use crate::alert::window::RuleSnapshot;
 use crate::detect::learned::ScorerRuntime;
 use crate::record::Record;
-use crate::window::{WindowSnapshot, MAX_CHECKPOINT_VALUES};
+use crate::window::{checkpoint_snapshots, WindowSnapshot, Windower};
 
 /// One detector's alert state on one asset, with the baseline it was judged against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,8 +30,8 @@ pub struct DetectorSnapshot {
     /// The scorer's state beyond its baseline, while it scored.
     #[serde(default)]
     pub scorer: Option<ScorerRuntime>,
-    /// The step in progress (its window's samples), unless larger than
-    /// [`MAX_CHECKPOINT_VALUES`].
+    /// The step in progress (its window's samples), if worth keeping
+    /// ([`checkpoint_snapshots`]).
     #[serde(default)]
     pub window: Option<WindowSnapshot>,
 }
@@ -57,9 +57,11 @@ impl DetectorRunner {
     /// Every state worth keeping (a scorer that scores, some alert history, an alert up), in
     /// a stable order.
     pub fn alert_snapshots(&self) -> Vec<DetectorSnapshot> {
+        let windowers: Vec<&Windower> = self.instances.iter().map(|i| &i.windower).collect();
         self.instances
             .iter()
-            .map(|i| DetectorSnapshot {
+            .zip(checkpoint_snapshots(&windowers))
+            .map(|(i, window)| DetectorSnapshot {
                 alert: RuleSnapshot {
                     owner: i.config.name.clone(),
                     asset: i.asset.to_string(),
@@ -72,7 +74,7 @@ impl DetectorRunner {
                     Phase::Scoring { scorer, .. } => Some(scorer.runtime()),
                     _ => None,
                 },
-                window: i.windower.snapshot(MAX_CHECKPOINT_VALUES),
+                window,
             })
             .filter(|s| !s.alert.state.is_empty() || s.scorer.is_some() || s.window.is_some())
             .collect()

@@ -4,11 +4,11 @@
 //! that an alert raised before a crash is still up after the start and clears later under its
 //! id, and one not committed was not raised either.
 //!
-//! With them, the model and detector windows in progress of at most
-//! [`crate::window::MAX_CHECKPOINT_VALUES`] values ([`crate::window::WindowSnapshot`]): a
-//! start goes on with the window where it was; and the models' hourly summaries. Not in it:
-//! larger windows (a start scores from the next full window; the samples are in the
-//! telemetry) and a detector's learning steps. A detector's learned baseline is kept on its own
+//! With them, the model and detector windows in progress that span at least a second, the
+//! longest first, up to [`crate::window::MAX_CHECKPOINT_VALUES`] values per runner
+//! ([`crate::window::checkpoint_snapshots`]): a start goes on with the window where it was;
+//! and the models' hourly summaries. Not in it: other windows (a start scores from the next
+//! full window; the samples are in the telemetry) and a detector's learning steps. A detector's learned baseline is kept on its own
 //! (`outbox::baselines`), so a start scores with it at once.
 //!
 //! When: with every group of alert records the thread sends, and otherwise at most once per
@@ -42,7 +42,7 @@ pub struct State {
     pub version: u32,
     pub models: Vec<RuleSnapshot>,
     pub detectors: Vec<DetectorSnapshot>,
-    /// The models' windows in progress (each at most [`crate::window::MAX_CHECKPOINT_VALUES`]).
+    /// The models' windows in progress worth keeping ([`crate::window::checkpoint_snapshots`]).
     #[serde(default)]
     pub model_windows: Vec<ModelWindow>,
     /// The models' hourly summaries.

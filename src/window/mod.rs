@@ -158,7 +158,7 @@ pub fn checkpoint_snapshots(windowers: &[&Windower]) -> Vec<Option<WindowSnapsho
 pub const MAX_SUSPECT_SAMPLES: usize = 1024;
 
 /// How a model cuts its input into windows.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum WindowSpec {
     Samples {
         len: usize,

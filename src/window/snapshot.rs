@@ -15,58 +15,9 @@ use super::{samples, time, Kind, WindowSpec, Windower};
 /// The state of one windower, as kept in a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowSnapshot {
-    pub(super) spec: SpecSnapshot,
+    pub(super) spec: WindowSpec,
     pub(super) signals: usize,
     pub(super) state: StateSnapshot,
-}
-
-/// [`WindowSpec`] as stored (its own type, so the spec stays free of serde).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(super) enum SpecSnapshot {
-    Samples {
-        len: usize,
-        hop: usize,
-        sample_rate_hz: f64,
-        max_gap_secs: Option<f64>,
-    },
-    Time {
-        secs: f64,
-        hop_secs: f64,
-        sample_rate_hz: f64,
-        max_gap_secs: Option<f64>,
-        lateness_secs: f64,
-    },
-}
-
-impl From<WindowSpec> for SpecSnapshot {
-    fn from(s: WindowSpec) -> SpecSnapshot {
-        match s {
-            WindowSpec::Samples {
-                len,
-                hop,
-                sample_rate_hz,
-                max_gap_secs,
-            } => SpecSnapshot::Samples {
-                len,
-                hop,
-                sample_rate_hz,
-                max_gap_secs,
-            },
-            WindowSpec::Time {
-                secs,
-                hop_secs,
-                sample_rate_hz,
-                max_gap_secs,
-                lateness_secs,
-            } => SpecSnapshot::Time {
-                secs,
-                hop_secs,
-                sample_rate_hz,
-                max_gap_secs,
-                lateness_secs,
-            },
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,7 +55,7 @@ impl Windower {
             Kind::Time(st) => StateSnapshot::Time(st.snapshot(max_values)?),
         };
         Some(WindowSnapshot {
-            spec: self.spec.into(),
+            spec: self.spec,
             signals: self.out.len(),
             state,
         })
@@ -113,7 +64,7 @@ impl Windower {
     /// Takes a snapshot back: the windower goes on as the one it was taken from would have.
     /// On an error nothing changed.
     pub fn restore(&mut self, snap: WindowSnapshot) -> Result<(), RestoreError> {
-        if SpecSnapshot::from(self.spec) != snap.spec {
+        if self.spec != snap.spec {
             return Err(RestoreError::OtherSpec);
         }
         if snap.signals != self.out.len() {

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{agent_config, consume, outbox_depths, Agent, Mosquitto, Msg, Tansu};
 
-fn mqtt_source(port: u16) -> String {
+/// An MQTT source on `plant/<asset>` with JSON samples timed by their `ts` field (ms).
+pub(crate) fn mqtt_source(port: u16) -> String {
     format!(
         r#"
 [[sources]]
@@ -80,17 +81,7 @@ fn samples_acknowledged_into_an_open_bucket_survive_a_sigkill() {
         "plant/pump",
         format!("{{\"ts\":{},\"flow\":0}}", t0 + 60_000).as_bytes(),
     );
-    let got = consume(
-        &kafka.bootstrap(),
-        "forewarn.telemetry",
-        Duration::from_secs(60),
-        |m| !m.is_empty(),
-    );
-    let buckets: Vec<_> = got
-        .iter()
-        .filter(|m| m.json["start_ns"].as_u64() == Some(t0 * 1_000_000))
-        .map(|m| (m.json["count"].as_u64(), m.json["mean"].as_f64()))
-        .collect();
+    let buckets = bucket_counts(&kafka, t0 * 1_000_000);
     assert_eq!(
         buckets,
         [(Some(20), Some(10.5))],
@@ -98,6 +89,22 @@ fn samples_acknowledged_into_an_open_bucket_survive_a_sigkill() {
         agent.log()
     );
     assert!(agent.stop().success());
+}
+
+/// (count, mean) of every telemetry record on Kafka of the bucket starting at `start_ns`,
+/// once one came (within 60 s).
+pub(crate) fn bucket_counts(kafka: &Tansu, start_ns: u64) -> Vec<(Option<u64>, Option<f64>)> {
+    let of_bucket = |m: &Msg| m.json["start_ns"].as_u64() == Some(start_ns);
+    let got = consume(
+        &kafka.bootstrap(),
+        "forewarn.telemetry",
+        Duration::from_secs(60),
+        |m| m.iter().any(of_bucket),
+    );
+    got.iter()
+        .filter(|m| of_bucket(m))
+        .map(|m| (m.json["count"].as_u64(), m.json["mean"].as_f64()))
+        .collect()
 }
 
 /// Sends samples of `assets` assets, each with a unique value, as fast as the broker takes

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{agent_config, consume, Agent, Mosquitto, Tansu};
+use crate::at_least_once::{bucket_counts, mqtt_source};
+use crate::harness::{agent_config, Agent, Mosquitto, Tansu};
 
 /// An ext4 filesystem in an image file, loop-mounted with `errors=remount-ro`.
 struct Ext4 {
@@ -134,22 +135,8 @@ fn a_data_dir_that_turns_read_only_stops_the_agent_and_loses_nothing_acknowledge
     let mqtt = Mosquitto::start();
     let kafka = Tansu::start();
     let rest = format!(
-        r#"
-[[sources]]
-type = "mqtt"
-name = "plant"
-host = "127.0.0.1"
-port = {}
-topics = ["plant/+"]
-topic_pattern = "plant/{{asset}}"
-timestamp = {{ field = "ts", unit = "ms", max_past_secs = 0 }}
-
-[[assets]]
-id = "pump"
-interval_secs = 60
-signals = [{{ name = "flow" }}]
-"#,
-        mqtt.port
+        "{}\n[[assets]]\nid = \"pump\"\ninterval_secs = 60\nsignals = [{{ name = \"flow\" }}]\n",
+        mqtt_source(mqtt.port)
     );
     let data = fs.path().join("data");
     let config =
@@ -221,20 +208,7 @@ signals = [{{ name = "flow" }}]
         "plant/pump",
         format!("{{\"ts\":{},\"flow\":0}}", t0 + 60_000).as_bytes(),
     );
-    let got = consume(
-        &kafka.bootstrap(),
-        "forewarn.telemetry",
-        Duration::from_secs(60),
-        |m| {
-            m.iter()
-                .any(|m| m.json["start_ns"].as_u64() == Some(t0 * 1_000_000))
-        },
-    );
-    let buckets: Vec<_> = got
-        .iter()
-        .filter(|m| m.json["start_ns"].as_u64() == Some(t0 * 1_000_000))
-        .map(|m| (m.json["count"].as_u64(), m.json["mean"].as_f64()))
-        .collect();
+    let buckets = bucket_counts(&kafka, t0 * 1_000_000);
     assert_eq!(
         buckets,
         [(Some(40), Some(20.5))],

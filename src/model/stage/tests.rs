@@ -330,6 +330,38 @@ fn samples_that_arrive_during_the_start_check_are_scored_after_it() {
     assert_eq!(level.last_reload.as_ref().unwrap().outcome, "loaded");
 }
 
+/// Starts the model thread on `outbox`, feeds it `batches`, lets it end, and commits what it
+/// sent as the writer does; returns its alert records and its metrics.
+fn run_committing(
+    c: &Config,
+    outbox: &Arc<crate::outbox::Outbox>,
+    batches: Vec<Vec<Sample>>,
+) -> (Vec<crate::record::Alert>, Arc<Metrics>) {
+    let (rtx, mut rrx) = crate::channel::channel(16, 1 << 16);
+    let metrics = Arc::new(Metrics::new(&[]));
+    let (tx, handle) =
+        start_with(c, metrics.clone(), rtx, Some(outbox.clone()), in_process()).unwrap();
+    for b in batches {
+        tx.blocking_send(ModelMsg::Samples(b)).unwrap();
+    }
+    drop(tx);
+    handle.join().unwrap();
+    let mut alerts = Vec::new();
+    while let Ok(w) = rrx.try_recv() {
+        let states: Vec<(&str, &[u8])> = w
+            .checkpoints
+            .iter()
+            .map(|c| (c.key, &c.state[..]))
+            .collect();
+        outbox.append_with(&w.records, &states).unwrap();
+        alerts.extend(w.records.into_iter().filter_map(|r| match r {
+            Record::Alert(a) => Some(a),
+            _ => None,
+        }));
+    }
+    (alerts, metrics)
+}
+
 /// A model alert up when the agent died: the next start (the checkpoint the writer stored
 /// with the raise) keeps it up while the package's start check runs, and the first normal
 /// window clears it under the raise's id; without the checkpoint nothing would ever clear it.
@@ -352,32 +384,7 @@ fn a_model_alert_up_before_a_crash_clears_after_the_start_under_its_id() {
             })
             .collect()
     };
-    // Commits what the thread sends, as the writer does; returns its alert records.
-    let run = |batches: Vec<Vec<Sample>>| -> Vec<crate::record::Alert> {
-        let (rtx, mut rrx) = crate::channel::channel(16, 1 << 16);
-        let metrics = Arc::new(Metrics::new(&[]));
-        let (tx, handle) =
-            start_with(&c, metrics, rtx, Some(outbox.clone()), in_process()).unwrap();
-        for b in batches {
-            tx.blocking_send(ModelMsg::Samples(b)).unwrap();
-        }
-        drop(tx);
-        handle.join().unwrap();
-        let mut alerts = Vec::new();
-        while let Ok(w) = rrx.try_recv() {
-            let states: Vec<(&str, &[u8])> = w
-                .checkpoints
-                .iter()
-                .map(|c| (c.key, &c.state[..]))
-                .collect();
-            outbox.append_with(&w.records, &states).unwrap();
-            alerts.extend(w.records.into_iter().filter_map(|r| match r {
-                Record::Alert(a) => Some(a),
-                _ => None,
-            }));
-        }
-        alerts
-    };
+    let run = |batches: Vec<Vec<Sample>>| run_committing(&c, &outbox, batches).0;
     let first = run(vec![window(0, 150.0), window(4, 150.0)]);
     let raised = first
         .iter()
@@ -422,36 +429,11 @@ fn a_window_in_progress_and_the_hours_summary_go_on_after_a_start() {
             })
             .collect()
     };
-    // Commits what the thread sends, as the writer does; returns its alert records.
     let features_seen = std::cell::Cell::new(0u64);
-    let run = |batch: Vec<Sample>| -> Vec<crate::record::Alert> {
-        let (rtx, mut rrx) = crate::channel::channel(16, 1 << 16);
-        let metrics = Arc::new(Metrics::new(&[]));
-        let (tx, handle) =
-            start_with(&c, metrics.clone(), rtx, Some(outbox.clone()), in_process()).unwrap();
-        let count = |m: &Metrics| {
-            m.models()
-                .get("level")
-                .and_then(|s| s.features.first().map(|f| f.count))
-                .unwrap_or(0)
-        };
-        tx.blocking_send(ModelMsg::Samples(batch)).unwrap();
-        drop(tx);
-        handle.join().unwrap();
-        features_seen.set(count(&metrics));
-        let mut alerts = Vec::new();
-        while let Ok(w) = rrx.try_recv() {
-            let states: Vec<(&str, &[u8])> = w
-                .checkpoints
-                .iter()
-                .map(|c| (c.key, &c.state[..]))
-                .collect();
-            outbox.append_with(&w.records, &states).unwrap();
-            alerts.extend(w.records.into_iter().filter_map(|r| match r {
-                Record::Alert(a) => Some(a),
-                _ => None,
-            }));
-        }
+    let run = |batch: Vec<Sample>| {
+        let (alerts, metrics) = run_committing(&c, &outbox, vec![batch]);
+        let level = &metrics.models()["level"];
+        features_seen.set(level.features.first().map_or(0, |f| f.count));
         alerts
     };
     assert!(run(samples(0, 2)).is_empty());

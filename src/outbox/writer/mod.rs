@@ -176,7 +176,7 @@ impl Writer {
                 .iter()
                 .map(|c| (c.key, c.state.as_slice()))
                 .collect();
-            let error = match self.commit(&group.records, &states) {
+            let error = match self.commit(&mut group.records, &states) {
                 Ok(_) => {
                     for c in &group.checkpoints {
                         c.receipts.commit();
@@ -209,15 +209,15 @@ impl Writer {
         }
     }
 
-    /// Appends `group` in one transaction, without the records the outbox can never take.
+    /// Appends `records` in one transaction. The records the outbox can never take are
+    /// counted lost and removed from `records` (once: a retry does not count them again).
     fn commit(
         &mut self,
-        group: &[Record],
+        records: &mut Vec<Record>,
         checkpoints: &[(&str, &[u8])],
     ) -> Result<Outcome, OutboxError> {
-        let mut kept: Option<Vec<Record>> = None;
+        let mut split = false;
         loop {
-            let records = kept.as_deref().unwrap_or(group);
             match self.outbox.append_with(records, checkpoints) {
                 Ok(_) => {
                     self.appended.notify_one();
@@ -226,17 +226,20 @@ impl Writer {
                     }
                     return Ok(Outcome::Stored);
                 }
-                Err(OutboxError::TooLarge(_) | OutboxError::Encode(_)) if kept.is_none() => {
-                    let (good, refused): (Vec<&Record>, Vec<(&Record, OutboxError)>) =
-                        split_admitted(&self.outbox, records);
-                    for (r, e) in &refused {
-                        self.metrics.write_lost(1);
-                        error!(error = %e, class = r.class().name(), lost_total = self.metrics.write_lost_count(), "A record the outbox cannot take; lost.");
-                    }
-                    if good.is_empty() && checkpoints.is_empty() {
+                Err(OutboxError::TooLarge(_) | OutboxError::Encode(_)) if !split => {
+                    split = true;
+                    let (outbox, metrics) = (&self.outbox, &self.metrics);
+                    records.retain(|r| match outbox.admits(r) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            metrics.write_lost(1);
+                            error!(error = %e, class = r.class().name(), lost_total = metrics.write_lost_count(), "A record the outbox cannot take; lost.");
+                            false
+                        }
+                    });
+                    if records.is_empty() && checkpoints.is_empty() {
                         return Ok(Outcome::Refused);
                     }
-                    kept = Some(good.into_iter().cloned().collect());
                 }
                 Err(e) => return Err(e),
             }
@@ -255,23 +258,6 @@ fn take_more(group: &mut ToWrite, rx: &mut channel::Receiver<ToWrite>) -> bool {
         }
     }
     false
-}
-
-/// The records of `group` the outbox admits, and the others with why.
-#[allow(clippy::type_complexity)]
-fn split_admitted<'a>(
-    outbox: &Outbox,
-    group: &'a [Record],
-) -> (Vec<&'a Record>, Vec<(&'a Record, OutboxError)>) {
-    let mut good = Vec::with_capacity(group.len());
-    let mut refused = Vec::new();
-    for r in group {
-        match outbox.admits(r) {
-            Ok(()) => good.push(r),
-            Err(e) => refused.push((r, e)),
-        }
-    }
-    (good, refused)
 }
 
 /// Adds what is queued to `group` until it holds at least [`MAX_GROUP`] records or nothing

@@ -191,9 +191,10 @@ fn a_record_the_outbox_can_never_take_is_lost_alone_and_its_group_goes_in() {
     // 4 KiB budget: a record with a 10 000-byte asset name can never be appended.
     let (mut w, groups) = writer(dir.path(), 4096, retry);
     let (outbox, metrics) = (w.outbox.clone(), w.metrics.clone());
-    let group = vec![telemetry(0, &"a".repeat(10_000)), telemetry(1, "a")];
+    let mut group = vec![telemetry(0, &"a".repeat(10_000)), telemetry(1, "a")];
     let started = Instant::now();
-    assert_eq!(w.commit(&group, &[]).unwrap(), Outcome::Stored);
+    assert_eq!(w.commit(&mut group, &[]).unwrap(), Outcome::Stored);
+    assert_eq!(group.len(), 1, "the record it cannot take is removed");
     assert!(started.elapsed() < Duration::from_secs(5), "no retries");
     assert_eq!(metrics.write_lost_count(), 1);
     assert_eq!(
@@ -203,7 +204,10 @@ fn a_record_the_outbox_can_never_take_is_lost_alone_and_its_group_goes_in() {
     );
     assert_eq!(stored_starts(&outbox), [1]);
     let only_bad = vec![telemetry(2, &"b".repeat(10_000))];
-    assert_eq!(w.commit(&only_bad, &[]).unwrap(), Outcome::Refused);
+    assert_eq!(
+        w.commit(&mut only_bad.clone(), &[]).unwrap(),
+        Outcome::Refused
+    );
     assert_eq!(metrics.write_lost_count(), 2);
 
     // The thread beats progress for both and commits what comes next.
@@ -320,8 +324,11 @@ fn records_held_at_the_stop_are_counted_lost_and_acknowledge_nothing() {
     let _filler = fs.fill();
     let (tx, rx) = channel::channel::<ToWrite>(256, 1 << 20);
     let ledger = Arc::new(channel::Ledger::default());
+    // With a record larger than the budget among them: counted once, not at every try.
+    let mut first = batch(10, 3);
+    first.push(telemetry(13, &"x".repeat(2 << 20)));
     tx.blocking_send(ToWrite {
-        records: batch(10, 3),
+        records: first,
         checkpoints: checkpoint(&ledger, 1),
     })
     .unwrap();
@@ -329,7 +336,7 @@ fn records_held_at_the_stop_are_counted_lost_and_acknowledge_nothing() {
     let handle = w.spawn(rx).unwrap();
     drop(tx);
     handle.join().unwrap();
-    assert_eq!(metrics.write_lost_count(), 5);
+    assert_eq!(metrics.write_lost_count(), 1 + 5);
     assert_eq!(ledger.committed(), 0);
     assert_eq!(metrics.progress.beats()[Stage::Writer as usize], 0);
     assert!(groups.lock().unwrap().is_empty());

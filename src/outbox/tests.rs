@@ -222,17 +222,20 @@ fn full_budget_evicts_oldest_telemetry_and_keeps_alerts() {
     assert_eq!(*kept.last().unwrap(), 20_001);
 }
 
+/// Appends `n` alerts in batches of 500.
+fn append_alerts(o: &Outbox, n: i64) {
+    for from in (0..n).step_by(500) {
+        let batch: Vec<Record> = (from..(from + 500).min(n)).map(alert).collect();
+        o.append(&batch).unwrap();
+    }
+}
+
 #[test]
 fn alerts_are_evicted_only_when_nothing_else_is_left() {
     let dir = tempfile::tempdir().unwrap();
     let o = open(dir.path(), MIB, Durability::Full).unwrap();
     o.append(&[telemetry(0)]).unwrap();
-    let mut n = 0;
-    while n < 8_000 {
-        let batch: Vec<Record> = (0..500).map(|i| alert(n + i)).collect();
-        o.append(&batch).unwrap();
-        n += 500;
-    }
+    append_alerts(&o, 8_000);
     let c = o.counters();
     assert_eq!(c.class(Class::Telemetry).count, 0);
     assert_eq!(c.class(Class::Telemetry).evicted, 1, "telemetry went first");
@@ -254,12 +257,7 @@ fn a_class_whose_topic_refuses_the_agent_is_evicted_first() {
     o.append(&telemetry_batch).unwrap();
     o.set_refused(Class::Alert, true);
     assert_eq!(o.refused_classes(), [Class::Alert]);
-    let mut n = 0;
-    while n < 8_000 {
-        let batch: Vec<Record> = (0..500).map(|i| alert(n + i)).collect();
-        o.append(&batch).unwrap();
-        n += 500;
-    }
+    append_alerts(&o, 8_000);
     let c = o.counters();
     assert!(c.total_bytes() <= MIB);
     assert_eq!(c.class(Class::Telemetry).count, 100, "telemetry kept");
@@ -267,8 +265,11 @@ fn a_class_whose_topic_refuses_the_agent_is_evicted_first() {
     let a = c.class(Class::Alert);
     assert!(a.evicted > 0);
     assert_eq!(a.evicted + a.count, 8_000);
-    // The newest alerts are the ones kept.
-    assert_eq!(*seqs(&o, Class::Alert).last().unwrap(), c.next_seq - 1);
+    // The oldest went: what is kept is one contiguous range, up to the newest.
+    let kept = seqs(&o, Class::Alert);
+    assert_eq!(kept.len() as u64, a.count);
+    assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
+    assert_eq!(*kept.last().unwrap(), c.next_seq - 1);
 
     o.set_refused(Class::Alert, false);
     assert!(o.refused_classes().is_empty());

@@ -59,7 +59,9 @@ fn record_round_trips(record: &Record) {
 
 /// The same fields with the same values, up to what JSON cannot say: a non-finite float is
 /// `null` in JSON and `"NaN"`/`"inf"`/`"-inf"` in the CBOR tree, and a float may come back a
-/// unit in the last place off through JSON text.
+/// few units in the last place off through JSON text: the payload's text is exact (ryu), but
+/// serde_json's default parser, which reads it back here, is not correctly rounded (found:
+/// 1.2881215762990101e182 read as 2 units lower). So within 64 units, a relative 1.4e-14.
 fn same_fields(j: &Value, c: &Value) -> bool {
     match (j, c) {
         (Value::Object(a), Value::Object(b)) => {
@@ -72,7 +74,9 @@ fn same_fields(j: &Value, c: &Value) -> bool {
         }
         (Value::Null, Value::String(s)) => matches!(s.as_str(), "NaN" | "inf" | "-inf"),
         (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
-            (Some(x), Some(y)) => x == y || (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()),
+            (Some(x), Some(y)) => {
+                x == y || (x - y).abs() <= 64.0 * f64::EPSILON * x.abs().max(y.abs())
+            }
             _ => false,
         },
         _ => j == c,

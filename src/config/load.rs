@@ -343,43 +343,45 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Find the span of a dotted path like `sources[1].baud` in the parsed document: the key if
-/// the field is there, else the closest enclosing table that is.
+/// the field is there, else the closest enclosing table that is. A key may hold dots itself
+/// (`kafka.properties."sasl.password"`): at each table the longest key the rest of the path
+/// starts with, as whole parts, is taken.
 fn locate(doc: &Spanned<DeTable<'_>>, path: &str) -> Option<Range<usize>> {
     let mut best = None;
-    let mut current: Option<&DeValue<'_>> = None;
-    let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
-    for part in path.split('.') {
-        let (key, index) = match part.find('[') {
-            Some(i) => (
-                &part[..i],
-                part[i + 1..].trim_end_matches(']').parse::<usize>().ok(),
-            ),
-            None => (part, None),
-        };
-        let t = match (table, current) {
-            (Some(t), _) => t,
-            (None, Some(DeValue::Table(t))) => t,
-            _ => break,
-        };
-        let Some((k, v)) = t.iter().find(|(k, _)| k.get_ref() == key) else {
+    let mut table: &DeTable<'_> = doc.get_ref();
+    let mut rest = path;
+    loop {
+        let found = table
+            .iter()
+            .filter(|(k, _)| {
+                let name: &str = k.get_ref().as_ref();
+                rest.strip_prefix(name).is_some_and(|after| {
+                    after.is_empty() || after.starts_with('.') || after.starts_with('[')
+                })
+            })
+            .max_by_key(|(k, _)| k.get_ref().len());
+        let Some((k, v)) = found else { break };
+        best = Some(k.span());
+        let mut value = v;
+        let mut after = &rest[k.get_ref().len()..];
+        if let Some(bracket) = after.strip_prefix('[') {
+            let Some((index, tail)) = bracket.split_once(']') else {
+                break;
+            };
+            let item = match (value.get_ref(), index.parse::<usize>()) {
+                (DeValue::Array(items), Ok(i)) => items.get(i),
+                _ => None,
+            };
+            let Some(item) = item else { break };
+            best = Some(item.span());
+            value = item;
+            after = tail;
+        }
+        let (Some(next), DeValue::Table(t)) = (after.strip_prefix('.'), value.get_ref()) else {
             break;
         };
-        best = Some(k.span());
-        let mut v = v;
-        if let Some(i) = index {
-            match v.get_ref() {
-                DeValue::Array(items) => match items.get(i) {
-                    Some(item) => {
-                        best = Some(item.span());
-                        v = item;
-                    }
-                    None => break,
-                },
-                _ => break,
-            }
-        }
-        table = None;
-        current = Some(v.get_ref());
+        rest = next;
+        table = t;
     }
     best
 }

@@ -423,3 +423,32 @@ fn adaptation_is_off_by_default_and_for_pca_only() {
         assert!(e.contains(needle), "missing {needle:?} in:\n{e}");
     }
 }
+
+#[test]
+fn kafka_properties_forewarn_manages_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let text = config(
+        "[kafka.properties]\n\"queue.buffering.max.messages\" = \"10\"\n\"bootstrap.servers\" = \"elsewhere:9092\"\npartitioner = \"random\"\n\"delivery.timeout.ms\" = \"1000\"\n",
+    );
+    let e = parse_str(&text, "t.toml", dir.path())
+        .unwrap_err()
+        .to_string();
+    // Each at its own line (a quoted key with dots is found whole, not at its table's line).
+    for needle in [
+        "t.toml:20:1: kafka.properties.queue.buffering.max.messages: sized by forewarn from kafka.max_in_flight",
+        "t.toml:21:1: kafka.properties.bootstrap.servers: set by forewarn from kafka.bootstrap_servers",
+        "t.toml:22:1: kafka.properties.partitioner: `random` spreads one asset's records",
+        "t.toml:23:1: kafka.properties.delivery.timeout.ms: set by forewarn (its delivery guarantees",
+    ] {
+        assert!(e.contains(needle), "missing {needle:?} in:\n{e}");
+    }
+
+    let text = config(
+        "[kafka.properties]\n\"client.id\" = \"plant-7\"\n\"linger.ms\" = \"5\"\npartitioner = \"murmur2_random\"\n",
+    );
+    let c = parse_str(&text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.kafka.properties["client.id"], "plant-7");
+    assert_eq!(c.kafka.properties["linger.ms"], "5");
+    assert_eq!(c.kafka.properties["partitioner"], "murmur2_random");
+}

@@ -59,20 +59,38 @@ pub const HEADER_GATEWAY: &str = "forewarn-gateway";
 pub const HEADER_SEQ: &str = "forewarn-seq";
 pub const HEADER_SCHEMA: &str = "forewarn-schema";
 
-/// The librdkafka configuration forewarn uses: the user's pass-through properties, then the
-/// settings its guarantees depend on (validation refuses user values for those).
+/// The producer's `client.id`: the provisioning file's, or `forewarn-<gateway id>`.
+pub fn client_id(cfg: &KafkaConfig, gateway: &str) -> String {
+    cfg.properties
+        .get("client.id")
+        .cloned()
+        .unwrap_or_else(|| format!("forewarn-{gateway}"))
+}
+
+/// Waiting this long for more records before a batch is sent, unless the file says otherwise
+/// (`linger.ms` or its alias `queue.buffering.max.ms`).
+const LINGER_MS: &str = "20";
+
+/// The librdkafka configuration forewarn uses: the user's pass-through properties, forewarn's
+/// defaults for `client.id` and `linger.ms` where the file sets none, then the settings its
+/// guarantees depend on (validation refuses user values for those: `MANAGED_PROPERTIES` in
+/// `config/validate/gateway.rs`).
 pub fn producer_config(cfg: &KafkaConfig, gateway: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in &cfg.properties {
         c.set(k, v);
     }
+    c.set("client.id", client_id(cfg, gateway));
+    if !cfg.properties.contains_key("linger.ms")
+        && !cfg.properties.contains_key("queue.buffering.max.ms")
+    {
+        c.set("linger.ms", LINGER_MS);
+    }
     c.set("bootstrap.servers", &cfg.bootstrap_servers)
-        .set("client.id", format!("forewarn-{gateway}"))
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", "0")
         .set("compression.type", &cfg.compression)
-        .set("linger.ms", "20")
         .set(
             "queue.buffering.max.messages",
             (cfg.max_in_flight * 2 + 1000).to_string(),

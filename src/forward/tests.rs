@@ -303,3 +303,28 @@ async fn a_record_kafka_will_never_take_is_dead_lettered_and_the_rest_flows() {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].seq, seqs[5]);
 }
+
+#[test]
+fn the_file_may_change_client_id_and_linger_but_never_the_delivery_settings() {
+    let mut cfg = config("127.0.0.1:9");
+    let c = super::producer_config(&cfg, "gw-7");
+    assert_eq!(c.get("client.id"), Some("forewarn-gw-7"));
+    assert_eq!(c.get("linger.ms"), Some("20"));
+    assert_eq!(c.get("acks"), Some("all"));
+    assert_eq!(c.get("queue.buffering.max.messages"), Some("1200"));
+
+    cfg.properties.insert("client.id".into(), "plant-7".into());
+    cfg.properties
+        .insert("queue.buffering.max.ms".into(), "5".into());
+    // Validation refuses these; were one to get through, forewarn's value still wins.
+    cfg.properties.insert("acks".into(), "1".into());
+    cfg.properties
+        .insert("enable.idempotence".into(), "false".into());
+    let c = super::producer_config(&cfg, "gw-7");
+    assert_eq!(c.get("client.id"), Some("plant-7"));
+    assert_eq!(c.get("queue.buffering.max.ms"), Some("5"));
+    assert_eq!(c.get("linger.ms"), None, "the alias is the file's setting");
+    assert_eq!(c.get("acks"), Some("all"));
+    assert_eq!(c.get("enable.idempotence"), Some("true"));
+    assert_eq!(super::kafka::client_id(&cfg, "gw-7"), "plant-7");
+}

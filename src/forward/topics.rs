@@ -90,8 +90,10 @@ fn client_config(cfg: &KafkaConfig, gateway: &str) -> rdkafka::ClientConfig {
     for (k, v) in &cfg.properties {
         c.set(k, v);
     }
-    c.set("bootstrap.servers", &cfg.bootstrap_servers)
-        .set("client.id", format!("forewarn-{gateway}-admin"));
+    c.set("bootstrap.servers", &cfg.bootstrap_servers).set(
+        "client.id",
+        format!("{}-admin", super::kafka::client_id(cfg, gateway)),
+    );
     c
 }
 

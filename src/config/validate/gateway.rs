@@ -28,16 +28,33 @@ pub(super) fn gateway(g: &RawGateway, p: &mut Problems) -> Option<GatewayConfig>
     })
 }
 
-/// librdkafka properties that forewarn sets itself because its guarantees depend on them.
-pub(super) const MANAGED_PROPERTIES: &[&str] = &[
-    "bootstrap.servers",
-    "enable.idempotence",
-    "acks",
-    "request.required.acks",
-    "message.timeout.ms",
-    "delivery.timeout.ms",
-    "compression.type",
-    "compression.codec",
+const GUARANTEES: &str = "set by forewarn (its delivery guarantees depend on it); remove it";
+
+/// librdkafka properties that forewarn sets itself, each with why a value in the file is
+/// refused. (`client.id` and `linger.ms` are defaults of the forwarder's that the file may
+/// change.)
+pub(super) const MANAGED_PROPERTIES: &[(&str, &str)] = &[
+    (
+        "bootstrap.servers",
+        "set by forewarn from kafka.bootstrap_servers; remove it",
+    ),
+    ("enable.idempotence", GUARANTEES),
+    ("acks", GUARANTEES),
+    ("request.required.acks", GUARANTEES),
+    ("message.timeout.ms", GUARANTEES),
+    ("delivery.timeout.ms", GUARANTEES),
+    (
+        "compression.type",
+        "set by forewarn from kafka.compression; remove it",
+    ),
+    (
+        "compression.codec",
+        "set by forewarn from kafka.compression; remove it",
+    ),
+    (
+        "queue.buffering.max.messages",
+        "sized by forewarn from kafka.max_in_flight (twice it, plus 1000); set that instead",
+    ),
 ];
 
 pub(super) fn kafka(k: &RawKafka, p: &mut Problems) -> Option<KafkaConfig> {
@@ -101,15 +118,24 @@ pub(super) fn kafka(k: &RawKafka, p: &mut Problems) -> Option<KafkaConfig> {
     let mut properties = BTreeMap::new();
     for (key, value) in &k.properties {
         let f = format!("kafka.properties.{key}");
-        if MANAGED_PROPERTIES.contains(&key.as_str()) {
+        if let Some((_, why)) = MANAGED_PROPERTIES.iter().find(|(m, _)| m == key) {
+            problem(p, &f, *why);
+            continue;
+        }
+        let value = expand_env(value, &f, p);
+        // Every record has a key (`gateway/asset`), so each keyed partitioner keeps one asset's
+        // records in one partition, in order; `random` ignores the key.
+        if key == "partitioner" && value.trim() == "random" {
             problem(
                 p,
                 &f,
-                "set by forewarn (its delivery guarantees depend on it); remove it",
+                "`random` spreads one asset's records over partitions, out of order; \
+                 use a keyed partitioner (consistent_random, the default, or murmur2_random \
+                 as Java producers)",
             );
             continue;
         }
-        properties.insert(key.clone(), expand_env(value, &f, p));
+        properties.insert(key.clone(), value);
     }
     (p.len() == n).then(|| KafkaConfig {
         bootstrap_servers: k.bootstrap_servers.clone(),

@@ -38,8 +38,7 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
-use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -47,6 +46,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::client::{producer_config, QuietContext};
 use super::lanes::{Lanes, Settled};
 use crate::codec::encode_payload;
 use crate::config::KafkaConfig;
@@ -58,53 +58,6 @@ use crate::record::{now_ns, Class};
 pub const HEADER_GATEWAY: &str = "forewarn-gateway";
 pub const HEADER_SEQ: &str = "forewarn-seq";
 pub const HEADER_SCHEMA: &str = "forewarn-schema";
-
-/// The producer's `client.id`: the provisioning file's, or `forewarn-<gateway id>`.
-pub fn client_id(cfg: &KafkaConfig, gateway: &str) -> String {
-    cfg.properties
-        .get("client.id")
-        .cloned()
-        .unwrap_or_else(|| format!("forewarn-{gateway}"))
-}
-
-/// Waiting this long for more records before a batch is sent, unless the file says otherwise
-/// (`linger.ms` or its alias `queue.buffering.max.ms`).
-const LINGER_MS: &str = "20";
-
-/// The librdkafka configuration forewarn uses: the user's pass-through properties, forewarn's
-/// defaults for `client.id` and `linger.ms` where the file sets none, then the settings its
-/// guarantees depend on (validation refuses user values for those: `MANAGED_PROPERTIES` in
-/// `config/validate/gateway.rs`).
-pub fn producer_config(cfg: &KafkaConfig, gateway: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    for (k, v) in &cfg.properties {
-        c.set(k, v);
-    }
-    c.set("client.id", client_id(cfg, gateway));
-    if !cfg.properties.contains_key("linger.ms")
-        && !cfg.properties.contains_key("queue.buffering.max.ms")
-    {
-        c.set("linger.ms", LINGER_MS);
-    }
-    c.set("bootstrap.servers", &cfg.bootstrap_servers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "0")
-        .set("compression.type", &cfg.compression)
-        .set(
-            "queue.buffering.max.messages",
-            (cfg.max_in_flight * 2 + 1000).to_string(),
-        );
-    c
-}
-
-/// Check that librdkafka accepts the configuration (property names and values), without
-/// connecting anywhere. Used by `check-config`; the error says which property and why.
-pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaError> {
-    producer_config(cfg, gateway)
-        .create_with_context::<_, FutureProducer<QuietContext>>(QuietContext)
-        .map(|_| ())
-}
 
 /// Errors after which Kafka will never take the record, however often it is sent: it goes
 /// to the dead letters ([`crate::outbox::dead`]) instead of being retried.
@@ -148,32 +101,6 @@ pub enum DeliveryError {
     Kafka(KafkaError),
     #[error("delivery report lost (producer closed)")]
     ReportLost,
-}
-
-/// Routes librdkafka's own logs and global errors into tracing at levels that match our
-/// logging rules: a broker that cannot be reached is expected during an outage (records wait
-/// in the outbox), so it is a WARN, not an ERROR.
-pub struct QuietContext;
-
-impl ClientContext for QuietContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                warn!(facility = fac, "librdkafka: {log_message}")
-            }
-            RDKafkaLogLevel::Warning | RDKafkaLogLevel::Notice => {
-                info!(facility = fac, "librdkafka: {log_message}")
-            }
-            _ => debug!(facility = fac, "librdkafka: {log_message}"),
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        warn!(error = %error, "Kafka client: {reason}");
-    }
 }
 
 /// Why [`KafkaForwarder::send`] did not hand a record over.

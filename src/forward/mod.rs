@@ -4,6 +4,7 @@
 //! alerts before status before telemetry, keeps a bounded number of records in flight, and
 //! deletes a record from the outbox only when Kafka acknowledged it.
 
+pub mod client;
 pub mod kafka;
 pub mod lanes;
 pub mod topics;
@@ -11,8 +12,6 @@ pub mod topics;
 #[cfg(test)]
 mod tests;
 
-pub use kafka::{
-    check_properties, producer_config, DeliveryError, KafkaForwarder, HEADER_GATEWAY,
-    HEADER_SCHEMA, HEADER_SEQ,
-};
+pub use client::{check_properties, producer_config};
+pub use kafka::{DeliveryError, KafkaForwarder, HEADER_GATEWAY, HEADER_SCHEMA, HEADER_SEQ};
 pub use topics::ensure_topics;

@@ -54,7 +54,7 @@ struct Running {
     metrics: Arc<Metrics>,
     appended: Arc<Notify>,
     /// The forwarder's first producer (tests inject faults into it).
-    producer: rdkafka::producer::FutureProducer<super::kafka::QuietContext>,
+    producer: rdkafka::producer::FutureProducer<super::client::QuietContext>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -326,5 +326,5 @@ fn the_file_may_change_client_id_and_linger_but_never_the_delivery_settings() {
     assert_eq!(c.get("linger.ms"), None, "the alias is the file's setting");
     assert_eq!(c.get("acks"), Some("all"));
     assert_eq!(c.get("enable.idempotence"), Some("true"));
-    assert_eq!(super::kafka::client_id(&cfg, "gw-7"), "plant-7");
+    assert_eq!(super::client::client_id(&cfg, "gw-7"), "plant-7");
 }

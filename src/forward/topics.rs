@@ -15,7 +15,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::kafka::QuietContext;
+use super::client::QuietContext;
 use crate::config::KafkaConfig;
 use crate::util::Backoff;
 
@@ -92,7 +92,7 @@ fn client_config(cfg: &KafkaConfig, gateway: &str) -> rdkafka::ClientConfig {
     }
     c.set("bootstrap.servers", &cfg.bootstrap_servers).set(
         "client.id",
-        format!("{}-admin", super::kafka::client_id(cfg, gateway)),
+        format!("{}-admin", super::client::client_id(cfg, gateway)),
     );
     c
 }

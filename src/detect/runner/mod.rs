@@ -32,7 +32,7 @@ use std::sync::Arc;
 use crate::alert::window::{Direction, WindowRule, WindowRuleState};
 use crate::config::DetectorConfig;
 use crate::features::{Feature, FeatureError, FeatureExtractor, FeatureSet};
-use crate::record::{AssetMeta, DetectorStatus, Record, Sample};
+use crate::record::{AssetMeta, Record, Sample};
 use crate::util::{FastMap, NamePair};
 use crate::window::{WindowError, WindowSpec, Windower};
 
@@ -426,42 +426,6 @@ impl DetectorRunner {
             });
         }
     }
-
-    /// Status per detector.
-    pub fn status(&self) -> BTreeMap<String, DetectorStatus> {
-        let mut out: BTreeMap<String, DetectorStatus> = BTreeMap::new();
-        for inst in &self.instances {
-            let s = out.entry(inst.config.name.clone()).or_default();
-            s.assets += 1;
-            match &inst.phase {
-                Phase::Learning(l) => {
-                    s.learning += 1;
-                    s.learning_steps = s.learning_steps.max(l.rows.len());
-                }
-                Phase::Scoring { relearn, .. } => {
-                    s.learned += 1;
-                    if let Some(l) = relearn {
-                        s.relearning += 1;
-                        s.learning_steps = s.learning_steps.max(l.rows.len());
-                    }
-                }
-                Phase::Failed => s.failed += 1,
-            }
-            s.generation = s.generation.max(inst.generation);
-            s.learn_steps = inst.config.learn_steps;
-            let w = inst.windower.counters();
-            for (k, n) in w.drops() {
-                *s.window_drops.entry(k.to_string()).or_default() += n;
-            }
-        }
-        for (name, st) in &self.stats {
-            let s = out.entry(name.clone()).or_default();
-            s.steps = st.steps;
-            s.skipped_steps = st.skipped_steps;
-            s.last_error = st.last_error.clone();
-        }
-        out
-    }
 }
 
 /// The smallest amplitude or energy taken to `log10` (a dead, constant sensor scores −30).
@@ -516,6 +480,7 @@ struct Step<'a> {
 mod checkpoint;
 mod learn;
 mod score;
+mod status;
 #[cfg(test)]
 mod tests;
 

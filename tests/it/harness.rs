@@ -279,7 +279,7 @@ impl Tansu {
         let bin = find_binary(
             "tansu",
             "FOREWARN_TANSU",
-            &["/var/cache/forewarn-ci/tansu-0.6.0/bin/tansu"],
+            &["/var/cache/forewarn-ci/tansu-0.6.0-o0/bin/tansu"],
         );
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(bin)

@@ -21,8 +21,12 @@ pub fn check_config(file: &Path) -> Exit {
             return Exit::InvalidConfig;
         }
     };
+    config::secret::register(&c);
     let problems = problems(&c);
     let origin = file.display();
+    for (field, why) in config::secret::cleartext_credentials(&c) {
+        eprintln!("{origin}: warning: {field}: {why}");
+    }
     if problems.is_empty() {
         println!(
             "{origin}: ok (gateway {}, {} sources, {} assets, {} rules, {} models, {} detectors)",
@@ -38,8 +42,16 @@ pub fn check_config(file: &Path) -> Exit {
     eprintln!("{origin}: {} problem(s)", problems.len());
     for p in problems {
         match (p.line, p.column) {
-            (Some(l), Some(col)) => eprintln!("  {origin}:{l}:{col}: {}: {}", p.field, p.message),
-            _ => eprintln!("  {origin}: {}: {}", p.field, p.message),
+            (Some(l), Some(col)) => eprintln!(
+                "  {origin}:{l}:{col}: {}: {}",
+                p.field,
+                config::secret::scrub(&p.message)
+            ),
+            _ => eprintln!(
+                "  {origin}: {}: {}",
+                p.field,
+                config::secret::scrub(&p.message)
+            ),
         }
     }
     Exit::InvalidConfig

@@ -24,6 +24,10 @@ pub fn run(path: &Path, exit_when_sources_end: bool) -> Exit {
             return Exit::InvalidConfig;
         }
     };
+    config::secret::register(&config);
+    for (field, why) in config::secret::cleartext_credentials(&config) {
+        tracing::warn!(field = %field, "Credentials without TLS: {why}");
+    }
     // A bad package does not stop the agent: the model stage refuses it (reason in the
     // status) and tries it again at the next reload.
     for p in &config.package_problems {
@@ -68,11 +72,31 @@ fn init_logging(default: &str) {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(|| ScrubbedStderr)
                 .with_ansi(color),
         )
         .with(filter)
         .init();
+}
+
+/// Standard error, with the running configuration's secrets scrubbed from each log line
+/// ([`config::secret::scrub`]): what a library logs (librdkafka's messages included) is
+/// covered too. The fmt layer writes one event per `write`.
+struct ScrubbedStderr;
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        match std::str::from_utf8(buf).map(config::secret::scrub) {
+            Ok(std::borrow::Cow::Owned(clean)) => err.write_all(clean.as_bytes())?,
+            _ => err.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// A multi-thread runtime whose root token SIGINT/SIGTERM cancel ([`signals`]).
@@ -97,7 +121,7 @@ where
         match f(token).await {
             Ok(()) => Exit::Ok,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", config::secret::scrub(&format!("{e:#}")));
                 Exit::Failed
             }
         }

@@ -67,15 +67,27 @@ pub fn load_file_with(path: &Path, packages: &dyn PackageReader) -> Result<Confi
 
 fn load(path: &Path, packages: Option<&dyn PackageReader>) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+    let whole_file = |message: String| ConfigErrors {
         origin: origin.clone(),
         problems: vec![Problem {
             field: String::new(),
             line: None,
             column: None,
-            message: format!("cannot read file: {e}"),
+            message,
         }],
-    })?;
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| whole_file(format!("cannot read file: {e}")))?;
+    // The file says where data goes and which packages run: anyone who may change it owns
+    // the gateway.
+    if let Some(why) = std::fs::metadata(path)
+        .ok()
+        .and_then(|m| super::secret::writable_by_others(&m))
+    {
+        return Err(whole_file(format!(
+            "the provisioning file {why}: refused (chmod o-w {origin})"
+        )));
+    }
     let base = path.parent().unwrap_or_else(|| Path::new("."));
     parse(&text, &origin, base, packages)
 }
@@ -275,6 +287,12 @@ impl Sink<'_> {
                 .and_then(|t| locate(t, &field))
                 .filter(|_| unknown.is_some());
             let span = exact.or(inner.span()).or(key_span);
+            // A secret's value is never shown, not even a wrongly typed one.
+            let message = if super::secret::is_secret_field(&field) {
+                super::secret::redact_message(&message)
+            } else {
+                message
+            };
             self.push_span(&field, span.or(Some(whole)), &message);
             match (key, value.get_mut()) {
                 (Some(k), DeValue::Table(t)) if t.iter().any(|(kk, _)| kk.get_ref() == &k) => {

@@ -8,6 +8,7 @@
 
 mod load;
 pub mod raw;
+pub mod secret;
 mod settings;
 mod validate;
 
@@ -20,6 +21,7 @@ use crate::codec::Encoding;
 use crate::record::{AssetMeta, Severity};
 
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
+pub use secret::Secret;
 pub use settings::{
     Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE,
     MAX_CHECK_TIMEOUT, MAX_DETECTOR_INPUTS, MAX_FEATURE_WINDOW, MAX_LEARN_VALUES,
@@ -244,7 +246,9 @@ pub struct GatewayConfig {
     pub heartbeat: Duration,
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` is written by hand: secret properties ([`secret::is_secret_property`]) show as
+/// `<redacted>`.
+#[derive(Clone)]
 pub struct KafkaConfig {
     pub bootstrap_servers: String,
     pub alerts_topic: String,
@@ -258,6 +262,36 @@ pub struct KafkaConfig {
     pub max_in_flight: usize,
     /// librdkafka properties passed through, `${NAME}` already expanded.
     pub properties: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if secret::is_secret_property(k) {
+                    secret::REDACTED
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("alerts_topic", &self.alerts_topic)
+            .field("telemetry_topic", &self.telemetry_topic)
+            .field("status_topic", &self.status_topic)
+            .field("encoding", &self.encoding)
+            .field("compression", &self.compression)
+            .field("create_topics", &self.create_topics)
+            .field("topic_partitions", &self.topic_partitions)
+            .field("topic_replication", &self.topic_replication)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("properties", &properties)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,7 +363,8 @@ pub struct MqttConfig {
     pub pattern: Vec<TopicLevel>,
     pub timestamp: TimestampConfig,
     pub keep_alive: Duration,
-    pub credentials: Option<(String, String)>,
+    /// The username and the password (`${...}` resolved).
+    pub credentials: Option<(String, Secret)>,
     pub tls: bool,
     pub ca_file: Option<PathBuf>,
     pub max_payload_bytes: usize,

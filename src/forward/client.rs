@@ -54,6 +54,27 @@ pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaErr
     producer_config(cfg, gateway)
         .create_with_context::<_, FutureProducer<QuietContext>>(QuietContext)
         .map(|_| ())
+        .map_err(redact_config_error)
+}
+
+/// librdkafka's refusal of a property names the property and its value ("... not supported
+/// in this build: sasl.oauthbearer.client.secret <value>"): for a secret property the value
+/// is replaced by `<redacted>`, in the description too. Every client is created through this.
+pub fn redact_config_error(e: KafkaError) -> KafkaError {
+    match e {
+        KafkaError::ClientConfig(res, desc, key, value)
+            if crate::config::secret::is_secret_property(&key) =>
+        {
+            let redacted = crate::config::secret::REDACTED.to_string();
+            let desc = if value.is_empty() {
+                desc
+            } else {
+                desc.replace(&value, &redacted)
+            };
+            KafkaError::ClientConfig(res, desc, key, redacted)
+        }
+        e => e,
+    }
 }
 
 /// Routes librdkafka's own logs and global errors into tracing at levels that match our

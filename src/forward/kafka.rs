@@ -46,7 +46,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::client::{producer_config, QuietContext};
+use super::client::{producer_config, redact_config_error, QuietContext};
 use super::lanes::{Lanes, Settled};
 use crate::codec::encode_payload;
 use crate::config::KafkaConfig;
@@ -139,7 +139,9 @@ impl KafkaForwarder {
         metrics: Arc<Metrics>,
         appended: Arc<Notify>,
     ) -> Result<KafkaForwarder, KafkaError> {
-        let producer = producer_config(&config, &gateway).create_with_context(QuietContext)?;
+        let producer = producer_config(&config, &gateway)
+            .create_with_context(QuietContext)
+            .map_err(redact_config_error)?;
         Ok(KafkaForwarder {
             producer,
             config,
@@ -336,7 +338,10 @@ impl KafkaForwarder {
         let Some((code, reason)) = self.producer.client().fatal_error() else {
             return;
         };
-        match producer_config(&self.config, &self.gateway).create_with_context(QuietContext) {
+        match producer_config(&self.config, &self.gateway)
+            .create_with_context(QuietContext)
+            .map_err(redact_config_error)
+        {
             Ok(p) => {
                 error!(%code, %reason, "Fatal Kafka producer error; replaced the producer.");
                 self.metrics.delivery_error(format!(

@@ -102,6 +102,7 @@ async fn existing_topics(c: rdkafka::ClientConfig) -> Result<BTreeSet<String>, T
     tokio::task::spawn_blocking(move || {
         let producer: FutureProducer<QuietContext> = c
             .create_with_context(QuietContext)
+            .map_err(super::client::redact_config_error)
             .map_err(TopicsError::Metadata)?;
         // All topics: asking for one by name may make a broker auto-create it.
         let md = producer
@@ -133,6 +134,7 @@ async fn try_ensure(cfg: &KafkaConfig, gateway: &str) -> Result<(), TopicsError>
     }
     let admin: AdminClient<QuietContext> = c
         .create_with_context(QuietContext)
+        .map_err(super::client::redact_config_error)
         .map_err(TopicsError::Admin)?;
     let topics: Vec<NewTopic> = missing
         .iter()

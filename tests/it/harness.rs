@@ -396,6 +396,8 @@ pub struct Agent {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     child: Option<Child>,
+    /// Environment variables set for the agent (after the harness's own, which they override).
+    env: Vec<(String, String)>,
 }
 
 pub fn forewarn_bin() -> &'static str {
@@ -451,6 +453,11 @@ impl Agent {
     }
 
     pub fn start_in(dir: tempfile::TempDir, config: &str) -> Agent {
+        Agent::start_in_with_env(dir, config, &[])
+    }
+
+    /// [`Agent::start_in`] with these environment variables set for the agent.
+    pub fn start_in_with_env(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> Agent {
         let path = dir.path().join("forewarn.toml");
         let data = dir.path().join("data");
         std::fs::write(
@@ -462,6 +469,10 @@ impl Agent {
             dir,
             config: path,
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         a.restart();
         a
@@ -480,6 +491,7 @@ impl Agent {
             .arg(&self.config)
             .env("FOREWARN_LOG", "info,forewarn=debug")
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -20,5 +20,6 @@ mod mqtt;
 mod mqtt_oversize;
 mod outage;
 mod replay;
+mod secrets;
 mod serial;
 mod storage;

@@ -77,7 +77,9 @@ fn severity(s: Option<&str>, field: &str, p: &mut Problems) -> crate::record::Se
     }
 }
 
-/// `${NAME}` → the environment variable NAME.
+/// A value with its `${...}` references resolved ([`super::secret::Reference`]: `${NAME}`,
+/// `${env:NAME}`, `${file:/path}`, `${credential:NAME}`). A problem names the reference, never
+/// the value it holds.
 fn expand_env(value: &str, field: &str, p: &mut Problems) -> String {
     let mut out = String::new();
     let mut rest = value;
@@ -88,14 +90,9 @@ fn expand_env(value: &str, field: &str, p: &mut Problems) -> String {
             problem(p, field, "unterminated `${` in value");
             return out;
         };
-        let name = &after[..end];
-        match std::env::var(name) {
+        match super::secret::Reference::parse(&after[..end]).and_then(|r| r.resolve()) {
             Ok(v) => out.push_str(&v),
-            Err(_) => problem(
-                p,
-                field,
-                format!("environment variable `{name}` is not set"),
-            ),
+            Err(why) => problem(p, field, why),
         }
         rest = &after[end + 1..];
     }

@@ -163,8 +163,11 @@ pub(super) fn mqtt(m: &RawMqtt, gateway: &str, f: &str, p: &mut Problems) -> Opt
         );
     }
     let credentials = match (&m.username, &m.password) {
-        (Some(u), Some(pw)) => Some((u.clone(), expand_env(pw, &format!("{f}.password"), p))),
-        (Some(u), None) => Some((u.clone(), String::new())),
+        (Some(u), Some(pw)) => Some((
+            u.clone(),
+            Secret::new(expand_env(pw, &format!("{f}.password"), p)),
+        )),
+        (Some(u), None) => Some((u.clone(), Secret::default())),
         (None, Some(_)) => {
             problem(p, format!("{f}.password"), "a password needs a username");
             None

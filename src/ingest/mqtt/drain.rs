@@ -92,7 +92,7 @@ pub struct Target {
     pub port: u16,
     pub client_id: String,
     pub keep_alive: Duration,
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, crate::config::Secret)>,
     /// `Some` for TLS: the connector built from the source's CA (or the system roots).
     pub tls: Option<rumqttc::tokio_native_tls::TlsConnector>,
 }
@@ -188,7 +188,7 @@ async fn drain_inner(target: &Target, limit: usize) -> Result<Outcome, DrainErro
     let login = target
         .credentials
         .as_ref()
-        .map(|(u, p)| (u.as_str(), p.as_str()));
+        .map(|(u, p)| (u.as_str(), p.expose()));
     stream
         .write_all(&connect_packet(&target.client_id, keep_alive, login))
         .await?;

@@ -216,7 +216,7 @@ impl MqttSource {
             .set_manual_acks(true)
             .set_max_packet_size(read_limit(config.max_payload_bytes), 64 * 1024);
         if let Some((user, pass)) = &config.credentials {
-            options.set_credentials(user, pass);
+            options.set_credentials(user, pass.expose());
         }
         // One TLS connector (system roots, or the CA file) for rumqttc and for the drain.
         let mut drain_tls = None;

@@ -246,9 +246,7 @@ pub struct GatewayConfig {
     pub heartbeat: Duration,
 }
 
-/// `Debug` is written by hand: secret properties ([`secret::is_secret_property`]) show as
-/// `<redacted>`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KafkaConfig {
     pub bootstrap_servers: String,
     pub alerts_topic: String,
@@ -261,35 +259,54 @@ pub struct KafkaConfig {
     pub topic_replication: i32,
     pub max_in_flight: usize,
     /// librdkafka properties passed through, `${NAME}` already expanded.
-    pub properties: BTreeMap<String, String>,
+    pub properties: KafkaProperties,
 }
 
-impl std::fmt::Debug for KafkaConfig {
+/// The librdkafka properties of `[kafka.properties]`, `${...}` resolved. `Debug` shows the
+/// values of secret properties ([`secret::is_secret_property`]) as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaProperties(BTreeMap<String, String>);
+
+impl KafkaProperties {
+    pub fn new(properties: BTreeMap<String, String>) -> KafkaProperties {
+        KafkaProperties(properties)
+    }
+}
+
+impl std::ops::Deref for KafkaProperties {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KafkaProperties {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a KafkaProperties {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for KafkaProperties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let properties: BTreeMap<&str, &str> = self
-            .properties
-            .iter()
-            .map(|(k, v)| {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
                 let shown = if secret::is_secret_property(k) {
                     secret::REDACTED
                 } else {
                     v.as_str()
                 };
-                (k.as_str(), shown)
-            })
-            .collect();
-        f.debug_struct("KafkaConfig")
-            .field("bootstrap_servers", &self.bootstrap_servers)
-            .field("alerts_topic", &self.alerts_topic)
-            .field("telemetry_topic", &self.telemetry_topic)
-            .field("status_topic", &self.status_topic)
-            .field("encoding", &self.encoding)
-            .field("compression", &self.compression)
-            .field("create_topics", &self.create_topics)
-            .field("topic_partitions", &self.topic_partitions)
-            .field("topic_replication", &self.topic_replication)
-            .field("max_in_flight", &self.max_in_flight)
-            .field("properties", &properties)
+                (k, shown)
+            }))
             .finish()
     }
 }

@@ -2,7 +2,7 @@
 //! settings the delivery contract depends on ([`super::kafka`]), and where librdkafka's own logs go.
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use tracing::{debug, info, warn};
@@ -51,16 +51,23 @@ pub fn producer_config(cfg: &KafkaConfig, gateway: &str) -> ClientConfig {
 /// Check that librdkafka accepts the configuration (property names and values), without
 /// connecting anywhere. Used by `check-config`; the error says which property and why.
 pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaError> {
-    producer_config(cfg, gateway)
-        .create_with_context::<_, FutureProducer<QuietContext>>(QuietContext)
-        .map(|_| ())
+    create::<FutureProducer<QuietContext>>(&producer_config(cfg, gateway)).map(|_| ())
+}
+
+/// Every Kafka client forewarn makes (producer, admin, metadata) is created here: with
+/// [`QuietContext`], and with a refusal of a secret property redacted ([`redact_config_error`]).
+pub fn create<T>(c: &ClientConfig) -> Result<T, KafkaError>
+where
+    T: FromClientConfigAndContext<QuietContext>,
+{
+    c.create_with_context(QuietContext)
         .map_err(redact_config_error)
 }
 
 /// librdkafka's refusal of a property names the property and its value ("... not supported
 /// in this build: sasl.oauthbearer.client.secret <value>"): for a secret property the value
-/// is replaced by `<redacted>`, in the description too. Every client is created through this.
-pub fn redact_config_error(e: KafkaError) -> KafkaError {
+/// is replaced by `<redacted>`, in the description too.
+fn redact_config_error(e: KafkaError) -> KafkaError {
     match e {
         KafkaError::ClientConfig(res, desc, key, value)
             if crate::config::secret::is_secret_property(&key) =>

@@ -46,7 +46,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::client::{producer_config, redact_config_error, QuietContext};
+use super::client::{create, producer_config, QuietContext};
 use super::lanes::{Lanes, Settled};
 use crate::codec::encode_payload;
 use crate::config::KafkaConfig;
@@ -139,9 +139,7 @@ impl KafkaForwarder {
         metrics: Arc<Metrics>,
         appended: Arc<Notify>,
     ) -> Result<KafkaForwarder, KafkaError> {
-        let producer = producer_config(&config, &gateway)
-            .create_with_context(QuietContext)
-            .map_err(redact_config_error)?;
+        let producer = create(&producer_config(&config, &gateway))?;
         Ok(KafkaForwarder {
             producer,
             config,
@@ -338,10 +336,7 @@ impl KafkaForwarder {
         let Some((code, reason)) = self.producer.client().fatal_error() else {
             return;
         };
-        match producer_config(&self.config, &self.gateway)
-            .create_with_context(QuietContext)
-            .map_err(redact_config_error)
-        {
+        match create(&producer_config(&self.config, &self.gateway)) {
             Ok(p) => {
                 error!(%code, %reason, "Fatal Kafka producer error; replaced the producer.");
                 self.metrics.delivery_error(format!(

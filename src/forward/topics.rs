@@ -100,10 +100,8 @@ fn client_config(cfg: &KafkaConfig, gateway: &str) -> rdkafka::ClientConfig {
 /// The names of the topics the cluster shows this principal.
 async fn existing_topics(c: rdkafka::ClientConfig) -> Result<BTreeSet<String>, TopicsError> {
     tokio::task::spawn_blocking(move || {
-        let producer: FutureProducer<QuietContext> = c
-            .create_with_context(QuietContext)
-            .map_err(super::client::redact_config_error)
-            .map_err(TopicsError::Metadata)?;
+        let producer: FutureProducer<QuietContext> =
+            super::client::create(&c).map_err(TopicsError::Metadata)?;
         // All topics: asking for one by name may make a broker auto-create it.
         let md = producer
             .client()
@@ -132,10 +130,7 @@ async fn try_ensure(cfg: &KafkaConfig, gateway: &str) -> Result<(), TopicsError>
     if missing.is_empty() {
         return Ok(());
     }
-    let admin: AdminClient<QuietContext> = c
-        .create_with_context(QuietContext)
-        .map_err(super::client::redact_config_error)
-        .map_err(TopicsError::Admin)?;
+    let admin: AdminClient<QuietContext> = super::client::create(&c).map_err(TopicsError::Admin)?;
     let topics: Vec<NewTopic> = missing
         .iter()
         .map(|t| {

@@ -23,10 +23,13 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-fn check_config(path: &std::path::Path) -> (bool, String) {
+/// `check-config` of `path` with these environment variables: whether it passed, and its
+/// stdout and stderr.
+fn check_config(path: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
     let out = agent_command()
         .arg("check-config")
         .arg(path)
+        .envs(env.iter().copied())
         .output()
         .expect("run check-config");
     let text = format!(
@@ -150,53 +153,48 @@ clear = 75.0
     let data = dir.path().join("data");
     let text = config.replace("{data_dir}", &data.display().to_string());
     std::fs::write(&checked, &text).expect("write config");
-    let out = agent_command()
-        .arg("check-config")
-        .arg(&checked)
-        .env("FOREWARN_TEST_SECRET", ENV)
-        .env("CREDENTIALS_DIRECTORY", &credentials)
-        .output()
-        .expect("run check-config");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{report}");
+    let secrets_env = [
+        ("FOREWARN_TEST_SECRET", std::ffi::OsStr::new(ENV)),
+        ("CREDENTIALS_DIRECTORY", credentials.as_os_str()),
+    ];
+    let (ok, report) = check_config(&checked, &secrets_env);
+    assert!(ok, "{report}");
     assert!(
         report.contains("warning: sources[0].password") && report.contains("sasl"),
         "{report}"
     );
     assert_clean("check-config of the file", &report);
 
-    // Broken copies: secrets of the wrong type, a reference that does not resolve, and
-    // unrelated problems around them.
-    let broken = text
-        .replace(
-            &format!("password = \"{LITERAL}\""),
-            &format!("password = {NUMBER}"),
-        )
-        .replace(
-            "\"ssl.key.password\" = \"${env:FOREWARN_TEST_SECRET}\"",
-            &format!("\"ssl.key.password\" = {NUMBER}"),
-        )
-        .replace("above = 80.0", "above = \"hot\"");
-    assert!(
-        broken.contains(NUMBER),
-        "the broken copy has no wrong-typed secret"
-    );
+    // A broken copy: both kinds of secret field wrongly typed, an unrelated problem beside them.
+    let mut broken = text.clone();
+    for (from, to) in [
+        (
+            format!("password = \"{LITERAL}\""),
+            format!("password = {NUMBER}"),
+        ),
+        (
+            "\"ssl.key.password\" = \"${env:FOREWARN_TEST_SECRET}\"".to_string(),
+            format!("\"ssl.key.password\" = {NUMBER}"),
+        ),
+        ("above = 80.0".to_string(), "above = \"hot\"".to_string()),
+    ] {
+        assert!(broken.contains(&from), "{from} is not in the file");
+        broken = broken.replace(&from, &to);
+    }
     std::fs::write(&checked, &broken).expect("write broken config");
-    let (ok, report) = check_config(&checked);
+    let (ok, report) = check_config(&checked, &secrets_env);
     assert!(!ok, "a broken file passed:\n{report}");
-    assert!(
-        report.contains("sources[0].password") && report.contains("invalid type: integer"),
-        "{report}"
-    );
+    for field in ["sources[0].password", "kafka.properties.ssl.key.password"] {
+        assert!(
+            report.contains(&format!("{field}: invalid type: integer <redacted>")),
+            "{field} not reported:\n{report}"
+        );
+    }
     assert_clean("check-config of a broken file", &report);
 
     // Without the environment: every reference that cannot resolve is named, none shown.
     std::fs::write(&checked, &text).expect("write config");
-    let (ok, report) = check_config(&checked);
+    let (ok, report) = check_config(&checked, &[]);
     assert!(!ok, "{report}");
     assert!(
         report.contains("FOREWARN_TEST_SECRET") && report.contains("CREDENTIALS_DIRECTORY"),
@@ -212,16 +210,9 @@ clear = 75.0
     );
     assert_ne!(refused, text);
     std::fs::write(&checked, &refused).expect("write config");
-    let out = agent_command()
-        .arg("check-config")
-        .arg(&checked)
-        .env("FOREWARN_TEST_SECRET", ENV)
-        .env("CREDENTIALS_DIRECTORY", &credentials)
-        .output()
-        .expect("run check-config");
-    let report = String::from_utf8_lossy(&out.stderr).to_string();
+    let (ok, report) = check_config(&checked, &secrets_env);
     assert!(
-        !out.status.success() && report.contains("sasl.oauthbearer.client.secret"),
+        !ok && report.contains("sasl.oauthbearer.client.secret"),
         "{report}"
     );
     assert_clean("check-config of a property librdkafka refuses", &report);
@@ -229,8 +220,7 @@ clear = 75.0
         .arg("run")
         .arg("--config")
         .arg(&checked)
-        .env("FOREWARN_TEST_SECRET", ENV)
-        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .envs(secrets_env)
         .env("FOREWARN_LOG", "trace")
         .output()
         .expect("run the agent");
@@ -244,7 +234,7 @@ clear = 75.0
     // A provisioning file anyone can change is refused.
     std::fs::write(&checked, &text).expect("write config");
     std::fs::set_permissions(&checked, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-    let (ok, report) = check_config(&checked);
+    let (ok, report) = check_config(&checked, &secrets_env);
     assert!(!ok && report.contains("writable by every user"), "{report}");
 }
 

@@ -148,7 +148,7 @@ pub(super) fn kafka(k: &RawKafka, p: &mut Problems) -> Option<KafkaConfig> {
         topic_partitions: k.topic_partitions,
         topic_replication: k.topic_replication,
         max_in_flight: k.max_in_flight,
-        properties,
+        properties: KafkaProperties::new(properties),
     })
 }
 

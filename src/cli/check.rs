@@ -62,6 +62,15 @@ pub fn check_config(file: &Path) -> Exit {
 /// read.
 fn problems(c: &Config) -> Vec<Problem> {
     let mut out = c.package_problems.clone();
+    for (i, s) in c.sources.iter().enumerate() {
+        if let crate::config::SourceConfig::Mqtt(m) = s {
+            if m.tls {
+                if let Err(e) = crate::ingest::mqtt::tls::connector(m) {
+                    out.push(problem(&format!("sources[{i}].{}", e.field), e.to_string()));
+                }
+            }
+        }
+    }
     if let Err(e) = crate::forward::check_properties(&c.kafka, &c.gateway.id) {
         out.push(problem(
             "kafka.properties",

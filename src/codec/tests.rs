@@ -168,6 +168,8 @@ fn fixture_records() -> Vec<(&'static str, Record)> {
                     .into_iter()
                     .collect(),
                 reconnects: 1,
+                connect_failures: [("tls_expired".to_string(), 3u64)].into_iter().collect(),
+                last_connect_error: Some("TLS: certificate has expired".into()),
             },
         )]
         .into_iter()

@@ -384,6 +384,8 @@ pub struct MqttConfig {
     pub credentials: Option<(String, Secret)>,
     pub tls: bool,
     pub ca_file: Option<PathBuf>,
+    /// The client certificate file and its key file.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
     pub max_payload_bytes: usize,
 }
 

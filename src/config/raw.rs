@@ -186,11 +186,18 @@ pub struct RawMqtt {
     /// `${NAME}` reads the environment variable NAME.
     #[serde(default)]
     pub password: Option<String>,
-    /// Connect with TLS (system roots, or `ca_file`).
+    /// Connect with TLS: the server's certificate is verified against `ca_file` (only that CA)
+    /// or the system roots, and its name against `host`.
     #[serde(default)]
     pub tls: bool,
     #[serde(default)]
     pub ca_file: Option<String>,
+    /// A client certificate (PEM, the chain after it) for brokers that require one, with its
+    /// private key (PKCS#8 PEM, unencrypted; `key_file` must not be writable by others).
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
     /// Largest accepted payload. A larger message is acknowledged, dropped and counted as
     /// `oversize`. Packets up to this + 65,539 bytes are read whole (memory: about 3.5 times
     /// that at peak); larger ones are skipped through a 16 KiB buffer at the cost of one

@@ -20,6 +20,8 @@ pub struct SourceMetrics {
     samples: AtomicU64,
     reconnects: AtomicU64,
     rejected: [AtomicU64; Reject::ALL.len()],
+    /// Failed connection attempts by reason, and the last one's error.
+    connect_failures: Mutex<(BTreeMap<&'static str, u64>, Option<String>)>,
 }
 
 impl SourceMetrics {
@@ -31,7 +33,21 @@ impl SourceMetrics {
             samples: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             rejected: Default::default(),
+            connect_failures: Mutex::default(),
         }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected.load(Relaxed)
+    }
+    /// A connection attempt failed (`reason` a short name, `error` what the client said).
+    pub fn connect_failed(&self, reason: &'static str, error: String) {
+        let mut f = self
+            .connect_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *f.0.entry(reason).or_default() += 1;
+        f.1 = Some(crate::config::secret::scrub(&error).into_owned());
     }
 
     pub fn set_connected(&self, up: bool) {
@@ -54,7 +70,19 @@ impl SourceMetrics {
     }
 
     pub fn snapshot(&self) -> SourceStatus {
+        let (connect_failures, last_connect_error) = {
+            let f = self
+                .connect_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            (
+                f.0.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                f.1.clone(),
+            )
+        };
         SourceStatus {
+            connect_failures,
+            last_connect_error,
             connected: self.connected.load(Relaxed),
             received: self.received.load(Relaxed),
             samples: self.samples.load(Relaxed),

@@ -104,6 +104,14 @@ pub struct SourceStatus {
     /// Rejected messages/frames/values by reason.
     pub rejected: BTreeMap<String, u64>,
     pub reconnects: u64,
+    /// Failed connection attempts by reason (`unreachable`, `tls_untrusted`, `tls_expired`,
+    /// `tls_hostname`, `tls_handshake`, `not_authorized`, `timeout`, `other`). Left out while
+    /// none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connect_failures: BTreeMap<String, u64>,
+    /// The last failed attempt's error, as the client reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_connect_error: Option<String>,
 }
 
 /// One outbox class in status.

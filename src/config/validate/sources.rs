@@ -174,8 +174,27 @@ pub(super) fn mqtt(m: &RawMqtt, gateway: &str, f: &str, p: &mut Problems) -> Opt
         }
         (None, None) => None,
     };
-    if m.ca_file.is_some() && !m.tls {
-        problem(p, format!("{f}.ca_file"), "only used with tls = true");
+    for (name, set) in [
+        ("ca_file", m.ca_file.is_some()),
+        ("cert_file", m.cert_file.is_some()),
+        ("key_file", m.key_file.is_some()),
+    ] {
+        if set && !m.tls {
+            problem(p, format!("{f}.{name}"), "only used with tls = true");
+        }
+    }
+    match (&m.cert_file, &m.key_file) {
+        (Some(_), None) => problem(
+            p,
+            format!("{f}.key_file"),
+            "a client certificate needs its key",
+        ),
+        (None, Some(_)) => problem(
+            p,
+            format!("{f}.cert_file"),
+            "a client key needs its certificate",
+        ),
+        _ => {}
     }
     let client_id = m
         .client_id
@@ -193,6 +212,11 @@ pub(super) fn mqtt(m: &RawMqtt, gateway: &str, f: &str, p: &mut Problems) -> Opt
         credentials,
         tls: m.tls,
         ca_file: m.ca_file.as_ref().map(PathBuf::from),
+        client_identity: m
+            .cert_file
+            .as_ref()
+            .zip(m.key_file.as_ref())
+            .map(|(c, k)| (PathBuf::from(c), PathBuf::from(k))),
         max_payload_bytes: m.max_payload_bytes,
     })
 }

@@ -87,6 +87,7 @@ use crate::util::Backoff;
 pub mod drain;
 pub mod pending;
 pub mod skim;
+pub mod tls;
 
 /// Samples in the decoded messages that may wait, unacknowledged, for room in the pipeline
 /// (about 3 MiB), besides the one message being taken in.
@@ -186,13 +187,8 @@ fn ack_handle(p: &Publish) -> Publish {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttSourceError {
-    #[error("cannot read CA file {path}: {source}")]
-    CaFile {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("TLS setup: {0}")]
-    Tls(#[from] rumqttc::tokio_native_tls::native_tls::Error),
+    #[error("{}: {}", .0.field, .0)]
+    Tls(#[from] tls::TlsSetupError),
 }
 
 pub struct MqttSource {
@@ -218,22 +214,11 @@ impl MqttSource {
         if let Some((user, pass)) = &config.credentials {
             options.set_credentials(user, pass.expose());
         }
-        // One TLS connector (system roots, or the CA file) for rumqttc and for the drain.
+        // One TLS connector (the CA file or the system roots, the client certificate) for
+        // rumqttc and for the drain.
         let mut drain_tls = None;
         if config.tls {
-            use rumqttc::tokio_native_tls::native_tls;
-            let connector = match &config.ca_file {
-                Some(path) => {
-                    let ca = std::fs::read(path).map_err(|source| MqttSourceError::CaFile {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                    native_tls::TlsConnector::builder()
-                        .add_root_certificate(native_tls::Certificate::from_pem(&ca)?)
-                        .build()?
-                }
-                None => native_tls::TlsConnector::new()?,
-            };
+            let connector = tls::connector(&config)?;
             options.set_transport(Transport::tls_with_config(
                 TlsConfiguration::NativeConnector(connector.clone()),
             ));
@@ -266,6 +251,8 @@ impl MqttSource {
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), MAX_PENDING + 64);
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         let mut ever_connected = false;
+        // The last connection attempt's failure: a new cause is logged at WARN, a repeat at DEBUG.
+        let mut last_failure: Option<tls::ConnectFailure> = None;
         // Decoded, waiting for the pipeline.
         let mut pending = Pending::default();
         let mut to_ack: VecDeque<Publish> = VecDeque::new();
@@ -338,6 +325,7 @@ impl MqttSource {
                             self.metrics.reconnected();
                         }
                         ever_connected = true;
+                        last_failure = None;
                         self.metrics.set_connected(true);
                         backoff.reset();
                         for t in &self.config.topics {
@@ -358,6 +346,7 @@ impl MqttSource {
                         to_ack.clear();
                         held.forget();
                         eventloop.state.events.clear();
+                        let was_connected = self.metrics.connected();
                         self.metrics.set_connected(false);
                         if let Some(len) = refused_len(&e) {
                             if self.take_oversize(len, &shutdown).await {
@@ -365,11 +354,20 @@ impl MqttSource {
                             }
                         }
                         let delay = backoff.next_delay();
-                        if backoff.attempts() <= 1 {
+                        let failure = (!was_connected).then(|| tls::ConnectFailure::of(&e));
+                        if let Some(f) = failure {
+                            self.metrics.connect_failed(f.name(), e.to_string());
+                        }
+                        if was_connected {
                             warn!(source = %self.config.name, error = %e, "MQTT connection lost; reconnecting.");
+                        } else if failure != last_failure {
+                            warn!(source = %self.config.name, host = %self.config.host, port = self.config.port,
+                                  reason = failure.map_or("", |f| f.name()), error = %e, ?delay,
+                                  "MQTT connection failed; retrying with backoff.");
                         } else {
                             debug!(source = %self.config.name, error = %e, ?delay, "MQTT reconnect failed.");
                         }
+                        last_failure = failure;
                         tokio::select! {
                             _ = shutdown.cancelled() => return,
                             _ = tokio::time::sleep(delay) => {}

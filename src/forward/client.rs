@@ -7,7 +7,11 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use tracing::{debug, info, warn};
 
+use std::sync::Arc;
+
+use super::gate::Gate;
 use crate::config::KafkaConfig;
+use crate::monitor::Metrics;
 
 /// The producer's `client.id`: the provisioning file's, or `forewarn-<gateway id>`.
 pub fn client_id(cfg: &KafkaConfig, gateway: &str) -> String {
@@ -55,13 +59,22 @@ pub fn check_properties(cfg: &KafkaConfig, gateway: &str) -> Result<(), KafkaErr
 }
 
 /// Every Kafka client forewarn makes (producer, admin, metadata) is created here: with
-/// [`QuietContext`], and with a refusal of a secret property redacted ([`redact_config_error`]).
+/// [`QuietContext`] (or [`ReportingContext`]: [`create_with`]), and with a refusal of a secret
+/// property redacted ([`redact_config_error`]).
 pub fn create<T>(c: &ClientConfig) -> Result<T, KafkaError>
 where
     T: FromClientConfigAndContext<QuietContext>,
 {
-    c.create_with_context(QuietContext)
-        .map_err(redact_config_error)
+    create_with(c, QuietContext)
+}
+
+/// [`create`] with the given context.
+pub fn create_with<C, T>(c: &ClientConfig, context: C) -> Result<T, KafkaError>
+where
+    C: ClientContext,
+    T: FromClientConfigAndContext<C>,
+{
+    c.create_with_context(context).map_err(redact_config_error)
 }
 
 /// librdkafka's refusal of a property names the property and its value ("... not supported
@@ -89,23 +102,69 @@ fn redact_config_error(e: KafkaError) -> KafkaError {
 /// in the outbox), so it is a WARN, not an ERROR.
 pub struct QuietContext;
 
+/// librdkafka's own log lines, at our levels. A failed connection (facility `FAIL`) also comes
+/// to the context's error callback, which logs it once per cause: its log line is DEBUG.
+fn route_log(level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+    if fac == "FAIL" {
+        debug!(facility = fac, "librdkafka: {log_message}");
+        return;
+    }
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            warn!(facility = fac, "librdkafka: {log_message}")
+        }
+        RDKafkaLogLevel::Warning | RDKafkaLogLevel::Notice => {
+            info!(facility = fac, "librdkafka: {log_message}")
+        }
+        _ => debug!(facility = fac, "librdkafka: {log_message}"),
+    }
+}
+
 impl ClientContext for QuietContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                warn!(facility = fac, "librdkafka: {log_message}")
-            }
-            RDKafkaLogLevel::Warning | RDKafkaLogLevel::Notice => {
-                info!(facility = fac, "librdkafka: {log_message}")
-            }
-            _ => debug!(facility = fac, "librdkafka: {log_message}"),
-        }
+        route_log(level, fac, log_message)
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         warn!(error = %error, "Kafka client: {reason}");
+    }
+}
+
+/// [`QuietContext`]'s logging, and each client error counted by cause in the status and
+/// reported to the [`Gate`], which closes on an authentication or TLS failure. The forwarder's
+/// producer and the topic check use it. An error of the same cause as the one before is logged
+/// at DEBUG: librdkafka reports every failed attempt.
+#[derive(Clone)]
+pub struct ReportingContext {
+    pub gate: Arc<Gate>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// For the topic check's metadata client, which sends no messages.
+impl rdkafka::producer::ProducerContext for ReportingContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
+}
+
+impl ClientContext for ReportingContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        route_log(level, fac, log_message)
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match self.gate.record(&error) {
+            Some((cause, new)) => {
+                self.metrics.kafka_client_error(cause.name(), reason);
+                if new {
+                    warn!(cause = cause.name(), error = %error, "Kafka client: {reason}");
+                } else {
+                    debug!(cause = cause.name(), error = %error, "Kafka client: {reason}");
+                }
+            }
+            None => debug!(error = %error, "Kafka client: {reason}"),
+        }
     }
 }

@@ -46,7 +46,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::client::{create, producer_config, QuietContext};
+use super::client::{create_with, producer_config, ReportingContext};
+use super::gate::Gate;
 use super::lanes::{Lanes, Settled};
 use crate::codec::encode_payload;
 use crate::config::KafkaConfig;
@@ -69,6 +70,17 @@ pub fn is_permanent(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::InvalidMessage
             | RDKafkaErrorCode::InvalidRecord
     )
+}
+
+/// A record librdkafka gave back unsent because its producer was dropped.
+fn purged(e: &DeliveryError) -> bool {
+    match e {
+        DeliveryError::Kafka(k) => matches!(
+            k.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+        ),
+        DeliveryError::ReportLost => false,
+    }
 }
 
 /// The permanent error in a delivery failure, if it is one.
@@ -115,7 +127,10 @@ enum Refused {
 type Delivery = Pin<Box<dyn Future<Output = (Class, u64, Result<(), DeliveryError>)> + Send>>;
 
 pub struct KafkaForwarder {
-    producer: FutureProducer<QuietContext>,
+    /// `None` while the [`Gate`] keeps the agent away from the cluster (until `resume_at`).
+    producer: Option<FutureProducer<ReportingContext>>,
+    context: ReportingContext,
+    resume_at: tokio::time::Instant,
     config: KafkaConfig,
     gateway: String,
     outbox: Arc<Outbox>,
@@ -139,9 +154,15 @@ impl KafkaForwarder {
         metrics: Arc<Metrics>,
         appended: Arc<Notify>,
     ) -> Result<KafkaForwarder, KafkaError> {
-        let producer = create(&producer_config(&config, &gateway))?;
+        let context = ReportingContext {
+            gate: Arc::new(Gate::default()),
+            metrics: metrics.clone(),
+        };
+        let producer = create_with(&producer_config(&config, &gateway), context.clone())?;
         Ok(KafkaForwarder {
-            producer,
+            producer: Some(producer),
+            context,
+            resume_at: tokio::time::Instant::now(),
             config,
             gateway,
             outbox,
@@ -192,7 +213,10 @@ impl KafkaForwarder {
             .key(&key)
             .payload(&payload)
             .headers(headers);
-        match self.producer.send_result(record) {
+        let Some(producer) = &self.producer else {
+            return Err(Refused::QueueFull);
+        };
+        match producer.send_result(record) {
             Ok(fut) => {
                 let seq = e.seq;
                 Ok(Box::pin(fut.map(move |r| {
@@ -221,8 +245,21 @@ impl KafkaForwarder {
     /// Forward until `shutdown`; then keep forwarding until the outbox is empty or `drain` has
     /// passed, whichever comes first. What is left stays in the outbox for the next start.
     pub async fn run(mut self, shutdown: CancellationToken, drain: Duration) {
+        if self.config.create_topics {
+            // An idle producer connects too: while the topic check may be refused (a wrong
+            // password), none stands by; the loop makes one when the topics are there.
+            if let Some(p) = self.producer.take() {
+                let _ = tokio::task::spawn_blocking(move || drop(p)).await;
+            }
+        }
         if self.config.create_topics
-            && !super::topics::ensure_topics(&self.config, &self.gateway, &shutdown).await
+            && !super::topics::ensure_topics_with(
+                &self.config,
+                &self.gateway,
+                &self.context,
+                &shutdown,
+            )
+            .await
         {
             return;
         }
@@ -233,6 +270,7 @@ impl KafkaForwarder {
         let mut drain_until: Option<tokio::time::Instant> = None;
         loop {
             self.metrics.progress.beat(Stage::Forwarder);
+            self.gate(in_flight.is_empty()).await;
             if let Some(deadline) = drain_until {
                 let empty = self.outbox.counters().classes.iter().all(|c| c.count == 0);
                 if (empty && in_flight.is_empty()) || tokio::time::Instant::now() >= deadline {
@@ -240,7 +278,7 @@ impl KafkaForwarder {
                 }
             }
             let now = tokio::time::Instant::now();
-            if !lanes.all_paused(now) {
+            if self.producer.is_some() && !lanes.all_paused(now) {
                 'fill: for class in Class::ALL {
                     if !lanes.ready(class, now) {
                         continue;
@@ -283,7 +321,13 @@ impl KafkaForwarder {
                     }
                 }
             }
-            let wait = lanes.wait(tokio::time::Instant::now());
+            let mut wait = lanes.wait(tokio::time::Instant::now());
+            if self.producer.is_none() {
+                wait = wait.min(
+                    self.resume_at
+                        .saturating_duration_since(tokio::time::Instant::now()),
+                );
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled(), if drain_until.is_none() => {
@@ -297,6 +341,7 @@ impl KafkaForwarder {
                     self.settle(done, &mut lanes).await;
                 }
                 _ = self.appended.notified() => {}
+                _ = self.context.gate.closing.notified(), if self.producer.is_some() => {}
                 _ = tokio::time::sleep(if drain_until.is_some() { wait.min(Duration::from_millis(50)) } else { wait }) => {}
             }
             // A fatal producer error (the idempotent producer cannot keep its guarantees)
@@ -333,19 +378,74 @@ impl KafkaForwarder {
     /// new idempotence session; records are then sent again from the oldest one not
     /// acknowledged, so nothing is lost and duplicates keep their `(gateway, seq)`.
     fn rebuild_if_fatal(&mut self) {
-        let Some((code, reason)) = self.producer.client().fatal_error() else {
+        let Some((code, reason)) = self
+            .producer
+            .as_ref()
+            .and_then(|p| p.client().fatal_error())
+        else {
             return;
         };
-        match create(&producer_config(&self.config, &self.gateway)) {
+        match self.new_producer() {
             Ok(p) => {
                 error!(%code, %reason, "Fatal Kafka producer error; replaced the producer.");
                 self.metrics.delivery_error(format!(
                     "fatal producer error {code}: {reason}; producer rebuilt"
                 ));
-                self.producer = p;
+                self.producer = Some(p);
             }
             Err(e) => {
                 error!(%code, %reason, error = %e, "Fatal Kafka producer error, and a new producer cannot be made; retrying.")
+            }
+        }
+    }
+
+    fn new_producer(&self) -> Result<FutureProducer<ReportingContext>, KafkaError> {
+        create_with(
+            &producer_config(&self.config, &self.gateway),
+            self.context.clone(),
+        )
+    }
+
+    /// The [`Gate`]: after an authentication or TLS failure, drop the producer (its records in
+    /// flight come back as failed and wait in the outbox) and stay away for the gate's pause;
+    /// when the pause is over and nothing is in flight, make a new producer, which tries once
+    /// more.
+    async fn gate(&mut self, nothing_in_flight: bool) {
+        let now = tokio::time::Instant::now();
+        if let Some(p) = self.producer.as_ref() {
+            let Some(cause) = self.context.gate.closed() else {
+                return;
+            };
+            // Dropping purges what librdkafka holds and waits up to 0.5 s for the reports.
+            let p = p.clone();
+            self.producer = None;
+            let _ = tokio::task::spawn_blocking(move || drop(p)).await;
+            let first = self.context.gate.pauses() == 0;
+            let pause = self.context.gate.pause();
+            self.resume_at = now + pause;
+            let (_, last) = self.metrics.kafka_client_errors();
+            let last = last.as_deref().unwrap_or("");
+            if first {
+                warn!(cause = cause.name(), ?pause, error = last,
+                      "Kafka refuses the agent's connection; records wait in the outbox, trying again after a pause (1 s doubling to 5 min).");
+            } else {
+                info!(
+                    cause = cause.name(),
+                    ?pause,
+                    error = last,
+                    "Kafka refuses the agent's connection again; pausing longer."
+                );
+            }
+        } else if nothing_in_flight && now >= self.resume_at {
+            match self.new_producer() {
+                Ok(p) => {
+                    info!("Connecting to Kafka again.");
+                    self.producer = Some(p);
+                }
+                Err(e) => {
+                    self.resume_at = now + self.context.gate.pause();
+                    error!(error = %e, "A new Kafka producer cannot be made; retrying.");
+                }
             }
         }
     }
@@ -365,7 +465,7 @@ impl KafkaForwarder {
 
     /// The producer (tests inject faults into it).
     #[cfg(test)]
-    pub(crate) fn producer(&self) -> FutureProducer<QuietContext> {
+    pub(crate) fn producer(&self) -> Option<FutureProducer<ReportingContext>> {
         self.producer.clone()
     }
 
@@ -414,6 +514,10 @@ impl KafkaForwarder {
                     self.dead_letter(class, seq, e.to_string()).await;
                     Settled::Dead
                 }
+                Err(e) if purged(&e) => {
+                    // The producer was dropped (the gate): sent again with the next one.
+                    Settled::Failed
+                }
                 Err(e) => {
                     if topic_refuses(&e) {
                         self.outbox.set_refused(class, true);
@@ -437,6 +541,7 @@ impl KafkaForwarder {
             Ok::<_, crate::outbox::OutboxError>(())
         })
         .await;
+        self.context.gate.delivered();
         match result {
             Ok(Ok(())) => self.metrics.delivered(n as u64, now_ns()),
             // The records stay and will be sent again: a duplicate, never a loss.

@@ -5,6 +5,7 @@
 //! deletes a record from the outbox only when Kafka acknowledged it.
 
 pub mod client;
+pub mod gate;
 pub mod kafka;
 pub mod lanes;
 pub mod topics;
@@ -14,4 +15,4 @@ mod tests;
 
 pub use client::{check_properties, producer_config};
 pub use kafka::{DeliveryError, KafkaForwarder, HEADER_GATEWAY, HEADER_SCHEMA, HEADER_SEQ};
-pub use topics::ensure_topics;
+pub use topics::{ensure_topics, ensure_topics_with};

@@ -54,7 +54,7 @@ struct Running {
     metrics: Arc<Metrics>,
     appended: Arc<Notify>,
     /// The forwarder's first producer (tests inject faults into it).
-    producer: rdkafka::producer::FutureProducer<super::client::QuietContext>,
+    producer: rdkafka::producer::FutureProducer<super::client::ReportingContext>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -74,7 +74,7 @@ impl Running {
             appended.clone(),
         )
         .expect("forwarder");
-        let producer = f.producer();
+        let producer = f.producer().expect("a producer at start");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(f.run(shutdown.clone(), Duration::from_secs(5)));
         Running {

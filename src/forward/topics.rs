@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::client::QuietContext;
+use super::client::ReportingContext;
 use crate::config::KafkaConfig;
+use crate::monitor::progress::Stage;
 use crate::util::Backoff;
 
 /// How long one metadata or admin request may take.
@@ -37,6 +38,8 @@ pub enum TopicsError {
     },
     #[error("the metadata task ended: {0}")]
     Task(String),
+    #[error("the cluster refuses the connection ({cause} failure)")]
+    Refusing { cause: &'static str },
 }
 
 /// The configured topics that `existing` lacks, in configuration order.
@@ -65,22 +68,58 @@ fn hint(code: RDKafkaErrorCode) -> &'static str {
 /// Create the topics that do not exist. Retries until they all exist or shutdown; `false`
 /// on shutdown.
 pub async fn ensure_topics(cfg: &KafkaConfig, gateway: &str, shutdown: &CancellationToken) -> bool {
+    let context = ReportingContext {
+        gate: Default::default(),
+        metrics: std::sync::Arc::new(crate::monitor::Metrics::new(&[])),
+    };
+    ensure_topics_with(cfg, gateway, &context, shutdown).await
+}
+
+/// [`ensure_topics`] with the forwarder's clients' context: an authentication or TLS failure
+/// ends the attempt at once and the next waits for the gate's pause (up to 5 min), so a wrong
+/// password does not become a stream of logins.
+pub async fn ensure_topics_with(
+    cfg: &KafkaConfig,
+    gateway: &str,
+    context: &ReportingContext,
+    shutdown: &CancellationToken,
+) -> bool {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     loop {
         let result = tokio::select! {
             _ = shutdown.cancelled() => return false,
-            r = try_ensure(cfg, gateway) => r,
+            r = try_ensure(cfg, gateway, context) => r,
         };
-        match result {
+        context.metrics.progress.beat(Stage::Forwarder);
+        let delay = match result {
             Ok(()) => return true,
             Err(e @ TopicsError::Refused { .. }) => {
-                error!(error = %e, "A Kafka topic is missing and the agent cannot create it; its records wait in the outbox.")
+                error!(error = %e, "A Kafka topic is missing and the agent cannot create it; its records wait in the outbox.");
+                backoff.next_delay()
             }
-            Err(e) => warn!(error = %e, "Cannot check the Kafka topics yet; retrying."),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return false,
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            Err(e) => {
+                let delay = if context.gate.closed().is_some() {
+                    context.gate.pause()
+                } else {
+                    backoff.next_delay()
+                };
+                let (_, last) = context.metrics.kafka_client_errors();
+                warn!(error = %e, ?delay, last_client_error = last.as_deref().unwrap_or(""),
+                      "Cannot check the Kafka topics yet; retrying.");
+                delay
+            }
+        };
+        // Waiting is not a stall: beat every second (the watchdog judges the forwarder).
+        let until = tokio::time::Instant::now() + delay;
+        while tokio::time::Instant::now() < until {
+            let step = until
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_secs(1));
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(step) => {}
+            }
+            context.metrics.progress.beat(Stage::Forwarder);
         }
     }
 }
@@ -97,16 +136,38 @@ fn client_config(cfg: &KafkaConfig, gateway: &str) -> rdkafka::ClientConfig {
     c
 }
 
-/// The names of the topics the cluster shows this principal.
-async fn existing_topics(c: rdkafka::ClientConfig) -> Result<BTreeSet<String>, TopicsError> {
+/// The names of the topics the cluster shows this principal. Asked in short requests, with
+/// the client's callbacks served between them, so that a closed gate (authentication, TLS)
+/// ends the attempt within one of them.
+async fn existing_topics(
+    c: rdkafka::ClientConfig,
+    context: ReportingContext,
+) -> Result<BTreeSet<String>, TopicsError> {
+    const STEP: Duration = Duration::from_millis(50);
     tokio::task::spawn_blocking(move || {
-        let producer: FutureProducer<QuietContext> =
-            super::client::create(&c).map_err(TopicsError::Metadata)?;
+        let gate = context.gate.clone();
+        let metrics = context.metrics.clone();
+        let producer: BaseProducer<ReportingContext> =
+            super::client::create_with(&c, context).map_err(TopicsError::Metadata)?;
+        let end = std::time::Instant::now() + REQUEST_TIMEOUT;
         // All topics: asking for one by name may make a broker auto-create it.
-        let md = producer
-            .client()
-            .fetch_metadata(None, REQUEST_TIMEOUT)
-            .map_err(TopicsError::Metadata)?;
+        let md = loop {
+            match producer.client().fetch_metadata(None, STEP) {
+                Ok(md) => break md,
+                Err(e) => {
+                    metrics.progress.beat(Stage::Forwarder);
+                    producer.poll(Duration::ZERO);
+                    if let Some(cause) = gate.closed() {
+                        return Err(TopicsError::Refusing {
+                            cause: cause.name(),
+                        });
+                    }
+                    if std::time::Instant::now() >= end {
+                        return Err(TopicsError::Metadata(e));
+                    }
+                }
+            }
+        };
         Ok(md
             .topics()
             .iter()
@@ -118,19 +179,24 @@ async fn existing_topics(c: rdkafka::ClientConfig) -> Result<BTreeSet<String>, T
     .map_err(|e| TopicsError::Task(e.to_string()))?
 }
 
-async fn try_ensure(cfg: &KafkaConfig, gateway: &str) -> Result<(), TopicsError> {
+async fn try_ensure(
+    cfg: &KafkaConfig,
+    gateway: &str,
+    context: &ReportingContext,
+) -> Result<(), TopicsError> {
     let c = client_config(cfg, gateway);
     let wanted = [
         cfg.alerts_topic.as_str(),
         cfg.telemetry_topic.as_str(),
         cfg.status_topic.as_str(),
     ];
-    let existing = existing_topics(c.clone()).await?;
+    let existing = existing_topics(c.clone(), context.clone()).await?;
     let missing = missing(&wanted, &existing);
     if missing.is_empty() {
         return Ok(());
     }
-    let admin: AdminClient<QuietContext> = super::client::create(&c).map_err(TopicsError::Admin)?;
+    let admin: AdminClient<ReportingContext> =
+        super::client::create_with(&c, context.clone()).map_err(TopicsError::Admin)?;
     let topics: Vec<NewTopic> = missing
         .iter()
         .map(|t| {

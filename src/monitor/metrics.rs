@@ -117,6 +117,8 @@ pub struct Metrics {
     delivery_errors: AtomicU64,
     last_delivery_ns: AtomicI64,
     last_error: Mutex<Option<String>>,
+    /// The Kafka clients' errors by cause, and the last one's message.
+    kafka_client_errors: Mutex<(BTreeMap<&'static str, u64>, Option<String>)>,
     /// Published by the model runner thread, read by the heartbeat.
     models: Mutex<std::collections::BTreeMap<String, crate::record::ModelStatus>>,
     /// Published by the model thread too.
@@ -164,6 +166,7 @@ impl Metrics {
             delivery_errors: AtomicU64::new(0),
             last_delivery_ns: AtomicI64::new(0),
             last_error: Mutex::new(None),
+            kafka_client_errors: Mutex::default(),
             models: Mutex::new(Default::default()),
             detectors: Mutex::new(Default::default()),
         }
@@ -207,6 +210,28 @@ impl Metrics {
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some(message);
         }
+    }
+
+    /// A Kafka client reported an error of cause `cause` (its text `message`).
+    pub fn kafka_client_error(&self, cause: &'static str, message: &str) {
+        let mut e = self
+            .kafka_client_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *e.0.entry(cause).or_default() += 1;
+        e.1 = Some(crate::config::secret::scrub(message).into_owned());
+    }
+
+    /// The Kafka clients' errors by cause, and the last one's message.
+    pub fn kafka_client_errors(&self) -> (BTreeMap<String, u64>, Option<String>) {
+        let e = self
+            .kafka_client_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        (
+            e.0.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            e.1.clone(),
+        )
     }
 
     pub fn delivered_count(&self) -> u64 {

@@ -66,6 +66,7 @@ pub fn build_status(
 ) -> Status {
     let now = now_ns();
     let (fill_rate, full_in) = fill.observe(now, outbox.total_bytes, outbox.budget_bytes);
+    let (kafka_client_errors, last_kafka_client_error) = metrics.kafka_client_errors();
     Status {
         schema: STATUS_SCHEMA.into(),
         gateway: gateway.id.clone(),
@@ -90,6 +91,8 @@ pub fn build_status(
         last_delivery_ns: metrics.last_delivery_ns(),
         delivery_errors: metrics.delivery_error_count(),
         last_delivery_error: metrics.last_error(),
+        kafka_client_errors,
+        last_kafka_client_error,
         outbox_quarantined: outbox.quarantined,
         outbox_dead_letters: outbox.dead,
         outbox_recovered: outbox.recovered,

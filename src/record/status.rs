@@ -148,6 +148,13 @@ pub struct Status {
     pub delivery_errors: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery_error: Option<String>,
+    /// The Kafka clients' errors by cause (`authentication`, `tls`, `transport`,
+    /// `authorization`), since start. Left out while none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kafka_client_errors: BTreeMap<String, u64>,
+    /// The last such error, as librdkafka worded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_kafka_client_error: Option<String>,
     /// Outbox entries set aside as undecodable (see `forewarn outbox dump --class quarantine`).
     #[serde(default)]
     pub outbox_quarantined: u64,

@@ -214,6 +214,10 @@ pub struct Tansu {
     pub port: u16,
     child: Option<Child>,
     storage: Option<(tempfile::TempDir, String)>,
+    /// SASL required (`--authentication`): SCRAM users made by [`Tansu::secured`].
+    authentication: bool,
+    /// The port advertised to clients when it is not `port` (a TLS proxy in front).
+    advertised_port: Option<u16>,
 }
 
 impl Tansu {
@@ -227,6 +231,8 @@ impl Tansu {
             port: free_port(),
             child: None,
             storage: None,
+            authentication: false,
+            advertised_port: None,
         }
     }
 
@@ -235,6 +241,8 @@ impl Tansu {
             port,
             child: None,
             storage: None,
+            authentication: false,
+            advertised_port: None,
         };
         t.start_again();
         t
@@ -248,9 +256,70 @@ impl Tansu {
             port: free_port(),
             child: None,
             storage: Some((dir, "sqlite://tansu.db".to_string())),
+            authentication: false,
+            advertised_port: None,
         };
         t.start_again();
         t
+    }
+
+    /// A persistent broker that requires SASL (SCRAM): `users` are (name, password,
+    /// `scram256` or `scram512`), `topics` made with 3 partitions before authentication is
+    /// turned on. With `advertised_port`, clients are told to connect there (a TLS proxy).
+    pub fn secured(
+        users: &[(&str, &str, &str)],
+        topics: &[&str],
+        advertised_port: Option<u16>,
+    ) -> Tansu {
+        let mut t = Tansu::persistent();
+        let broker = format!("tcp://127.0.0.1:{}", t.port);
+        let tansu = |args: &[&str]| {
+            let out = Command::new(Tansu::binary())
+                .args(args)
+                .output()
+                .expect("run tansu");
+            assert!(
+                out.status.success(),
+                "tansu {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for (user, password, mechanism) in users {
+            tansu(&[
+                "user",
+                "create",
+                "--broker",
+                &broker,
+                "--mechanism",
+                mechanism,
+                user,
+                password,
+            ]);
+        }
+        for topic in topics {
+            tansu(&[
+                "topic",
+                "create",
+                "--broker",
+                &broker,
+                "--partitions",
+                "3",
+                topic,
+            ]);
+        }
+        t.kill();
+        t.authentication = true;
+        t.advertised_port = advertised_port;
+        t.start_again();
+        t
+    }
+
+    fn binary() -> PathBuf {
+        find_binary(
+            "tansu",
+            "FOREWARN_TANSU",
+            &["/var/cache/forewarn-ci/tansu-0.6.0-o0/bin/tansu"],
+        )
     }
 
     /// SIGKILL: the broker dies without any shutdown.
@@ -276,20 +345,20 @@ impl Tansu {
     }
 
     pub fn start_again(&mut self) {
-        let bin = find_binary(
-            "tansu",
-            "FOREWARN_TANSU",
-            &["/var/cache/forewarn-ci/tansu-0.6.0-o0/bin/tansu"],
-        );
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(bin)
+        let advertised = match self.advertised_port {
+            Some(p) => format!("tcp://localhost:{p}"),
+            None => url.clone(),
+        };
+        let child = Command::new(Tansu::binary())
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
+            .args(self.authentication.then_some("--authentication"))
             .args([
                 "--storage-engine",
                 self.storage
@@ -655,7 +724,22 @@ pub fn consume_topics(
     timeout: Duration,
     done: impl Fn(&[Msg]) -> bool,
 ) -> Vec<Msg> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    consume_topics_with(bootstrap, &[], topics, timeout, done)
+}
+
+/// [`consume_topics`] with these client properties (TLS, SASL).
+pub fn consume_topics_with(
+    bootstrap: &str,
+    properties: &[(&str, &str)],
+    topics: &[&str],
+    timeout: Duration,
+    done: impl Fn(&[Msg]) -> bool,
+) -> Vec<Msg> {
+    let mut config = ClientConfig::new();
+    for (k, v) in properties {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("test-{}", free_port()))
         .set("enable.auto.commit", "false")

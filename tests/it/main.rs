@@ -13,6 +13,7 @@ mod demo;
 mod detectors;
 mod faults;
 mod hostile;
+mod kafka_security;
 mod layers;
 mod model_packages;
 mod models;

@@ -168,8 +168,9 @@ fn fixture_records() -> Vec<(&'static str, Record)> {
                     .into_iter()
                     .collect(),
                 reconnects: 1,
-                connect_failures: [("tls_expired".to_string(), 3u64)].into_iter().collect(),
-                last_connect_error: Some("TLS: certificate has expired".into()),
+                // Fields added later stay empty: the fixture bytes predate them.
+                connect_failures: Default::default(),
+                last_connect_error: None,
             },
         )]
         .into_iter()
@@ -203,8 +204,8 @@ fn fixture_records() -> Vec<(&'static str, Record)> {
         last_delivery_ns: Some(1_796_083_199_000_000_000),
         delivery_errors: 2,
         last_delivery_error: Some("Broker: timed out".into()),
-        kafka_client_errors: [("authentication".to_string(), 2u64)].into_iter().collect(),
-        last_kafka_client_error: Some("SASL authentication error".into()),
+        kafka_client_errors: Default::default(),
+        last_kafka_client_error: None,
         outbox_quarantined: 1,
         outbox_dead_letters: 0,
         outbox_recovered: 1,

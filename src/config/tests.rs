@@ -452,3 +452,30 @@ fn kafka_properties_forewarn_manages_are_refused_with_the_reason() {
     assert_eq!(c.kafka.properties["linger.ms"], "5");
     assert_eq!(c.kafka.properties["partitioner"], "murmur2_random");
 }
+
+#[test]
+fn a_kafka_private_key_that_every_user_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "ts,de_vib\n").unwrap();
+    let key = dir.path().join("client.key");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    let text = config(&format!(
+        "[kafka.properties]\n\"ssl.key.location\" = \"{}\"\n",
+        key.display()
+    ));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = parse_str(&text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.kafka.properties["ssl.key.location"],
+        key.display().to_string()
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let e = parse_str(&text, "t.toml", dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("kafka.properties.ssl.key.location") && e.contains("writable by every user"),
+        "{e}"
+    );
+}

@@ -57,6 +57,9 @@ pub(super) const MANAGED_PROPERTIES: &[(&str, &str)] = &[
     ),
 ];
 
+/// librdkafka properties naming a private key (or a keystore holding one).
+const KEY_FILE_PROPERTIES: &[&str] = &["ssl.key.location", "ssl.keystore.location"];
+
 pub(super) fn kafka(k: &RawKafka, p: &mut Problems) -> Option<KafkaConfig> {
     let n = p.len();
     if k.bootstrap_servers.trim().is_empty() {
@@ -134,6 +137,15 @@ pub(super) fn kafka(k: &RawKafka, p: &mut Problems) -> Option<KafkaConfig> {
                  as Java producers)",
             );
             continue;
+        }
+        // A private key that anyone can replace lets anyone be this gateway to the cluster.
+        if KEY_FILE_PROPERTIES.contains(&key.as_str()) {
+            if let Ok(meta) = std::fs::metadata(value.trim()) {
+                if let Some(why) = crate::config::secret::writable_by_others(&meta) {
+                    problem(p, &f, format!("`{}` {why}: refused", value.trim()));
+                    continue;
+                }
+            }
         }
         properties.insert(key.clone(), value);
     }

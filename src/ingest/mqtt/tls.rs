@@ -119,7 +119,7 @@ pub enum ConnectFailure {
     /// The broker refused our client certificate, or its absence (a TLS alert from the broker:
     /// "certificate required", "unknown ca", "bad certificate"). With TLS 1.3 the alert comes
     /// after the client's side of the handshake, so the broker may also just reset the
-    /// connection (`other`).
+    /// connection or close it (`other`: "Connection reset by peer", "unexpected EOF").
     TlsRefused,
     /// Any other TLS failure (no common protocol version or cipher, a broken handshake).
     TlsHandshake,

@@ -167,10 +167,27 @@ pub async fn run(
         shutdown.clone()
     };
     let records_waiting = records_tx.downgrade();
-    let health = {
+    let health: Arc<dyn Fn() -> crate::monitor::OutboxHealth + Send + Sync> = {
         let outbox = outbox.clone();
         Arc::new(move || outbox.health(crate::record::now_ns()))
     };
+    // The local /metrics and /health endpoint, when configured; a port that cannot be bound
+    // stops the start with the reason.
+    if let Some(m) = &config.metrics {
+        let listener = tokio::net::TcpListener::bind(m.listen)
+            .await
+            .with_context(|| format!("metrics.listen {}", m.listen))?;
+        let endpoint = Arc::new(crate::monitor::http::Endpoint::new(
+            config.gateway.clone(),
+            metrics.clone(),
+            health.clone(),
+        ));
+        tokio::spawn(crate::monitor::http::serve(
+            listener,
+            endpoint,
+            shutdown.clone(),
+        ));
+    }
     let heartbeat = tokio::spawn(crate::monitor::heartbeat::run(
         config.gateway.clone(),
         metrics.clone(),

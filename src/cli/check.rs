@@ -27,6 +27,9 @@ pub fn check_config(file: &Path) -> Exit {
     for (field, why) in config::secret::cleartext_credentials(&c) {
         eprintln!("{origin}: warning: {field}: {why}");
     }
+    if let Some(why) = c.metrics.as_ref().and_then(|m| m.exposure()) {
+        eprintln!("{origin}: warning: metrics.listen: {why}");
+    }
     if problems.is_empty() {
         println!(
             "{origin}: ok (gateway {}, {} sources, {} assets, {} rules, {} models, {} detectors)",

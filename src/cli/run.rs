@@ -28,6 +28,9 @@ pub fn run(path: &Path, exit_when_sources_end: bool) -> Exit {
     for (field, why) in config::secret::cleartext_credentials(&config) {
         tracing::warn!(field = %field, "Credentials without TLS: {why}");
     }
+    if let Some(why) = config.metrics.as_ref().and_then(|m| m.exposure()) {
+        tracing::warn!(field = "metrics.listen", "Metrics endpoint: {why}");
+    }
     // A bad package does not stop the agent: the model stage refuses it (reason in the
     // status) and tries it again at the next reload.
     for p in &config.package_problems {

@@ -9,8 +9,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::raw::{
-    RawAsset, RawDetector, RawGateway, RawKafka, RawModelBinding, RawMqtt, RawOutbox, RawReplay,
-    RawRule, RawSerial,
+    RawAsset, RawDetector, RawGateway, RawKafka, RawMetrics, RawModelBinding, RawMqtt, RawOutbox,
+    RawReplay, RawRule, RawSerial,
 };
 use super::validate::{validate, RawConfig, RawSource};
 use super::{Config, PackageReader};
@@ -134,6 +134,7 @@ fn parse(
             "gateway" => raw.gateway = sink.de::<RawGateway>(value, "gateway"),
             "kafka" => raw.kafka = sink.de::<RawKafka>(value, "kafka"),
             "outbox" => raw.outbox = sink.de::<RawOutbox>(value, "outbox"),
+            "metrics" => raw.metrics = sink.de::<RawMetrics>(value, "metrics"),
             "sources" => {
                 for (i, item) in sink.array(value, "sources").into_iter().enumerate() {
                     raw.sources
@@ -167,7 +168,7 @@ fn parse(
             _ => sink.push_span(
                 &name,
                 Some(key.span()),
-                "unknown table; expected one of gateway, kafka, outbox, sources, assets, rules, models, detectors",
+                "unknown table; expected one of gateway, kafka, outbox, metrics, sources, assets, rules, models, detectors",
             ),
         }
     }

@@ -33,6 +33,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub kafka: KafkaConfig,
     pub outbox: OutboxConfig,
+    /// The local `/metrics` and `/health` endpoint, when configured.
+    pub metrics: Option<MetricsConfig>,
     pub sources: Vec<SourceConfig>,
     pub assets: Vec<AssetConfig>,
     pub rules: Vec<RuleConfig>,
@@ -368,6 +370,25 @@ pub enum TopicLevel {
     Asset,
     Signal,
     Any,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: std::net::SocketAddr,
+}
+
+impl MetricsConfig {
+    /// A warning when the endpoint listens beyond the gateway itself.
+    pub fn exposure(&self) -> Option<String> {
+        (!self.listen.ip().is_loopback()).then(|| {
+            format!(
+                "{} is reachable from the network without authentication (counters, source and \
+                 asset names; no secrets): use 127.0.0.1 unless a collector elsewhere scrapes it",
+                self.listen
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -101,6 +101,14 @@ fn default_status() -> String {
     "forewarn.status".into()
 }
 
+/// `[metrics]`: the local Prometheus `/metrics` and `/health` endpoint (off without it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// `IP:port` to listen on, e.g. `127.0.0.1:9464` (loopback: only the gateway itself).
+    pub listen: String,
+}
+
 /// `[outbox]`: the durable store-and-forward buffer.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,6 +15,7 @@ mod faults;
 mod hostile;
 mod kafka_security;
 mod layers;
+mod metrics_endpoint;
 mod model_packages;
 mod models;
 mod mqtt;

@@ -32,6 +32,7 @@ pub(super) struct RawConfig {
     pub gateway: Option<RawGateway>,
     pub kafka: Option<RawKafka>,
     pub outbox: Option<RawOutbox>,
+    pub metrics: Option<RawMetrics>,
     pub sources: Vec<Option<RawSource>>,
     pub assets: Vec<Option<RawAsset>>,
     pub rules: Vec<Option<RawRule>>,
@@ -118,6 +119,20 @@ pub(super) fn validate(
         problem(p, "kafka", "missing table [kafka]");
     }
     let outbox = outbox(raw.outbox.as_ref().unwrap_or(&RawOutbox::default()), p);
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .and_then(|m| match m.listen.trim().parse() {
+            Ok(listen) => Some(MetricsConfig { listen }),
+            Err(_) => {
+                problem(
+                    p,
+                    "metrics.listen",
+                    "must be IP:port, e.g. 127.0.0.1:9464 (loopback) or [::1]:9464",
+                );
+                None
+            }
+        });
 
     let mut assets = Vec::new();
     let mut seen = HashSet::new();
@@ -240,6 +255,7 @@ pub(super) fn validate(
         gateway: gateway?,
         kafka: kafka?,
         outbox: outbox?,
+        metrics,
         sources,
         assets,
         rules,

@@ -49,7 +49,14 @@ enum Command {
         exit_when_sources_end: bool,
     },
     /// Validate a provisioning file and list every problem (exit 3 if there are any).
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        file: PathBuf,
+        /// On a build machine: secret references are checked but not resolved, and the
+        /// files, recordings and model packages that live only on the gateway are checked where
+        /// present and listed as not checked where not.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Run the whole pipeline on a built-in recording, nothing installed.
     Demo {
         /// Also forward to Kafka at HOST:PORT.
@@ -238,7 +245,7 @@ impl From<DumpClass> for DumpWhat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
-        Command::CheckConfig { file } => check::check_config(&file),
+        Command::CheckConfig { file, offline } => check::check_config(&file, offline),
         Command::Run {
             config,
             exit_when_sources_end,

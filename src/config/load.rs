@@ -65,6 +65,17 @@ pub fn load_file_with(path: &Path, packages: &dyn PackageReader) -> Result<Confi
     load(path, Some(packages))
 }
 
+/// [`load_file_with`] for a build machine: secret references (`${...}`) are checked but not
+/// resolved (they stay as written), and a replay recording or model package that is not
+/// present is not a problem (it lives on the gateway); packages that are present are read.
+pub fn load_file_offline(
+    path: &Path,
+    packages: &dyn PackageReader,
+) -> Result<Config, ConfigErrors> {
+    let _offline = super::validate::Offline::set(true);
+    load(path, Some(packages))
+}
+
 fn load(path: &Path, packages: Option<&dyn PackageReader>) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     let whole_file = |message: String| ConfigErrors {

@@ -20,7 +20,9 @@ use std::time::Duration;
 use crate::codec::Encoding;
 use crate::record::{AssetMeta, Severity};
 
-pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem};
+pub use load::{
+    load_file, load_file_offline, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem,
+};
 pub use secret::Secret;
 pub use settings::{
     Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE,

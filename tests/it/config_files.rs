@@ -170,3 +170,77 @@ signals = [{ name = "temp" }]
         "{err}"
     );
 }
+
+/// `check-config --offline` on a build machine: the gateway files as shipped (secrets from
+/// the unit's environment, packages where the Debian package installs them) pass, and say
+/// what was left for the gateway; a real mistake or a malformed reference still fails.
+#[test]
+fn check_config_offline_checks_the_shipped_files_without_the_gateways_secrets_and_packages() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config");
+    let check = |path: &std::path::Path, offline: bool| {
+        let mut c = agent_command();
+        c.arg("check-config");
+        if offline {
+            c.arg("--offline");
+        }
+        for s in SECRETS {
+            c.env_remove(s);
+        }
+        let out = c.arg(path).output().expect("run");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let mut with_gateway_parts = 0;
+    // The two gateway files name `${FOREWARN_KAFKA_PASSWORD}` and installed packages; the
+    // example reads `${HOME}` and has no models.
+    for (name, gateway_parts) in [
+        ("pump-station.toml", true),
+        ("machining-line.toml", true),
+        ("example-gateway.toml", false),
+    ] {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let (code, out) = check(&path, true);
+        assert_eq!(code, Some(0), "{name} offline:\n{out}");
+        if gateway_parts {
+            assert!(text.contains(INSTALLED_MODELS), "{name}");
+            with_gateway_parts += 1;
+            assert!(out.contains("not checked offline"), "{name}:\n{out}");
+            // On the gateway (not offline) the missing secrets and packages are problems.
+            let (code, out) = check(&path, false);
+            assert_eq!(code, Some(3), "{name} online:\n{out}");
+        }
+    }
+    assert!(
+        with_gateway_parts >= 2,
+        "the gateway files name secrets and installed packages"
+    );
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pump = std::fs::read_to_string(dir.join("pump-station.toml")).expect("read");
+    for (name, text, says) in [
+        (
+            "unknown-asset.toml",
+            format!("{pump}\n[[rules]]\nname = \"x\"\nasset = \"no-such-asset\"\nsignal = \"s\"\nabove = 1.0\n"),
+            "no-such-asset",
+        ),
+        (
+            "bad-reference.toml",
+            pump.replace("${FOREWARN_KAFKA_PASSWORD}", "${nope:x}"),
+            "nope",
+        ),
+    ] {
+        assert!(text != pump, "{name}: the edit applies");
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let (code, out) = check(&path, true);
+        assert_eq!(code, Some(3), "{name}:\n{out}");
+        assert!(out.contains(says), "{name}:\n{out}");
+    }
+}

@@ -78,6 +78,32 @@ fn severity(s: Option<&str>, field: &str, p: &mut Problems) -> crate::record::Se
     }
 }
 
+thread_local! {
+    /// Validation for a build machine ([`super::load_file_offline`]): secret references are
+    /// checked but not resolved, and files that live on the gateway (replay recordings, model
+    /// packages) may be missing.
+    static OFFLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Validate offline while the guard lives (this thread).
+pub(super) struct Offline(bool);
+
+impl Offline {
+    pub(super) fn set(on: bool) -> Offline {
+        Offline(OFFLINE.with(|o| o.replace(on)))
+    }
+}
+
+impl Drop for Offline {
+    fn drop(&mut self) {
+        OFFLINE.with(|o| o.set(self.0));
+    }
+}
+
+pub(super) fn offline() -> bool {
+    OFFLINE.with(|o| o.get())
+}
+
 /// A value with its `${...}` references resolved ([`super::secret::Reference`]: `${NAME}`,
 /// `${env:NAME}`, `${file:/path}`, `${credential:NAME}`). A problem names the reference, never
 /// the value it holds.
@@ -91,7 +117,13 @@ fn expand_env(value: &str, field: &str, p: &mut Problems) -> String {
             problem(p, field, "unterminated `${` in value");
             return out;
         };
-        match super::secret::Reference::parse(&after[..end]).and_then(|r| r.resolve()) {
+        let resolved = match super::secret::Reference::parse(&after[..end]) {
+            Err(why) => Err(why),
+            // Offline: a well-formed reference stays as written.
+            Ok(_) if offline() => Ok(rest[start..start + 2 + end + 1].to_string()),
+            Ok(r) => r.resolve(),
+        };
+        match resolved {
             Ok(v) => out.push_str(&v),
             Err(why) => problem(p, field, why),
         }

@@ -53,6 +53,8 @@ pub(super) fn model(
             Duration::ZERO
         }
     };
+    // Offline, a package that is not here is not read (it lives on the gateway).
+    let reader = reader.filter(|_| !(super::offline() && !dir.exists()));
     let manifest = match reader.map(|r| r.manifest(&dir)) {
         None => None,
         Some(Ok(info)) => Some(info),

@@ -54,7 +54,7 @@ pub(super) fn model(
         }
     };
     // Offline, a package that is not here is not read (it lives on the gateway).
-    let reader = reader.filter(|_| !(super::offline() && !dir.exists()));
+    let reader = reader.filter(|_| !super::offline() || dir.exists());
     let manifest = match reader.map(|r| r.manifest(&dir)) {
         None => None,
         Some(Ok(info)) => Some(info),

@@ -7,6 +7,7 @@ mod harness;
 
 mod at_least_once;
 mod config_files;
+mod consumer_example;
 mod corruption;
 mod crash;
 mod demo;

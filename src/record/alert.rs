@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::AssetMeta;
 
 /// Where an alert is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertEvent {
     Raised,
@@ -14,7 +14,7 @@ pub enum AlertEvent {
     Cleared,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -23,7 +23,7 @@ pub enum Severity {
 }
 
 /// An alert lifecycle event. `id` is the same for the `raised` and `cleared` events of one alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Alert {
     pub schema: String,
     pub id: String,
@@ -56,7 +56,7 @@ pub struct Alert {
 /// The detector side of an alert raised by a detector. The alert's `value` is the anomaly
 /// index (1.0 = the learned 99th percentile), `limit` the rule's `on` or `off`, `signal`
 /// `anomaly_index`, `ts_ns` the end of the step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DetectorAlertInfo {
     pub name: String,
     /// When the baseline was learned (event time of its last learning step); names the
@@ -74,7 +74,7 @@ pub struct DetectorAlertInfo {
 }
 
 /// One signal's part in a detector alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Contribution {
     pub signal: String,
     /// The signal's value in the judged step (its mean over the step).
@@ -88,7 +88,7 @@ pub struct Contribution {
 /// The model side of an alert raised by a model rule. The alert's `value` is the score,
 /// `limit` the threshold, `signal` the output (class label or output name), `ts_ns` the end of
 /// the window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelAlertInfo {
     pub name: String,
     pub version: String,
@@ -99,7 +99,7 @@ pub struct ModelAlertInfo {
 }
 
 /// One feature's value and how unusual it is: `z = (value − training mean) / training std`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Driver {
     pub feature: String,
     pub value: f64,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub const BASELINE_SCHEMA: &str = "forewarn.baseline.v1";
 
 /// Why this baseline exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BaselineTrigger {
     /// The detector's first learning phase for this asset (or after `baseline reset`).
@@ -28,7 +28,7 @@ pub enum BaselineTrigger {
 }
 
 /// The limits of a PCA baseline: the learned 99th percentiles of `T²`, `Q` and their EWMA.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BaselineLimits {
     pub t2: f64,
     pub q: f64,
@@ -37,7 +37,7 @@ pub struct BaselineLimits {
 }
 
 /// What a PCA detector learned.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PcaSummary {
     pub lags: usize,
     pub cumulative_variance: f64,
@@ -49,21 +49,21 @@ pub struct PcaSummary {
 
 /// What a kNN detector keeps: its reference window (steps) and pattern length. It adapts: its
 /// `state` is the window as it was when the record was made.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KnnSummary {
     pub window: usize,
     pub lags: usize,
 }
 
 /// One signal's mean and standard deviation over the learning span.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignalStats {
     pub signal: String,
     pub mean: f64,
     pub sd: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BaselineRecord {
     pub schema: String,
     pub gateway: String,
@@ -98,12 +98,13 @@ pub struct BaselineRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_on: Option<String>,
     /// The detector's learned state (see the module's documentation).
+    #[schemars(with = "serde_json::Value")]
     pub state: ciborium::Value,
 }
 
 /// The features a detector computes per step: each kind of every signal, over a sample-count
 /// window (`samples` long, one every `hop` samples, at `sample_rate_hz`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BaselineFeatures {
     pub kinds: Vec<String>,
     pub samples: usize,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 mod alert;
 mod baseline;
+mod schema;
 mod status;
 pub use alert::{
     Alert, AlertEvent, Contribution, DetectorAlertInfo, Driver, ModelAlertInfo, Severity,
@@ -28,6 +29,7 @@ pub use baseline::{
     key as baseline_key, BaselineFeatures, BaselineLimits, BaselineRecord, BaselineTrigger,
     KnnSummary, PcaSummary, SignalStats, BASELINE_SCHEMA,
 };
+pub use schema::json_schemas;
 pub use status::{
     ClassStatus, DetectorStatus, FeatureSummary, ModelStatus, Reject, ReloadStatus, SourceStatus,
     Status,
@@ -45,7 +47,7 @@ pub struct Sample {
 
 /// Asset metadata from the provisioning file, attached to every alert and telemetry record so a
 /// central consumer needs no lookup.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AssetMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<String>,
@@ -60,7 +62,7 @@ pub const ALERT_SCHEMA: &str = "forewarn.alert.v1";
 pub const STATUS_SCHEMA: &str = "forewarn.status.v1";
 
 /// One closed downsampling bucket of one signal: `[start_ns, end_ns)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Telemetry {
     pub schema: String,
     pub gateway: String,
@@ -84,7 +86,19 @@ pub struct Telemetry {
 }
 
 /// The outbox classes, in forwarding priority order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Class {
     Alert,
@@ -106,7 +120,7 @@ impl Class {
 }
 
 /// What leaves the gateway.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Record {
     Telemetry(Telemetry),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One detector in status (all the assets it runs for).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DetectorStatus {
     pub assets: usize,
     /// Assets still learning, learned (scoring), and whose learning failed (`last_error`).
@@ -34,7 +34,7 @@ pub struct DetectorStatus {
 }
 
 /// One model in status (all the assets it runs for).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelStatus {
     pub version: String,
     pub assets: usize,
@@ -76,7 +76,7 @@ pub struct ModelStatus {
 }
 
 /// The last load or reload of one model package.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReloadStatus {
     /// When it finished (gateway clock, ns since the epoch).
     pub at_ns: i64,
@@ -94,7 +94,7 @@ pub struct ReloadStatus {
 }
 
 /// Per-source ingest counters as reported in status.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SourceStatus {
     pub connected: bool,
     /// Messages (MQTT) or frames (serial, replay lines) received.
@@ -115,7 +115,7 @@ pub struct SourceStatus {
 }
 
 /// One outbox class in status.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClassStatus {
     pub depth: u64,
     pub bytes: u64,
@@ -125,7 +125,7 @@ pub struct ClassStatus {
 }
 
 /// The gateway's heartbeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {
     pub schema: String,
     pub gateway: String,
@@ -208,7 +208,7 @@ fn yes() -> bool {
 }
 
 /// An hourly summary of one model input feature (or output) in status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeatureSummary {
     pub name: String,
     pub count: u64,

@@ -810,6 +810,7 @@ pub fn consume_topics_with(
                 let json = serde_json::from_slice(payload)
                     .or_else(|_| forewarn::codec::cbor_to_json(payload).map_err(|_| ()))
                     .unwrap_or(serde_json::Value::Null);
+                check_schema(&headers, &json, m.topic());
                 msgs.push(Msg {
                     topic: m.topic().to_string(),
                     key: String::from_utf8_lossy(m.key().unwrap_or_default()).to_string(),
@@ -824,6 +825,64 @@ pub fn consume_topics_with(
         }
     }
     msgs
+}
+
+/// The committed JSON Schemas (schemas/), compiled once.
+fn validators() -> &'static HashMap<&'static str, jsonschema::Validator> {
+    static V: std::sync::OnceLock<HashMap<&'static str, jsonschema::Validator>> =
+        std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let files: [(&str, &str); 4] = [
+            (
+                "forewarn.alert.v1",
+                include_str!("../../schemas/forewarn.alert.v1.json"),
+            ),
+            (
+                "forewarn.telemetry.v1",
+                include_str!("../../schemas/forewarn.telemetry.v1.json"),
+            ),
+            (
+                "forewarn.status.v1",
+                include_str!("../../schemas/forewarn.status.v1.json"),
+            ),
+            (
+                "forewarn.baseline.v1",
+                include_str!("../../schemas/forewarn.baseline.v1.json"),
+            ),
+        ];
+        files
+            .into_iter()
+            .map(|(name, text)| {
+                let schema: serde_json::Value = serde_json::from_str(text).expect("schema JSON");
+                let v = jsonschema::validator_for(&schema)
+                    .unwrap_or_else(|e| panic!("schemas/{name}.json: {e}"));
+                (name, v)
+            })
+            .collect()
+    })
+}
+
+/// Where `record` breaks the committed schema `name` (empty: it fits).
+pub fn schema_errors(name: &str, record: &serde_json::Value) -> Vec<String> {
+    let v = validators()
+        .get(name)
+        .unwrap_or_else(|| panic!("no schema {name}"));
+    v.iter_errors(record)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect()
+}
+
+/// Every record a test reads fits the schema its `forewarn-schema` header names (JSON, or
+/// CBOR read as JSON).
+fn check_schema(headers: &HashMap<String, String>, json: &serde_json::Value, topic: &str) {
+    let Some(name) = headers.get("forewarn-schema") else {
+        return;
+    };
+    let errors = schema_errors(name, json);
+    assert!(
+        errors.is_empty(),
+        "a record on {topic} does not fit schemas/{name}.json: {errors:#?}\n{json}"
+    );
 }
 
 /// A provisioning file for tests: gateway `gw-test`, Kafka at `bootstrap` (topics created by

@@ -25,6 +25,7 @@ mod mqtt_tls;
 mod outage;
 mod pki;
 mod replay;
+mod schemas;
 mod secrets;
 mod serial;
 mod storage;

@@ -47,6 +47,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::client::{create_with, producer_config, ReportingContext};
+pub use super::delivery::{is_permanent, DeliveryError};
+use super::delivery::{permanent, purged, topic_refuses};
 use super::gate::Gate;
 use super::lanes::{Lanes, Settled};
 use crate::codec::encode_payload;
@@ -59,61 +61,6 @@ use crate::record::{now_ns, Class};
 pub const HEADER_GATEWAY: &str = "forewarn-gateway";
 pub const HEADER_SEQ: &str = "forewarn-seq";
 pub const HEADER_SCHEMA: &str = "forewarn-schema";
-
-/// Errors after which Kafka will never take the record, however often it is sent: it goes
-/// to the dead letters ([`crate::outbox::dead`]) instead of being retried.
-pub fn is_permanent(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::MessageSizeTooLarge
-            | RDKafkaErrorCode::InvalidMessageSize
-            | RDKafkaErrorCode::InvalidMessage
-            | RDKafkaErrorCode::InvalidRecord
-    )
-}
-
-/// A record librdkafka gave back unsent because its producer was dropped.
-fn purged(e: &DeliveryError) -> bool {
-    match e {
-        DeliveryError::Kafka(k) => matches!(
-            k.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
-        ),
-        DeliveryError::ReportLost => false,
-    }
-}
-
-/// The permanent error in a delivery failure, if it is one.
-fn permanent(e: &KafkaError) -> Option<RDKafkaErrorCode> {
-    match e {
-        KafkaError::MessageProduction(code) if is_permanent(*code) => Some(*code),
-        _ => None,
-    }
-}
-
-/// The topic refuses the agent: not allowed to write to it, or it does not exist. The class
-/// waits (retried with its backoff) and the budget evicts its records first
-/// ([`crate::outbox::Outbox::set_refused`]) until one of its records is delivered.
-fn topic_refuses(e: &DeliveryError) -> bool {
-    matches!(
-        e,
-        DeliveryError::Kafka(KafkaError::MessageProduction(
-            RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::UnknownTopicOrPartition
-                | RDKafkaErrorCode::UnknownTopic
-        ))
-    )
-}
-
-/// Why one record was not delivered (it stays in the outbox and is sent again).
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    /// The broker or librdkafka refused or timed out the message.
-    #[error("{0}")]
-    Kafka(KafkaError),
-    #[error("delivery report lost (producer closed)")]
-    ReportLost,
-}
 
 /// Why [`KafkaForwarder::send`] did not hand a record over.
 #[derive(Debug, PartialEq, Eq)]
@@ -412,13 +359,12 @@ impl KafkaForwarder {
     /// more.
     async fn gate(&mut self, nothing_in_flight: bool) {
         let now = tokio::time::Instant::now();
-        if let Some(p) = self.producer.as_ref() {
+        if self.producer.is_some() {
             let Some(cause) = self.context.gate.closed() else {
                 return;
             };
             // Dropping purges what librdkafka holds and waits up to 0.5 s for the reports.
-            let p = p.clone();
-            self.producer = None;
+            let p = self.producer.take();
             let _ = tokio::task::spawn_blocking(move || drop(p)).await;
             let first = self.context.gate.pauses() == 0;
             let pause = self.context.gate.pause();

@@ -5,6 +5,7 @@
 //! deletes a record from the outbox only when Kafka acknowledged it.
 
 pub mod client;
+pub mod delivery;
 pub mod gate;
 pub mod kafka;
 pub mod lanes;

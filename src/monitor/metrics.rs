@@ -11,6 +11,27 @@ use std::time::Instant;
 use crate::record::Reject;
 use crate::record::SourceStatus;
 
+/// Failures counted by cause, with the last one's message (secrets scrubbed). Rare events:
+/// a mutex, not atomics.
+#[derive(Debug, Default)]
+struct CauseCounts(Mutex<(BTreeMap<&'static str, u64>, Option<String>)>);
+
+impl CauseCounts {
+    fn count(&self, cause: &'static str, message: &str) {
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *c.0.entry(cause).or_default() += 1;
+        c.1 = Some(crate::config::secret::scrub(message).into_owned());
+    }
+
+    fn report(&self) -> (BTreeMap<String, u64>, Option<String>) {
+        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            c.0.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            c.1.clone(),
+        )
+    }
+}
+
 /// Counters of one source.
 #[derive(Debug)]
 pub struct SourceMetrics {
@@ -21,7 +42,7 @@ pub struct SourceMetrics {
     reconnects: AtomicU64,
     rejected: [AtomicU64; Reject::ALL.len()],
     /// Failed connection attempts by reason, and the last one's error.
-    connect_failures: Mutex<(BTreeMap<&'static str, u64>, Option<String>)>,
+    connect_failures: CauseCounts,
 }
 
 impl SourceMetrics {
@@ -33,7 +54,7 @@ impl SourceMetrics {
             samples: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             rejected: Default::default(),
-            connect_failures: Mutex::default(),
+            connect_failures: CauseCounts::default(),
         }
     }
 
@@ -42,12 +63,7 @@ impl SourceMetrics {
     }
     /// A connection attempt failed (`reason` a short name, `error` what the client said).
     pub fn connect_failed(&self, reason: &'static str, error: String) {
-        let mut f = self
-            .connect_failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *f.0.entry(reason).or_default() += 1;
-        f.1 = Some(crate::config::secret::scrub(&error).into_owned());
+        self.connect_failures.count(reason, &error);
     }
 
     pub fn set_connected(&self, up: bool) {
@@ -70,16 +86,7 @@ impl SourceMetrics {
     }
 
     pub fn snapshot(&self) -> SourceStatus {
-        let (connect_failures, last_connect_error) = {
-            let f = self
-                .connect_failures
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            (
-                f.0.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-                f.1.clone(),
-            )
-        };
+        let (connect_failures, last_connect_error) = self.connect_failures.report();
         SourceStatus {
             connect_failures,
             last_connect_error,
@@ -118,7 +125,7 @@ pub struct Metrics {
     last_delivery_ns: AtomicI64,
     last_error: Mutex<Option<String>>,
     /// The Kafka clients' errors by cause, and the last one's message.
-    kafka_client_errors: Mutex<(BTreeMap<&'static str, u64>, Option<String>)>,
+    kafka_client_errors: CauseCounts,
     /// Published by the model runner thread, read by the heartbeat.
     models: Mutex<std::collections::BTreeMap<String, crate::record::ModelStatus>>,
     /// Published by the model thread too.
@@ -166,7 +173,7 @@ impl Metrics {
             delivery_errors: AtomicU64::new(0),
             last_delivery_ns: AtomicI64::new(0),
             last_error: Mutex::new(None),
-            kafka_client_errors: Mutex::default(),
+            kafka_client_errors: CauseCounts::default(),
             models: Mutex::new(Default::default()),
             detectors: Mutex::new(Default::default()),
         }
@@ -214,24 +221,12 @@ impl Metrics {
 
     /// A Kafka client reported an error of cause `cause` (its text `message`).
     pub fn kafka_client_error(&self, cause: &'static str, message: &str) {
-        let mut e = self
-            .kafka_client_errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *e.0.entry(cause).or_default() += 1;
-        e.1 = Some(crate::config::secret::scrub(message).into_owned());
+        self.kafka_client_errors.count(cause, message);
     }
 
     /// The Kafka clients' errors by cause, and the last one's message.
     pub fn kafka_client_errors(&self) -> (BTreeMap<String, u64>, Option<String>) {
-        let e = self
-            .kafka_client_errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        (
-            e.0.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            e.1.clone(),
-        )
+        self.kafka_client_errors.report()
     }
 
     pub fn delivered_count(&self) -> u64 {

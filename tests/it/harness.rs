@@ -885,6 +885,23 @@ fn check_schema(headers: &HashMap<String, String>, json: &serde_json::Value, top
     );
 }
 
+/// `check-config` of `path` with these environment variables: whether it passed, and its
+/// stdout and stderr.
+pub fn check_config(path: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
+    let out = agent_command()
+        .arg("check-config")
+        .arg(path)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run check-config");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A provisioning file for tests: gateway `gw-test`, Kafka at `bootstrap` (topics created by
 /// the agent, 3 partitions), heartbeat every second, plus the given sources/assets/rules.
 pub fn agent_config(bootstrap: &str, rest: &str) -> String {

@@ -89,6 +89,46 @@ fn statuses(
     .collect()
 }
 
+/// A refused run, then the fix: start `config` as gateway `id`, wait for `refused` in the log,
+/// let it be refused for `secs`, stop, replace `wrong` with `right` in its file and start
+/// again. Returns the first heartbeat of the refused run (with `cause` counted, at least
+/// `secs - 2` s of uptime) as it reached Kafka after the fix, and the refused run's log.
+#[allow(clippy::too_many_arguments)]
+fn refused_then_fixed(
+    config: &str,
+    id: &str,
+    refused: &str,
+    secs: u64,
+    (wrong, right): (&str, &str),
+    cause: &str,
+    bootstrap: &str,
+    reader: &[(&str, &str)],
+) -> (serde_json::Value, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut agent = Agent::start_in(dir, config);
+    agent.wait_log(refused, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(secs));
+    let log = agent.log();
+    assert!(agent.stop().success(), "{log}");
+    // The records held in the outbox, the heartbeats of the refused run among them, arrive.
+    let fixed = std::fs::read_to_string(&agent.config)
+        .expect("read config")
+        .replace(wrong, right);
+    std::fs::write(&agent.config, fixed).expect("write config");
+    agent.restart();
+    let refused_run = |s: &serde_json::Value| {
+        s["kafka_client_errors"][cause].as_u64() > Some(0)
+            && s["uptime_secs"].as_f64() > Some(secs as f64 - 2.0)
+    };
+    let status = statuses(bootstrap, reader, id, refused_run)
+        .into_iter()
+        .map(|m| m.json)
+        .find(|s| refused_run(s))
+        .unwrap_or_else(|| panic!("no status of the refused run\n{log}\n{}", agent.log()));
+    assert!(agent.stop().success(), "{}", agent.log());
+    (status, log)
+}
+
 #[test]
 fn scram_sha_256_and_512_deliver_and_a_wrong_password_is_counted_without_a_retry_storm() {
     let kafka = Tansu::secured(
@@ -125,7 +165,6 @@ fn scram_sha_256_and_512_deliver_and_a_wrong_password_is_counted_without_a_retry
         assert!(agent.stop().success(), "{}", agent.log());
     }
     // A wrong password: refused, counted, and tried again only after doubling pauses.
-    let dir = tempfile::tempdir().expect("temp dir");
     let wrong = config_with(
         "gw-wrong",
         &bootstrap,
@@ -137,31 +176,16 @@ fn scram_sha_256_and_512_deliver_and_a_wrong_password_is_counted_without_a_retry
         ),
         false,
     );
-    let mut agent = Agent::start_in(dir, &wrong);
-    agent.wait_log(
+    let (status, log) = refused_then_fixed(
+        &wrong,
+        "gw-wrong",
         "Kafka refuses the agent's connection",
-        Duration::from_secs(30),
+        20,
+        ("not-the-password", "alice-secret"),
+        "authentication",
+        &bootstrap,
+        &reader,
     );
-    std::thread::sleep(Duration::from_secs(20));
-    let log = agent.log();
-    assert!(agent.stop().success(), "{log}");
-    // Fixed: the records held in the outbox, the heartbeats of the refused run among them,
-    // arrive.
-    let fixed = std::fs::read_to_string(&agent.config)
-        .expect("read config")
-        .replace("not-the-password", "alice-secret");
-    std::fs::write(&agent.config, fixed).expect("write config");
-    agent.restart();
-    let refused_run = |s: &serde_json::Value| {
-        s["kafka_client_errors"]["authentication"].as_u64() > Some(0)
-            && s["uptime_secs"].as_f64() > Some(18.0)
-    };
-    let got = statuses(&bootstrap, &reader, "gw-wrong", refused_run);
-    let status = got
-        .iter()
-        .map(|m| &m.json)
-        .find(|s| refused_run(s))
-        .unwrap_or_else(|| panic!("no status of the refused run\n{log}\n{}", agent.log()));
     let show = format!("{status:#}\n{log}");
     let last = status["last_kafka_client_error"]
         .as_str()
@@ -182,7 +206,6 @@ fn scram_sha_256_and_512_deliver_and_a_wrong_password_is_counted_without_a_retry
         .filter(|l| l.contains("WARN") && l.contains("SASL authentication error"))
         .count();
     assert!(warns <= 2, "{warns} warnings:\n{log}");
-    assert!(agent.stop().success(), "{}", agent.log());
 }
 
 /// socat's OpenSSL listener on `port` (certificate `cert`, key `key`) forwarding to
@@ -256,32 +279,16 @@ fn sasl_over_tls_delivers_and_an_untrusted_broker_certificate_is_counted_and_pau
 
     // A CA that did not sign the broker's certificate: the handshake fails.
     let other = pki.ca("other-ca").display().to_string();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut agent = Agent::start_in(
-        dir,
+    let (status, log) = refused_then_fixed(
         &config("gw-untrusted", &bootstrap, &properties(&other)),
-    );
-    agent.wait_log(
+        "gw-untrusted",
         "the cluster refuses the connection",
-        Duration::from_secs(30),
+        12,
+        (&other, &ca),
+        "tls",
+        &bootstrap,
+        &reader,
     );
-    std::thread::sleep(Duration::from_secs(12));
-    let log = agent.log();
-    assert!(agent.stop().success(), "{log}");
-    let fixed = std::fs::read_to_string(&agent.config)
-        .expect("read config")
-        .replace(&other, &ca);
-    std::fs::write(&agent.config, fixed).expect("write config");
-    agent.restart();
-    let refused_run = |s: &serde_json::Value| {
-        s["kafka_client_errors"]["tls"].as_u64() > Some(0) && s["uptime_secs"].as_f64() > Some(10.0)
-    };
-    let got = statuses(&bootstrap, &reader, "gw-untrusted", refused_run);
-    let status = got
-        .iter()
-        .map(|m| &m.json)
-        .find(|s| refused_run(s))
-        .unwrap_or_else(|| panic!("no status of the refused run\n{log}\n{}", agent.log()));
     let show = format!("{status:#}\n{log}");
     let last = status["last_kafka_client_error"]
         .as_str()
@@ -295,5 +302,4 @@ fn sasl_over_tls_delivers_and_an_untrusted_broker_certificate_is_counted_and_pau
         status["kafka_client_errors"]["authentication"].is_null(),
         "{show}"
     );
-    assert!(agent.stop().success(), "{}", agent.log());
 }

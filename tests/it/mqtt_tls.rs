@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{agent_command, agent_config, consume, find_binary, free_port, Agent, Tansu};
+use crate::harness::{
+    agent_command, agent_config, check_config, consume, find_binary, free_port, Agent, Tansu,
+};
 use crate::pki::Pki;
 
 /// Mosquitto with a plain listener (for publishing) and TLS listeners: `ok` (a `localhost`
@@ -258,20 +260,6 @@ fn tls_sources_verify_the_server_present_a_client_certificate_and_report_each_fa
     }
 }
 
-fn check_config(path: &Path) -> (bool, String) {
-    let out = agent_command()
-        .arg("check-config")
-        .arg(path)
-        .output()
-        .expect("run check-config");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn a_client_key_that_cannot_be_used_is_refused_naming_the_file() {
     let pki = Pki::new();
@@ -307,7 +295,7 @@ fn a_client_key_that_cannot_be_used_is_refused_naming_the_file() {
         .expect("write config");
         path
     };
-    let (ok, text) = check_config(&write("good.toml", &key));
+    let (ok, text) = check_config(&write("good.toml", &key), &[]);
     assert!(ok, "{text}");
     for (file, says) in [
         (
@@ -319,7 +307,7 @@ fn a_client_key_that_cannot_be_used_is_refused_naming_the_file() {
             "openssl pkcs8 -topk8",
         ),
     ] {
-        let (ok, text) = check_config(&file);
+        let (ok, text) = check_config(&file, &[]);
         assert!(!ok, "{text}");
         assert!(text.contains("sources[0].key_file"), "{text}");
         assert!(text.contains(says), "{text}");

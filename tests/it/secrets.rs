@@ -7,7 +7,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::harness::{agent_command, agent_config, consume_topics, Agent, Mosquitto, Tansu};
+use crate::harness::{
+    agent_command, agent_config, check_config, consume_topics, Agent, Mosquitto, Tansu,
+};
 
 const LITERAL: &str = "CANARY-literal-9b8e41";
 const ENV: &str = "CANARY-env-51d2e0";
@@ -21,23 +23,6 @@ fn assert_clean(what: &str, text: &str) {
     for c in CANARIES {
         assert!(!text.contains(c), "{what} shows the secret {c}:\n{text}");
     }
-}
-
-/// `check-config` of `path` with these environment variables: whether it passed, and its
-/// stdout and stderr.
-fn check_config(path: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
-    let out = agent_command()
-        .arg("check-config")
-        .arg(path)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run check-config");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 #[test]

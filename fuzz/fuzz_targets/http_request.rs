@@ -1,4 +1,4 @@
-//! The local metrics endpoint's request head (`monitor::http::request::parse`), fed as the
+//! The local metrics endpoint's request head (`http::request::parse`), fed as the
 //! endpoint reads it: in chunks, stopping at the first answer, the buffer capped at the head
 //! limit plus the four bytes of a blank line.
 //!
@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use forewarn::monitor::http::request::{parse, MAX_HEAD_BYTES};
+use forewarn::http::request::{parse, MAX_HEAD_BYTES};
 use forewarn_fuzz::Rng;
 use libfuzzer_sys::fuzz_target;
 

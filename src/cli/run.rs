@@ -57,7 +57,7 @@ pub fn demo(kafka: Option<String>, encoding: Option<Encoding>) -> Exit {
 
 /// Logs to stderr, filtered by FOREWARN_LOG ("info", "warn,forewarn=debug", ...: a default
 /// level and per-module levels) or else `default`.
-fn init_logging(default: &str) {
+pub fn init_logging(default: &str) {
     let fallback = || {
         default
             .parse::<Targets>()

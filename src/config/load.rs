@@ -192,6 +192,7 @@ fn parse(
     }
     match config {
         Some(mut c) if sink.problems.is_empty() => {
+            c.gateway.revision = revision(text);
             // Problems of the packages themselves, located the same way but kept apart.
             for (field, message) in packages {
                 let span = sink.located.as_ref().and_then(|t| locate(t, &field));
@@ -414,4 +415,14 @@ fn locate(doc: &Spanned<DeTable<'_>>, path: &str) -> Option<Range<usize>> {
         table = t;
     }
     best
+}
+
+/// The first 16 hex digits of the SHA-256 of the provisioning text.
+pub fn revision(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

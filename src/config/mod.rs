@@ -248,6 +248,9 @@ pub struct GatewayConfig {
     pub site: String,
     pub data_dir: PathBuf,
     pub heartbeat: Duration,
+    /// The provisioning file's revision: the first 16 hex digits of the SHA-256 of its text,
+    /// so the center sees which file each gateway runs (status `config_revision`).
+    pub revision: String,
 }
 
 #[derive(Debug, Clone)]

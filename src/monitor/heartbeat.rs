@@ -42,8 +42,9 @@ pub async fn run(
         })
         .await;
         let status = match built {
-            Ok((status, f)) => {
+            Ok((mut status, f)) => {
                 fill = f;
+                status.stopping = last;
                 status
             }
             Err(e) => {

@@ -110,6 +110,9 @@ pub fn build_status(
         clock_ok: clock_ok(now),
         time_rebases: metrics.time_rebases(),
         stalled: metrics.progress.stalled(),
+        heartbeat_secs: gateway.heartbeat.as_secs(),
+        config_revision: gateway.revision.clone(),
+        stopping: false,
     }
 }
 

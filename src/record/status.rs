@@ -201,6 +201,18 @@ pub struct Status {
     /// `outbox_writer`, `forwarder`); while any is listed, the systemd watchdog is not pinged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stalled: Vec<String>,
+    /// Seconds between heartbeats (`gateway.heartbeat_secs`): a reader that has seen none for
+    /// a few of these can call the gateway late or offline. Absent from agents before it was
+    /// added.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub heartbeat_secs: u64,
+    /// The provisioning file's revision: the first 16 hex digits of the SHA-256 of its text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub config_revision: String,
+    /// Set on the last heartbeat of an agent that is stopping (SIGTERM, SIGINT, the end of a
+    /// replay): no more will come until it starts again. Left out otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopping: bool,
 }
 
 fn yes() -> bool {

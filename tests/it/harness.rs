@@ -477,12 +477,17 @@ pub fn forewarn_bin() -> &'static str {
 /// agent runs under: a tool (heaptrack, valgrind) or, for ARM builds, qemu-user
 /// ("qemu-aarch64 -L /usr/aarch64-linux-gnu", set by cross/test).
 pub fn agent_command() -> Command {
+    wrapped_command(forewarn_bin())
+}
+
+/// A command running one of the crate's binaries under FOREWARN_AGENT_WRAPPER, if set.
+pub fn wrapped_command(binary: &str) -> Command {
     let wrapper = std::env::var("FOREWARN_AGENT_WRAPPER").unwrap_or_default();
     let mut words = wrapper.split_whitespace();
     match words.next() {
         Some(program) => {
             let mut c = Command::new(program);
-            c.args(words).arg(forewarn_bin());
+            c.args(words).arg(binary);
             // Under qemu-user (no binfmt_misc), the agent's model check cannot exec the ARM
             // binary by itself: it runs it through the same emulator (src/model/verify.rs).
             if program.contains("qemu") {
@@ -490,7 +495,7 @@ pub fn agent_command() -> Command {
             }
             c
         }
-        None => Command::new(forewarn_bin()),
+        None => Command::new(binary),
     }
 }
 

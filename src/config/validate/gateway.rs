@@ -25,6 +25,8 @@ pub(super) fn gateway(g: &RawGateway, p: &mut Problems) -> Option<GatewayConfig>
         site: g.site.clone(),
         data_dir: PathBuf::from(&g.data_dir),
         heartbeat: Duration::from_secs(g.heartbeat_secs),
+        // Set by `config::load` from the whole text.
+        revision: String::new(),
     })
 }
 

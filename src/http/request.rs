@@ -1,4 +1,4 @@
-//! The request head of the local endpoint: only the request line is used (method and path;
+//! A request head (the local endpoint, the fleet page): only the request line is used (method and path;
 //! headers are read past, not interpreted). Outside bytes: a head is at most
 //! [`MAX_HEAD_BYTES`], anything malformed is refused with a reason, nothing panics.
 

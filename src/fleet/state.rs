@@ -1,0 +1,488 @@
+//! The fleet as the topics tell it: per gateway its last heartbeat, open alerts and, per asset,
+//! recent telemetry and alert scores; the fleet's alert timeline. Plain data, fed one record at
+//! a time by the consumer, read by the page. Every collection has a limit ([`Limits`]); what a
+//! limit turns away is counted (`over_limit`), so memory stays bounded whatever the topics hold.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::record::{Alert, AlertEvent, Severity, Status, Telemetry};
+
+const NS: i64 = 1_000_000_000;
+const MS: i64 = 1_000_000;
+
+/// How much the fleet page keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Gateways; past it, the one heard from least recently is forgotten.
+    pub gateways: usize,
+    /// Assets per gateway, signals (and alert rules) per asset: further ones are not kept.
+    pub assets: usize,
+    pub signals: usize,
+    /// Points per chart (the newest are kept).
+    pub points: usize,
+    /// Alert events in the timeline (the newest are kept).
+    pub timeline: usize,
+    /// Open alerts per gateway (past it, the oldest is dropped).
+    pub open_alerts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            gateways: 5_000,
+            assets: 200,
+            signals: 32,
+            points: 180,
+            timeline: 500,
+            open_alerts: 1_000,
+        }
+    }
+}
+
+/// A gateway's state, from the age of its last heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// The last heartbeat is at most 1.5 intervals (+ 2 s) old.
+    Online,
+    /// Older than that, but fewer than `offline_after` intervals (+ 2 s) missed.
+    Late,
+    /// More missed.
+    Offline,
+    /// Its last heartbeat said it was stopping.
+    Stopped,
+    /// Alerts or telemetry seen, no heartbeat yet.
+    Unknown,
+}
+
+/// What the page shows of a heartbeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct Heartbeat {
+    pub version: String,
+    pub config_revision: String,
+    pub uptime_secs: f64,
+    pub heartbeat_secs: u64,
+    pub stopping: bool,
+    pub clock_ok: bool,
+    pub sources: usize,
+    pub sources_connected: usize,
+    pub outbox_records: u64,
+    pub outbox_bytes: u64,
+    pub outbox_budget_bytes: u64,
+    pub outbox_full_in_secs: Option<f64>,
+    pub delivered: u64,
+    pub delivery_errors: u64,
+    pub stalled: Vec<String>,
+    /// `name version` of each model that runs.
+    pub models: Vec<String>,
+    pub ts_ms: i64,
+}
+
+impl From<&Status> for Heartbeat {
+    fn from(s: &Status) -> Heartbeat {
+        Heartbeat {
+            version: s.version.clone(),
+            config_revision: s.config_revision.clone(),
+            uptime_secs: s.uptime_secs,
+            heartbeat_secs: s.heartbeat_secs,
+            stopping: s.stopping,
+            clock_ok: s.clock_ok,
+            sources: s.sources.len(),
+            sources_connected: s.sources.values().filter(|x| x.connected).count(),
+            outbox_records: s.outbox.values().map(|c| c.depth).sum(),
+            outbox_bytes: s.outbox.values().map(|c| c.bytes).sum(),
+            outbox_budget_bytes: s.outbox_budget_bytes,
+            outbox_full_in_secs: s.outbox_full_in_secs,
+            delivered: s.delivered,
+            delivery_errors: s.delivery_errors,
+            stalled: s.stalled.clone(),
+            models: s
+                .models
+                .iter()
+                .filter(|(_, m)| m.running)
+                .map(|(n, m)| format!("{n} {}", m.version))
+                .collect(),
+            ts_ms: s.ts_ns / MS,
+        }
+    }
+}
+
+/// One alert event, as the timeline and the open-alert lists show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertEntry {
+    pub id: String,
+    pub event: AlertEvent,
+    pub gateway: String,
+    pub asset: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub signal: String,
+    pub value: f64,
+    pub limit: f64,
+    pub ts_ms: i64,
+    pub since_ms: i64,
+    /// The model or detector behind it, if any.
+    pub by: Option<String>,
+}
+
+impl From<&Alert> for AlertEntry {
+    fn from(a: &Alert) -> AlertEntry {
+        let by = match (&a.model, &a.detector) {
+            (Some(m), _) => Some(format!("model {} {}", m.name, m.version)),
+            (None, Some(d)) => Some(format!("detector {}", d.name)),
+            (None, None) => None,
+        };
+        AlertEntry {
+            id: a.id.clone(),
+            event: a.event,
+            gateway: a.gateway.clone(),
+            asset: a.asset.clone(),
+            rule: a.rule.clone(),
+            severity: a.severity,
+            signal: a.signal.clone(),
+            value: a.value,
+            limit: a.limit,
+            ts_ms: a.ts_ns / MS,
+            since_ms: a.since_ns / MS,
+            by,
+        }
+    }
+}
+
+/// A chart: `[time (ms since the epoch), values...]`, oldest first.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Series<V> {
+    pub unit: Option<String>,
+    pub points: VecDeque<(i64, V)>,
+}
+
+impl<V> Series<V> {
+    /// In time order (a point older than the newest goes to its place), the newest `max` kept.
+    fn push(&mut self, t: i64, values: V, max: usize) {
+        let at = self.points.partition_point(|(x, _)| *x <= t);
+        self.points.insert(at, (t, values));
+        while self.points.len() > max {
+            self.points.pop_front();
+        }
+    }
+}
+
+/// One asset's charts: telemetry per signal (`[mean, min, max]`) and, per alert rule, the
+/// alerts' scores (`[value, limit]`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AssetCharts {
+    pub telemetry: BTreeMap<String, Series<[f64; 3]>>,
+    pub scores: BTreeMap<String, Series<[f64; 2]>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Gateway {
+    site: String,
+    heartbeat: Option<Heartbeat>,
+    /// When the last heartbeat was seen (fleet clock, ns), and the one before.
+    seen_ns: Option<i64>,
+    seen_before_ns: Option<i64>,
+    /// Gateway clock minus fleet clock at the last heartbeat read as it came.
+    skew_ns: Option<i64>,
+    /// Any record (for forgetting the least recently heard gateway).
+    touched_ns: i64,
+    open: BTreeMap<String, AlertEntry>,
+    assets: BTreeMap<String, AssetCharts>,
+}
+
+impl Gateway {
+    fn interval_secs(&self) -> f64 {
+        match &self.heartbeat {
+            Some(h) if h.heartbeat_secs > 0 => h.heartbeat_secs as f64,
+            // An agent that does not say: the gap between its last two heartbeats.
+            _ => match (self.seen_ns, self.seen_before_ns) {
+                (Some(a), Some(b)) if a > b => (a - b) as f64 / NS as f64,
+                _ => 30.0,
+            },
+        }
+    }
+
+    fn state(&self, now_ns: i64, offline_after: f64) -> State {
+        let (Some(h), Some(seen)) = (&self.heartbeat, self.seen_ns) else {
+            return State::Unknown;
+        };
+        if h.stopping {
+            return State::Stopped;
+        }
+        let age = (now_ns - seen) as f64 / NS as f64;
+        let interval = self.interval_secs();
+        if age <= 1.5 * interval + 2.0 {
+            State::Online
+        } else if age <= offline_after * interval + 2.0 {
+            State::Late
+        } else {
+            State::Offline
+        }
+    }
+}
+
+/// The page's counters: records read, turned away (by reason) and over a limit (by kind).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub records: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub last_rejection: Option<String>,
+    pub over_limit: BTreeMap<&'static str, u64>,
+}
+
+/// The whole fleet.
+#[derive(Debug)]
+pub struct Fleet {
+    limits: Limits,
+    offline_after: f64,
+    gateways: HashMap<String, Gateway>,
+    timeline: VecDeque<AlertEntry>,
+    pub counts: Counts,
+}
+
+/// One row of the fleet table.
+#[derive(Debug, Serialize)]
+pub struct GatewaySummary<'a> {
+    pub id: &'a str,
+    pub site: &'a str,
+    pub state: State,
+    /// Seconds since the last heartbeat (fleet clock).
+    pub age_secs: Option<f64>,
+    pub heartbeat: Option<&'a Heartbeat>,
+    pub clock_skew_secs: Option<f64>,
+    pub open_alerts: usize,
+    pub worst_open: Option<Severity>,
+    pub assets: usize,
+}
+
+/// What `/api/fleet` answers.
+#[derive(Debug, Serialize)]
+pub struct FleetView<'a> {
+    pub now_ms: i64,
+    pub offline_after: f64,
+    pub states: BTreeMap<State, usize>,
+    pub gateways: Vec<GatewaySummary<'a>>,
+    /// Newest first.
+    pub timeline: Vec<&'a AlertEntry>,
+    pub counts: &'a Counts,
+}
+
+/// What `/api/gateway/<id>` answers.
+#[derive(Debug, Serialize)]
+pub struct GatewayDetail<'a> {
+    pub summary: GatewaySummary<'a>,
+    /// Newest first.
+    pub open_alerts: Vec<&'a AlertEntry>,
+    pub assets: &'a BTreeMap<String, AssetCharts>,
+}
+
+impl Fleet {
+    /// `offline_after`: missed heartbeats after which a gateway shows as offline (at least 2).
+    pub fn new(limits: Limits, offline_after: f64) -> Fleet {
+        Fleet {
+            limits,
+            offline_after: offline_after.max(2.0),
+            gateways: HashMap::new(),
+            timeline: VecDeque::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// A record turned away, with why.
+    pub fn reject(&mut self, reason: &str, detail: String) {
+        *self.counts.rejected.entry(reason.to_string()).or_default() += 1;
+        self.counts.last_rejection = Some(detail);
+    }
+
+    fn over(&mut self, what: &'static str) {
+        *self.counts.over_limit.entry(what).or_default() += 1;
+    }
+
+    /// The gateway's entry, made if new (forgetting the least recently heard one at the limit).
+    fn gateway(&mut self, id: &str, site: &str, now_ns: i64) -> &mut Gateway {
+        if !self.gateways.contains_key(id) && self.gateways.len() >= self.limits.gateways {
+            let oldest = self
+                .gateways
+                .iter()
+                .min_by_key(|(_, g)| g.touched_ns)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.gateways.remove(&k);
+                self.over("gateways");
+            }
+        }
+        let g = self.gateways.entry(id.to_string()).or_default();
+        if g.site != site {
+            g.site = site.to_string();
+        }
+        g.touched_ns = now_ns;
+        g
+    }
+
+    /// A heartbeat. `live`: read as it came (not from the backlog read at start), so the
+    /// fleet clock says when it was sent; a backlog record's own time is used (never later
+    /// than now).
+    pub fn status(&mut self, s: &Status, live: bool, now_ns: i64) {
+        self.counts.records += 1;
+        let seen = if live { now_ns } else { s.ts_ns.min(now_ns) };
+        let g = self.gateway(&s.gateway, &s.site, now_ns);
+        if g.seen_ns.is_some_and(|t| t > seen) {
+            return; // older than the one kept
+        }
+        g.seen_before_ns = g.seen_ns;
+        g.seen_ns = Some(seen);
+        g.skew_ns = live.then_some(s.ts_ns - now_ns);
+        g.heartbeat = Some(Heartbeat::from(s));
+    }
+
+    pub fn alert(&mut self, a: &Alert, now_ns: i64) {
+        self.counts.records += 1;
+        let limits = self.limits;
+        let entry = AlertEntry::from(a);
+        let g = self.gateway(&a.gateway, &a.site, now_ns);
+        let mut over = Vec::new();
+        match a.event {
+            AlertEvent::Cleared => {
+                g.open.remove(&a.id);
+            }
+            _ => {
+                g.open.insert(a.id.clone(), entry.clone());
+                if g.open.len() > limits.open_alerts {
+                    let oldest = g
+                        .open
+                        .iter()
+                        .min_by_key(|(_, e)| e.ts_ms)
+                        .map(|(k, _)| k.clone());
+                    if let Some(k) = oldest {
+                        g.open.remove(&k);
+                        over.push("open_alerts");
+                    }
+                }
+            }
+        }
+        match asset_charts(g, &a.asset, limits) {
+            Some(charts) => {
+                let room = charts.scores.len() < limits.signals;
+                match charts.scores.get_mut(&a.rule) {
+                    Some(s) => s.push(entry.ts_ms, [a.value, a.limit], limits.points),
+                    None if room => {
+                        let mut s = Series {
+                            unit: None,
+                            points: VecDeque::new(),
+                        };
+                        s.push(entry.ts_ms, [a.value, a.limit], limits.points);
+                        charts.scores.insert(a.rule.clone(), s);
+                    }
+                    None => over.push("signals"),
+                }
+            }
+            None => over.push("assets"),
+        }
+        for o in over {
+            self.over(o);
+        }
+        self.timeline.push_back(entry);
+        while self.timeline.len() > limits.timeline {
+            self.timeline.pop_front();
+        }
+    }
+
+    pub fn telemetry(&mut self, t: &Telemetry, now_ns: i64) {
+        self.counts.records += 1;
+        let limits = self.limits;
+        let g = self.gateway(&t.gateway, &t.site, now_ns);
+        let over = match asset_charts(g, &t.asset, limits) {
+            Some(charts) => {
+                let room = charts.telemetry.len() < limits.signals;
+                match charts.telemetry.get_mut(&t.signal) {
+                    Some(s) => {
+                        s.push(t.end_ns / MS, [t.mean, t.min, t.max], limits.points);
+                        None
+                    }
+                    None if room => {
+                        let mut s = Series {
+                            unit: t.unit.clone(),
+                            points: VecDeque::new(),
+                        };
+                        s.push(t.end_ns / MS, [t.mean, t.min, t.max], limits.points);
+                        charts.telemetry.insert(t.signal.clone(), s);
+                        None
+                    }
+                    None => Some("signals"),
+                }
+            }
+            None => Some("assets"),
+        };
+        if let Some(o) = over {
+            self.over(o);
+        }
+    }
+
+    fn summary<'a>(&self, id: &'a str, g: &'a Gateway, now_ns: i64) -> GatewaySummary<'a> {
+        GatewaySummary {
+            id,
+            site: &g.site,
+            state: g.state(now_ns, self.offline_after),
+            age_secs: g.seen_ns.map(|s| (now_ns - s) as f64 / NS as f64),
+            heartbeat: g.heartbeat.as_ref(),
+            clock_skew_secs: g.skew_ns.map(|s| s as f64 / NS as f64),
+            open_alerts: g.open.len(),
+            worst_open: g.open.values().map(|e| e.severity).max_by_key(|s| rank(*s)),
+            assets: g.assets.len(),
+        }
+    }
+
+    /// The table, the timeline (newest first, at most `timeline` events) and the counters.
+    pub fn view(&self, now_ns: i64, timeline: usize) -> FleetView<'_> {
+        let mut gateways: Vec<_> = self
+            .gateways
+            .iter()
+            .map(|(id, g)| self.summary(id, g, now_ns))
+            .collect();
+        gateways.sort_by(|a, b| (a.site, a.id).cmp(&(b.site, b.id)));
+        let mut states = BTreeMap::new();
+        for g in &gateways {
+            *states.entry(g.state).or_default() += 1;
+        }
+        FleetView {
+            now_ms: now_ns / MS,
+            offline_after: self.offline_after,
+            states,
+            gateways,
+            timeline: self.timeline.iter().rev().take(timeline).collect(),
+            counts: &self.counts,
+        }
+    }
+
+    pub fn detail(&self, id: &str, now_ns: i64) -> Option<GatewayDetail<'_>> {
+        let (id, g) = self.gateways.get_key_value(id)?;
+        let mut open: Vec<_> = g.open.values().collect();
+        open.sort_by_key(|e| std::cmp::Reverse(e.ts_ms));
+        Some(GatewayDetail {
+            summary: self.summary(id, g, now_ns),
+            open_alerts: open,
+            assets: &g.assets,
+        })
+    }
+}
+
+/// The asset's charts, made if there is room.
+fn asset_charts<'a>(g: &'a mut Gateway, asset: &str, limits: Limits) -> Option<&'a mut AssetCharts> {
+    if !g.assets.contains_key(asset) && g.assets.len() >= limits.assets {
+        return None;
+    }
+    Some(g.assets.entry(asset.to_string()).or_default())
+}
+
+fn rank(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Critical => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,18 @@
 //! The provisioning file as written: serde structs, one per TOML table, unknown keys rejected.
 //!
 //! Nothing here is checked beyond types; [`super::validate`] turns these into the validated
-//! [`super::Config`] and reports every problem at once.
+//! [`super::Config`] and reports every problem at once. The same structs give the file's JSON
+//! Schema ([`super::json_schema`]): their doc comments are its descriptions, and a
+//! `#[schemars(...)]` adds what only validation knows (the strings a field accepts, a default
+//! that validation fills in).
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `[gateway]`: who this gateway is and where it keeps its state.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
     /// Gateway id; part of every Kafka key and dedup header. Letters, digits, `.`, `_`, `-`.
@@ -27,7 +31,7 @@ fn default_heartbeat() -> u64 {
 }
 
 /// `[kafka]`: where records go.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKafka {
     /// Comma-separated `host:port` list.
@@ -37,9 +41,11 @@ pub struct RawKafka {
     pub topics: RawTopics,
     /// Payload encoding: `json` (default) or `cbor`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["json", "cbor"], "default" = "json"))]
     pub encoding: Option<String>,
     /// `none`, `gzip`, `snappy`, `lz4` or `zstd` (default).
     #[serde(default)]
+    #[schemars(extend("enum" = ["none", "gzip", "snappy", "lz4", "zstd"], "default" = "zstd"))]
     pub compression: Option<String>,
     /// Create missing topics at start (admin API).
     #[serde(default)]
@@ -70,7 +76,7 @@ fn default_in_flight() -> usize {
 }
 
 /// `[kafka.topics]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTopics {
     #[serde(default = "default_alerts")]
@@ -102,7 +108,7 @@ fn default_status() -> String {
 }
 
 /// `[metrics]`: the local Prometheus `/metrics` and `/health` endpoint (off without it).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     /// `IP:port` to listen on, e.g. `127.0.0.1:9464` (loopback: only the gateway itself).
@@ -110,7 +116,7 @@ pub struct RawMetrics {
 }
 
 /// `[outbox]`: the durable store-and-forward buffer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutbox {
     /// Bytes of records the outbox may hold before it evicts (oldest telemetry first).
@@ -118,6 +124,7 @@ pub struct RawOutbox {
     pub budget_bytes: u64,
     /// `full`: fsync every commit. `batched`: fsync every `sync_interval_ms`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["full", "batched"], "default" = "full"))]
     pub durability: Option<String>,
     /// Group-commit interval for `batched` durability.
     #[serde(default = "default_sync_ms")]
@@ -142,7 +149,7 @@ fn default_sync_ms() -> u64 {
 }
 
 /// How a source finds a sample's event time.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTimestamp {
     /// Field holding the event time; absent in a payload → arrival time.
@@ -150,27 +157,32 @@ pub struct RawTimestamp {
     pub field: Option<String>,
     /// `auto` (default), `s`, `ms`, `us`, `ns` or `rfc3339`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["auto", "s", "ms", "us", "ns", "rfc3339"], "default" = "auto"))]
     pub unit: Option<String>,
     /// Live sources (MQTT, serial): samples stamped more than this ahead of the gateway clock
     /// are rejected as `ts_future` (default 300).
     #[serde(default)]
+    #[schemars(extend("default" = super::TimePolicy::DEFAULT_MAX_FUTURE_SECS))]
     pub max_future_secs: Option<u64>,
     /// Live sources: samples stamped more than this behind the gateway clock are rejected as
     /// `ts_past` (default 366 days; 0: no limit).
     #[serde(default)]
+    #[schemars(extend("default" = super::TimePolicy::DEFAULT_MAX_PAST_SECS))]
     pub max_past_secs: Option<u64>,
     /// Replay sources (and live sources while the gateway clock is wrong): a sample more than
     /// this away from its asset's newest event time is rejected as `ts_jump` until 3 distinct
     /// event times in a row confirm the jump (default 86400).
     #[serde(default)]
+    #[schemars(extend("default" = super::TimePolicy::DEFAULT_MAX_JUMP_SECS))]
     pub max_jump_secs: Option<u64>,
 }
 
 /// `[[sources]]` with `type = "mqtt"`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMqtt {
     #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["mqtt"]))]
     pub kind: String,
     pub name: String,
     pub host: String,
@@ -225,10 +237,11 @@ fn default_max_payload() -> usize {
 }
 
 /// `[[sources]]` with `type = "serial"`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSerial {
     #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["serial"]))]
     pub kind: String,
     pub name: String,
     pub device: String,
@@ -236,8 +249,9 @@ pub struct RawSerial {
     pub baud: u32,
     #[serde(default = "default_data_bits")]
     pub data_bits: u8,
-    /// `none`, `odd` or `even`.
+    /// `none` (default), `odd` or `even`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["none", "odd", "even"], "default" = "none"))]
     pub parity: Option<String>,
     #[serde(default = "default_stop_bits")]
     pub stop_bits: u8,
@@ -245,6 +259,7 @@ pub struct RawSerial {
     /// `asset` field).
     pub asset: String,
     /// `csv`, `json` or `kv`.
+    #[schemars(extend("enum" = ["csv", "json", "kv"]))]
     pub format: String,
     /// CSV only: one name per column; `ts` is the event time, `_` skips a column.
     #[serde(default)]
@@ -271,10 +286,11 @@ fn default_max_frame() -> usize {
 
 /// `[[sources]]` with `type = "replay"`: a CSV recording with a header row (`ts`, optional
 /// `asset`, then one column per signal).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
     #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["replay"]))]
     pub kind: String,
     pub name: String,
     /// Path of the CSV file (relative paths are relative to the provisioning file).
@@ -290,7 +306,7 @@ pub struct RawReplay {
 }
 
 /// `[[assets]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAsset {
     pub id: String,
@@ -312,7 +328,7 @@ fn default_interval() -> f64 {
 }
 
 /// `[[assets.signals]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSignal {
     pub name: String,
@@ -336,7 +352,7 @@ pub struct RawSignal {
 }
 
 /// `[[rules]]`: a threshold alert on a raw signal.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
     pub name: String,
@@ -357,11 +373,12 @@ pub struct RawRule {
     pub for_secs: f64,
     /// `info`, `warning` (default) or `critical`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["info", "warning", "critical"], "default" = "warning"))]
     pub severity: Option<String>,
 }
 
 /// `[[models]]`: a model package run on some assets.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawModelBinding {
     /// The package directory (relative paths are relative to the provisioning file).
@@ -373,18 +390,20 @@ pub struct RawModelBinding {
     pub signals: BTreeMap<String, String>,
     /// How long the isolated check of a new package may take, in seconds (default 60, at
     /// most 3600); a check that takes longer is killed and the package refused.
+    #[schemars(extend("default" = super::DEFAULT_CHECK_TIMEOUT.as_secs()))]
     pub check_timeout_secs: Option<f64>,
 }
 
 /// `[[detectors]]`: a detector that learns what normal looks like on some assets, from their
 /// own data, and scores what comes after.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDetector {
     /// Detector name; part of its alerts' ids.
     pub name: String,
     /// `pca` (default): principal components of correlated signals, T² and Q.
     #[serde(default)]
+    #[schemars(extend("enum" = ["pca", "knn"], "default" = "pca"))]
     pub method: Option<String>,
     /// Asset ids; one learned baseline and one alert state per asset.
     pub assets: Vec<String>,
@@ -421,14 +440,14 @@ pub struct RawDetector {
 }
 
 /// `adapt = { half_life_steps = N }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdapt {
     pub half_life_steps: u64,
 }
 
 /// `window = { samples = N, hop = H, sample_rate_hz = F }` (hop defaults to `samples`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDetectorWindow {
     pub samples: usize,
@@ -440,7 +459,7 @@ pub struct RawDetectorWindow {
 /// `learn = { steps = N }` or `learn = { secs = T }`: the first N grid steps (or T seconds of
 /// event time) of each asset; or `learn = { from = "RFC 3339", until = "RFC 3339" }`: the steps
 /// within that span of event time.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLearn {
     #[serde(default)]
@@ -454,12 +473,14 @@ pub struct RawLearn {
 }
 
 /// `alert = { ... }` of a detector.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDetectorAlert {
     #[serde(default)]
     pub name: Option<String>,
+    /// `info`, `warning` (default) or `critical`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["info", "warning", "critical"], "default" = "warning"))]
     pub severity: Option<String>,
     /// Raise when the index is at or above this (default 1.2).
     #[serde(default)]

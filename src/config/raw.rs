@@ -59,8 +59,9 @@ pub struct RawKafka {
     /// Records sent but not yet acknowledged, at most (bounds memory during a backlog drain).
     #[serde(default = "default_in_flight")]
     pub max_in_flight: usize,
-    /// Pass-through librdkafka properties (TLS, SASL, ...). `${NAME}` in a value is replaced by
-    /// the environment variable NAME, so secrets need not live in the file.
+    /// Pass-through librdkafka properties (TLS, SASL, ...). A value may hold secret references
+    /// (`${NAME}` or `${env:NAME}`, `${file:/path}`, `${credential:NAME}`), so secrets need
+    /// not live in the file.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
 }
@@ -79,10 +80,13 @@ fn default_in_flight() -> usize {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTopics {
+    /// Alerts raised and cleared.
     #[serde(default = "default_alerts")]
     pub alerts: String,
+    /// Telemetry buckets.
     #[serde(default = "default_telemetry")]
     pub telemetry: String,
+    /// Heartbeats and learned baselines.
     #[serde(default = "default_status")]
     pub status: String,
 }
@@ -182,10 +186,14 @@ pub struct RawTimestamp {
 #[serde(deny_unknown_fields)]
 pub struct RawMqtt {
     #[serde(rename = "type")]
+    /// `mqtt`.
     #[schemars(extend("enum" = ["mqtt"]))]
     pub kind: String,
+    /// Source name, unique among the sources; letters, digits, `.`, `_`, `-`.
     pub name: String,
+    /// The broker's host name or address.
     pub host: String,
+    /// The broker's port (brokers usually take TLS on 8883).
     #[serde(default = "default_mqtt_port")]
     pub port: u16,
     /// MQTT client id; defaults to `forewarn-<gateway id>-<source name>`. Stable ids keep the
@@ -197,25 +205,32 @@ pub struct RawMqtt {
     /// How topic levels map to asset and signal, e.g. `plant/{asset}/{signal}`. Without
     /// `{signal}` the payload must be an object of signal → value.
     pub topic_pattern: String,
+    /// Where the event time comes from (`timestamp = { field, unit, ... }`).
     #[serde(default)]
     pub timestamp: RawTimestamp,
+    /// MQTT keep-alive, 5 to 3600 seconds.
     #[serde(default = "default_keep_alive")]
     pub keep_alive_secs: u64,
+    /// Username for the broker.
     #[serde(default)]
     pub username: Option<String>,
-    /// `${NAME}` reads the environment variable NAME.
+    /// Password for the broker (needs `username`); a secret reference may stand for it
+    /// (`${NAME}` or `${env:NAME}`, `${file:/path}`, `${credential:NAME}`).
     #[serde(default)]
     pub password: Option<String>,
     /// Connect with TLS: the server's certificate is verified against `ca_file` (only that CA)
     /// or the system roots, and its name against `host`.
     #[serde(default)]
     pub tls: bool,
+    /// With `tls`: the CA certificate (PEM) to verify the broker against, instead of the
+    /// system roots.
     #[serde(default)]
     pub ca_file: Option<String>,
     /// A client certificate (PEM, the chain after it) for brokers that require one, with its
     /// private key (PKCS#8 PEM, unencrypted; `key_file` must not be writable by others).
     #[serde(default)]
     pub cert_file: Option<String>,
+    /// With `cert_file`: its private key (PKCS#8 PEM, unencrypted).
     #[serde(default)]
     pub key_file: Option<String>,
     /// Largest accepted payload. A larger message is acknowledged, dropped and counted as
@@ -241,18 +256,24 @@ fn default_max_payload() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct RawSerial {
     #[serde(rename = "type")]
+    /// `serial`.
     #[schemars(extend("enum" = ["serial"]))]
     pub kind: String,
+    /// Source name, unique among the sources; letters, digits, `.`, `_`, `-`.
     pub name: String,
+    /// The serial device, e.g. `/dev/ttyUSB0` (or a stable name from a udev rule).
     pub device: String,
+    /// Line speed in baud, 1 to 4000000.
     #[serde(default = "default_baud")]
     pub baud: u32,
+    /// 5, 6, 7 or 8.
     #[serde(default = "default_data_bits")]
     pub data_bits: u8,
     /// `none` (default), `odd` or `even`.
     #[serde(default)]
     #[schemars(extend("enum" = ["none", "odd", "even"], "default" = "none"))]
     pub parity: Option<String>,
+    /// 1 or 2.
     #[serde(default = "default_stop_bits")]
     pub stop_bits: u8,
     /// The asset every line belongs to (a `key=value` or JSON line may override it with an
@@ -264,6 +285,7 @@ pub struct RawSerial {
     /// CSV only: one name per column; `ts` is the event time, `_` skips a column.
     #[serde(default)]
     pub fields: Vec<String>,
+    /// Where the event time comes from (`timestamp = { field, unit, ... }`).
     #[serde(default)]
     pub timestamp: RawTimestamp,
     /// Longer lines are discarded and counted as `oversize`.
@@ -290,14 +312,17 @@ fn default_max_frame() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
     #[serde(rename = "type")]
+    /// `replay`.
     #[schemars(extend("enum" = ["replay"]))]
     pub kind: String,
+    /// Source name, unique among the sources; letters, digits, `.`, `_`, `-`.
     pub name: String,
     /// Path of the CSV file (relative paths are relative to the provisioning file).
     pub path: String,
     /// Asset for files without an `asset` column.
     #[serde(default)]
     pub asset: Option<String>,
+    /// Where the event time comes from (`timestamp = { field, unit, ... }`).
     #[serde(default)]
     pub timestamp: RawTimestamp,
     /// Rows per second to replay at; 0 = as fast as the pipeline takes them.
@@ -309,16 +334,21 @@ pub struct RawReplay {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAsset {
+    /// Asset id, unique; letters, digits, `.`, `_`, `-`. Part of every record of the asset.
     pub id: String,
+    /// Production line, in the asset's records (`meta.line`).
     #[serde(default)]
     pub line: Option<String>,
+    /// Kind of machine, in the asset's records (`meta.type`).
     #[serde(default, rename = "type")]
     pub asset_type: Option<String>,
+    /// Free-form `key = "value"` tags, in the asset's records (`meta.tags`).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// Default telemetry bucket for this asset's signals; 0 = no telemetry.
     #[serde(default = "default_interval")]
     pub interval_secs: f64,
+    /// The asset's signals (at least one): `signals = [{ name = "temp", unit = "degC" }]`.
     #[serde(default)]
     pub signals: Vec<RawSignal>,
 }
@@ -331,7 +361,10 @@ fn default_interval() -> f64 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSignal {
+    /// Signal name, unique within the asset; letters, digits, `.`, `_`, `-` (not `ts` or
+    /// `asset`).
     pub name: String,
+    /// Unit, in the signal's telemetry records.
     #[serde(default)]
     pub unit: Option<String>,
     /// Telemetry bucket for this signal (overrides the asset's); 0 = no telemetry.
@@ -355,9 +388,11 @@ pub struct RawSignal {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
+    /// Rule name, unique among the rules; part of its alerts' ids.
     pub name: String,
     /// Asset id, or `*` for every asset that has the signal.
     pub asset: String,
+    /// The asset signal the rule watches.
     pub signal: String,
     /// Raise when the value stays above this.
     #[serde(default)]
@@ -416,13 +451,15 @@ pub struct RawDetector {
     /// ... as in model manifests, without the signal), one vector per `window`.
     #[serde(default)]
     pub features: Option<Vec<String>>,
-    /// With `features`: the sample-count window they are computed over.
+    /// With `features`: the sample-count window they are computed over
+    /// (`window = { samples = N, hop = H, sample_rate_hz = F }`).
     #[serde(default)]
     pub window: Option<RawDetectorWindow>,
     /// Values per signal and step, resampled by sample and hold (default: one per step).
     #[serde(default)]
     pub samples_per_step: Option<usize>,
-    /// The learning phase.
+    /// The learning phase: `learn = { steps = N }`, `{ secs = T }` or
+    /// `{ from = "RFC 3339", until = "RFC 3339" }`.
     pub learn: RawLearn,
     /// PCA: how many past steps each vector includes besides the current one (default 2).
     #[serde(default)]
@@ -443,6 +480,7 @@ pub struct RawDetector {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdapt {
+    /// The centre's half-life, in steps.
     pub half_life_steps: u64,
 }
 
@@ -450,9 +488,12 @@ pub struct RawAdapt {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDetectorWindow {
+    /// Samples per window, 2 to 65536.
     pub samples: usize,
+    /// Samples from one window to the next (default `samples`: no overlap).
     #[serde(default)]
     pub hop: Option<usize>,
+    /// The signals' sample rate in Hz: the window's duration, and the frequency bands.
     pub sample_rate_hz: f64,
 }
 
@@ -462,12 +503,17 @@ pub struct RawDetectorWindow {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLearn {
+    /// Learn the first N steps of each asset.
     #[serde(default)]
     pub steps: Option<u64>,
+    /// Learn the first T seconds of event time of each asset (as steps of the grid).
     #[serde(default)]
     pub secs: Option<f64>,
+    /// With `until`: learn the steps from this event time (RFC 3339, e.g.
+    /// `2026-03-01T00:00:00Z`; a string, not a TOML date-time).
     #[serde(default)]
     pub from: Option<String>,
+    /// With `from`: the end of the span (RFC 3339).
     #[serde(default)]
     pub until: Option<String>,
 }
@@ -476,6 +522,7 @@ pub struct RawLearn {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDetectorAlert {
+    /// The alert's name (default `<detector name>-anomaly`).
     #[serde(default)]
     pub name: Option<String>,
     /// `info`, `warning` (default) or `critical`.
@@ -491,6 +538,7 @@ pub struct RawDetectorAlert {
     /// Raise when `k` of the last `n` steps are at or above `on` (default 3 of 5).
     #[serde(default)]
     pub k: Option<usize>,
+    /// See `k`; at most 1000.
     #[serde(default)]
     pub n: Option<usize>,
 }

@@ -8,6 +8,7 @@
 
 mod load;
 pub mod raw;
+mod schema;
 pub mod secret;
 mod settings;
 mod validate;
@@ -23,6 +24,7 @@ use crate::record::{AssetMeta, Severity};
 pub use load::{
     load_file, load_file_offline, load_file_with, parse_str, parse_str_with, ConfigErrors, Problem,
 };
+pub use schema::{json_schema, PROVISIONING_SCHEMA};
 pub use secret::Secret;
 pub use settings::{
     Band, TimePolicy, DEFAULT_CHECK_TIMEOUT, KNN_LAGS, KNN_MAX_WINDOW, KNN_MIN_REFERENCE,

@@ -139,7 +139,10 @@ mod tests {
         let fleet = Mutex::new(Fleet::new(Limits::default(), 3.0));
         let consumer = Mutex::new(ConsumerState::default());
         let page = route("/", &fleet, &consumer);
-        assert_eq!((page.code, page.content_type), (200, "text/html; charset=utf-8"));
+        assert_eq!(
+            (page.code, page.content_type),
+            (200, "text/html; charset=utf-8")
+        );
         assert!(String::from_utf8_lossy(&page.body).contains("<title>forewarn fleet</title>"));
         let api = route("/api/fleet", &fleet, &consumer);
         let v: serde_json::Value = serde_json::from_slice(&api.body).expect("JSON");
@@ -149,7 +152,9 @@ mod tests {
         assert_eq!(route("/nothing", &fleet, &consumer).code, 404);
         // No partitions yet: not healthy; every topic read: healthy; one missing: not.
         assert_eq!(route("/health", &fleet, &consumer).code, 503);
-        lock(&consumer).partitions.insert("forewarn.status".into(), 3);
+        lock(&consumer)
+            .partitions
+            .insert("forewarn.status".into(), 3);
         assert_eq!(route("/health", &fleet, &consumer).code, 200);
         lock(&consumer).missing = vec!["forewarn.alerts".into()];
         let health = route("/health", &fleet, &consumer);

@@ -469,7 +469,11 @@ impl Fleet {
 }
 
 /// The asset's charts, made if there is room.
-fn asset_charts<'a>(g: &'a mut Gateway, asset: &str, limits: Limits) -> Option<&'a mut AssetCharts> {
+fn asset_charts<'a>(
+    g: &'a mut Gateway,
+    asset: &str,
+    limits: Limits,
+) -> Option<&'a mut AssetCharts> {
     if !g.assets.contains_key(asset) && g.assets.len() >= limits.assets {
         return None;
     }

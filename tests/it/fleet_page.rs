@@ -114,7 +114,7 @@ fn the_fleet_page_shows_gateways_alerts_charts_and_gateways_going_away() {
     std::thread::scope(|s| {
         s.spawn(|| feed(&mqtt, &stop, &hot));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let browser = Browser::start(1400, 640);
+            let browser = Browser::start(1400, 720);
             browser.goto(&format!("http://127.0.0.1:{port}/"));
             let t = Duration::from_secs(60);
             browser.wait_for(

@@ -125,7 +125,11 @@ fn alerts_open_and_clear_and_the_timeline_keeps_the_newest() {
     let values: Vec<f64> = scores.iter().map(|(_, v)| v[0]).collect();
     assert_eq!(values, [85.0, 90.0, 70.0, 95.0]);
     let v = f.view(T0, 10);
-    let timeline: Vec<_> = v.timeline.iter().map(|e| (e.id.as_str(), e.event)).collect();
+    let timeline: Vec<_> = v
+        .timeline
+        .iter()
+        .map(|e| (e.id.as_str(), e.event))
+        .collect();
     assert_eq!(
         timeline,
         [
@@ -199,7 +203,10 @@ fn rejections_are_counted_by_reason_with_the_last_one_kept() {
     let mut f = Fleet::new(Limits::default(), 3.0);
     f.reject("undecodable", "forewarn.status[0]@4: expected value".into());
     f.reject("undecodable", "forewarn.status[0]@5: EOF".into());
-    f.reject("unknown_schema", "forewarn.status[1]@0: forewarn.status.v9".into());
+    f.reject(
+        "unknown_schema",
+        "forewarn.status[1]@0: forewarn.status.v9".into(),
+    );
     assert_eq!(f.counts.rejected["undecodable"], 2);
     assert_eq!(f.counts.rejected["unknown_schema"], 1);
     assert_eq!(

@@ -5,8 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use super::consume::Source;
-use super::state::Limits;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::consume::{ingest, Reader, Source};
+use super::state::{Fleet, Limits};
+use crate::record::now_ns;
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +61,75 @@ enum Command {
         #[arg(long, default_value_t = Limits::default().points)]
         points: usize,
     },
+    /// Print the fleet as a table (or JSON): every gateway's state, last heartbeat, version,
+    /// config revision, outbox and time until full, open alerts, sources, stalled stages.
+    Status {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Records read back from the end of each status and alerts partition.
+        #[arg(long, default_value_t = 2000)]
+        history: i64,
+        /// Missed heartbeats after which a gateway shows as offline (late before that).
+        #[arg(long, default_value_t = 3.0)]
+        offline_after: f64,
+        /// Longest wait, in seconds, for the topics to be read up to their end.
+        #[arg(long, default_value_t = 20.0)]
+        wait: f64,
+        /// Print again every this many seconds (until SIGINT) instead of once.
+        #[arg(long)]
+        watch: Option<f64>,
+        /// The `/api/fleet` JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print forewarn records as JSON lines (`topic`, `partition`, `offset`, `key`, `gateway`,
+    /// `seq`, `schema`, `content_type`, `record`), JSON and CBOR payloads alike.
+    Tail {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Topics to read (default: the status, alerts and telemetry topics).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Records read back from the end of each partition first.
+        #[arg(long, default_value_t = 10)]
+        history: i64,
+        /// Every record the topics hold (instead of --history).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+/// Where Kafka is and the topic names (status and tail).
+#[derive(clap::Args)]
+struct KafkaArgs {
+    /// Kafka's `host:port` list.
+    #[arg(long, short = 'b')]
+    bootstrap_servers: String,
+    /// librdkafka property `key=value` (TLS, SASL), repeatable.
+    #[arg(long = "property", short = 'X', value_parser = key_value)]
+    properties: Vec<(String, String)>,
+    #[arg(long, default_value = "forewarn.status")]
+    status_topic: String,
+    #[arg(long, default_value = "forewarn.alerts")]
+    alerts_topic: String,
+    #[arg(long, default_value = "forewarn.telemetry")]
+    telemetry_topic: String,
+}
+
+impl KafkaArgs {
+    fn source(self, history: i64) -> Source {
+        Source {
+            bootstrap_servers: self.bootstrap_servers,
+            properties: self.properties,
+            status_topic: self.status_topic,
+            alerts_topic: self.alerts_topic,
+            telemetry_topic: self.telemetry_topic,
+            history: history.max(0),
+        }
+    }
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -108,6 +183,24 @@ pub fn main() -> ExitCode {
             },
             offline_after,
         }),
+        Command::Status {
+            kafka,
+            history,
+            offline_after,
+            wait,
+            watch,
+            json,
+        } => status(kafka.source(history), offline_after, wait, watch, json),
+        Command::Tail {
+            kafka,
+            topics,
+            history,
+            from_beginning,
+            count,
+        } => {
+            let history = if from_beginning { i64::MAX } else { history };
+            tail(kafka.source(history), topics, count)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -115,5 +208,128 @@ pub fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM sets the flag (the commands below poll it).
+fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let _ = signal_flag(signal, stop.clone());
+    }
+    stop
+}
+
+/// A flag a signal sets, through a thread that waits for it with tokio's signal handling
+/// on a small runtime of its own.
+fn signal_flag(signal: i32, flag: Arc<AtomicBool>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("fleet-signal".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                use tokio::signal::unix::{signal as listen, SignalKind};
+                if let Ok(mut s) = listen(SignalKind::from_raw(signal)) {
+                    s.recv().await;
+                    flag.store(true, Ordering::Relaxed);
+                }
+            })
+        })?;
+    Ok(())
+}
+
+/// Read the status and alerts topics up to their end (or for `wait` seconds), then print;
+/// with `watch`, keep reading and print again every `watch` seconds.
+fn status(
+    mut source: Source,
+    offline_after: f64,
+    wait: f64,
+    watch: Option<f64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    // Telemetry is not in the table: reading it would only cost time.
+    source.telemetry_topic = String::new();
+    let topics = [source.status_topic.as_str(), source.alerts_topic.as_str()];
+    let mut reader = Reader::new(
+        &source.bootstrap_servers,
+        &source.properties,
+        &topics,
+        source.history,
+    )?;
+    let mut fleet = Fleet::new(Limits::default(), offline_after);
+    let stop = stop_flag();
+    let deadline = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
+    while !reader.caught_up() && Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        reader.poll(|m, live| ingest(m, &source, live, &mut fleet));
+    }
+    if let Some(state) = reader.take_state().filter(|_| !reader.caught_up()) {
+        tracing::warn!(
+            missing = ?state.missing,
+            last_error = ?state.last_error,
+            "Not read up to the end within --wait; printing what was read."
+        );
+    }
+    let print = |fleet: &Fleet| -> anyhow::Result<()> {
+        let view = fleet.view(now_ns(), 20);
+        let text = if json {
+            serde_json::to_string(&view)? + "\n"
+        } else {
+            super::table::render(&view)
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    };
+    print(&fleet)?;
+    let Some(every) = watch else {
+        return Ok(());
+    };
+    let every = Duration::from_secs_f64(every.max(0.5));
+    let mut next = Instant::now() + every;
+    while !stop.load(Ordering::Relaxed) {
+        reader.poll(|m, live| ingest(m, &source, live, &mut fleet));
+        if Instant::now() >= next {
+            println!();
+            print(&fleet)?;
+            next = Instant::now() + every;
+        }
+    }
+    Ok(())
+}
+
+/// Print records as JSON lines until `count` or SIGINT.
+fn tail(source: Source, topics: Vec<String>, count: Option<u64>) -> anyhow::Result<()> {
+    let topics: Vec<&str> = if topics.is_empty() {
+        source.topics().to_vec()
+    } else {
+        topics.iter().map(String::as_str).collect()
+    };
+    let mut reader = Reader::new(
+        &source.bootstrap_servers,
+        &source.properties,
+        &topics,
+        source.history,
+    )?;
+    let stop = stop_flag();
+    let mut printed = 0u64;
+    let mut failed: Option<std::io::Error> = None;
+    while !stop.load(Ordering::Relaxed) && count.is_none_or(|c| printed < c) && failed.is_none() {
+        reader.poll(|m, _| match super::tail::line(m) {
+            Ok(line) => {
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+                    failed = Some(e); // a closed pipe (`| head`) ends the command
+                }
+                printed += 1;
+            }
+            Err(e) => tracing::warn!("Not decodable, skipped: {e}"),
+        });
+    }
+    match failed {
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }

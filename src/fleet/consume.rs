@@ -11,7 +11,7 @@
 //! record its `forewarn-schema` header names; a record that fails is counted with the reason
 //! (`undecodable`, `unknown_schema`, `wrong_topic`) and the topic, partition and offset.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,6 +43,17 @@ pub struct Source {
     pub history: i64,
 }
 
+impl Source {
+    /// The status, alerts and telemetry topics.
+    pub fn topics(&self) -> [&str; 3] {
+        [
+            self.status_topic.as_str(),
+            self.alerts_topic.as_str(),
+            self.telemetry_topic.as_str(),
+        ]
+    }
+}
+
 /// What the consumer tells the page about itself.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ConsumerState {
@@ -54,119 +65,149 @@ pub struct ConsumerState {
     pub last_error: Option<String>,
 }
 
-/// Read until `stop` is set.
-pub fn run(
-    source: Source,
-    fleet: Arc<Mutex<Fleet>>,
-    state: Arc<Mutex<ConsumerState>>,
-    stop: Arc<AtomicBool>,
-) -> anyhow::Result<()> {
-    let mut config = ClientConfig::new();
-    for (k, v) in &source.properties {
-        config.set(k, v);
-    }
-    config
-        .set("bootstrap.servers", &source.bootstrap_servers)
-        .set("group.id", "forewarn-fleet")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
-    let consumer: BaseConsumer =
-        crate::forward::client::create_with(&config, DefaultConsumerContext)?;
-    let topics = [
-        source.status_topic.as_str(),
-        source.alerts_topic.as_str(),
-        source.telemetry_topic.as_str(),
-    ];
-    // (topic, partition) → the end offset when it was first assigned.
-    let mut start_end: HashMap<(String, i32), i64> = HashMap::new();
-    let mut next_look = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        if Instant::now() >= next_look {
-            let missing = look_for_partitions(&consumer, &topics, &source, &mut start_end);
-            let all_found = missing.is_empty();
-            let mut s = lock(&state);
-            s.missing = missing;
-            s.partitions.clear();
-            for (t, _) in start_end.keys() {
-                *s.partitions.entry(t.clone()).or_default() += 1;
-            }
-            drop(s);
-            next_look = Instant::now()
-                + if all_found {
-                    METADATA_EVERY
-                } else {
-                    Duration::from_secs(2)
-                };
+/// Reads topics from `history` records before their end, then follows them.
+pub struct Reader {
+    consumer: BaseConsumer,
+    topics: Vec<String>,
+    history: i64,
+    /// (topic, partition) → the end offset when it was first assigned.
+    start_end: HashMap<(String, i32), i64>,
+    /// Partitions not yet read up to that offset.
+    behind: HashSet<(String, i32)>,
+    next_look: Instant,
+    state: ConsumerState,
+    /// `state` changed since [`Reader::take_state`].
+    changed: bool,
+}
+
+impl Reader {
+    pub fn new(
+        bootstrap_servers: &str,
+        properties: &[(String, String)],
+        topics: &[&str],
+        history: i64,
+    ) -> anyhow::Result<Reader> {
+        let mut config = ClientConfig::new();
+        for (k, v) in properties {
+            config.set(k, v);
         }
-        match consumer.poll(Duration::from_millis(200)) {
+        config
+            .set("bootstrap.servers", bootstrap_servers)
+            .set("group.id", "forewarn-fleet")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        Ok(Reader {
+            consumer: crate::forward::client::create_with(&config, DefaultConsumerContext)?,
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            history: history.max(0),
+            start_end: HashMap::new(),
+            behind: HashSet::new(),
+            next_look: Instant::now(),
+            state: ConsumerState::default(),
+            changed: true,
+        })
+    }
+
+    /// Every topic found and every partition read up to where it ended when it was found.
+    pub fn caught_up(&self) -> bool {
+        self.state.missing.is_empty() && !self.start_end.is_empty() && self.behind.is_empty()
+    }
+
+    /// The consumer's state, if it changed since the last call.
+    pub fn take_state(&mut self) -> Option<ConsumerState> {
+        std::mem::take(&mut self.changed).then(|| self.state.clone())
+    }
+
+    /// Wait up to 200 ms for a record; give it to `f` with whether it is live (written after
+    /// its partition was found).
+    pub fn poll(&mut self, f: impl FnOnce(&BorrowedMessage<'_>, bool)) {
+        if Instant::now() >= self.next_look {
+            self.look_for_partitions();
+        }
+        match self.consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Ok(m)) => {
-                let live = start_end
-                    .get(&(m.topic().to_string(), m.partition()))
-                    .is_none_or(|end| m.offset() >= *end);
-                ingest(&m, &source, live, &mut lock(&fleet));
+                let key = (m.topic().to_string(), m.partition());
+                let end = self.start_end.get(&key).copied();
+                if end.is_some_and(|end| m.offset() + 1 >= end) && self.behind.remove(&key) {
+                    self.changed = true;
+                }
+                f(&m, end.is_none_or(|end| m.offset() >= end));
             }
             Some(Err(e)) => {
-                let mut s = lock(&state);
+                let s = &mut self.state;
                 s.errors += 1;
                 if s.errors == 1 || s.errors.is_power_of_two() {
                     warn!(error = %e, errors = s.errors, "Fleet: Kafka consumer error.");
                 }
                 s.last_error = Some(e.to_string());
+                self.changed = true;
             }
         }
     }
-    Ok(())
-}
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Assign the partitions not assigned yet (from `history` back from their end); the topics
-/// not found.
-fn look_for_partitions(
-    consumer: &BaseConsumer,
-    topics: &[&str],
-    source: &Source,
-    start_end: &mut HashMap<(String, i32), i64>,
-) -> Vec<String> {
-    let mut missing = Vec::new();
-    let mut added = Vec::new();
-    for topic in topics {
-        let partitions = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(2))
-            .ok()
-            .and_then(|md| {
-                md.topics()
-                    .first()
-                    .filter(|t| t.error().is_none())
-                    .map(|t| t.partitions().len())
-            })
-            .unwrap_or(0);
-        if partitions == 0 {
-            missing.push(topic.to_string());
-            continue;
-        }
-        for p in 0..partitions as i32 {
-            let key = (topic.to_string(), p);
-            if start_end.contains_key(&key) {
+    /// Assign the partitions not assigned yet (from `history` back from their end); note the
+    /// topics not found.
+    fn look_for_partitions(&mut self) {
+        let mut missing = Vec::new();
+        let mut added = Vec::new();
+        for topic in &self.topics {
+            let partitions = self
+                .consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(2))
+                .ok()
+                .and_then(|md| {
+                    md.topics()
+                        .first()
+                        .filter(|t| t.error().is_none())
+                        .map(|t| t.partitions().len())
+                })
+                .unwrap_or(0);
+            if partitions == 0 {
+                missing.push(topic.clone());
                 continue;
             }
-            let Ok((low, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(2))
-            else {
-                continue; // looked for again next time
-            };
-            start_end.insert(key, high);
-            added.push((topic.to_string(), p, (high - source.history).max(low)));
+            for p in 0..partitions as i32 {
+                let key = (topic.clone(), p);
+                if self.start_end.contains_key(&key) {
+                    continue;
+                }
+                let Ok((low, high)) =
+                    self.consumer
+                        .fetch_watermarks(topic, p, Duration::from_secs(2))
+                else {
+                    continue; // looked for again next time
+                };
+                let from = (high - self.history).max(low);
+                if from < high {
+                    self.behind.insert(key.clone());
+                }
+                self.start_end.insert(key, high);
+                added.push((topic.clone(), p, from));
+            }
         }
+        if !added.is_empty() {
+            self.assign(added);
+        }
+        self.next_look = Instant::now()
+            + if missing.is_empty() {
+                METADATA_EVERY
+            } else {
+                Duration::from_secs(2)
+            };
+        self.state.missing = missing;
+        self.state.partitions.clear();
+        for (t, _) in self.start_end.keys() {
+            *self.state.partitions.entry(t.clone()).or_default() += 1;
+        }
+        self.changed = true;
     }
-    if !added.is_empty() {
-        // `assign` replaces the assignment: the partitions already read go on from where
-        // they are.
+
+    /// `assign` replaces the assignment: the partitions already read go on from where they are.
+    fn assign(&mut self, added: Vec<(String, i32, i64)>) {
         let mut tpl = TopicPartitionList::new();
-        let positions = consumer.position().unwrap_or_default();
-        for ((topic, p), _) in start_end.iter() {
+        let positions = self.consumer.position().unwrap_or_default();
+        for (topic, p) in self.start_end.keys() {
             let from = match added.iter().find(|(t, q, _)| t == topic && q == p) {
                 Some((_, _, offset)) => Offset::Offset(*offset),
                 None => positions
@@ -179,7 +220,7 @@ fn look_for_partitions(
                 warn!(error = %e, topic, partition = p, "Fleet: partition not added.");
             }
         }
-        match consumer.assign(&tpl) {
+        match self.consumer.assign(&tpl) {
             Ok(()) => info!(
                 partitions = tpl.count(),
                 added = added.len(),
@@ -188,12 +229,39 @@ fn look_for_partitions(
             Err(e) => {
                 warn!(error = %e, "Fleet: assigning the partitions failed; trying again.");
                 for (t, p, _) in added {
-                    start_end.remove(&(t, p));
+                    let key = (t, p);
+                    self.start_end.remove(&key);
+                    self.behind.remove(&key);
                 }
             }
         }
     }
-    missing
+}
+
+/// Read into `fleet` until `stop` is set.
+pub fn run(
+    source: Source,
+    fleet: Arc<Mutex<Fleet>>,
+    state: Arc<Mutex<ConsumerState>>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let mut reader = Reader::new(
+        &source.bootstrap_servers,
+        &source.properties,
+        &source.topics(),
+        source.history,
+    )?;
+    while !stop.load(Ordering::Relaxed) {
+        reader.poll(|m, live| ingest(m, &source, live, &mut lock(&fleet)));
+        if let Some(s) = reader.take_state() {
+            *lock(&state) = s;
+        }
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn header<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
@@ -205,7 +273,7 @@ fn header<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
 }
 
 /// Decode one record and give it to the fleet (or count why not).
-fn ingest(m: &BorrowedMessage<'_>, source: &Source, live: bool, fleet: &mut Fleet) {
+pub fn ingest(m: &BorrowedMessage<'_>, source: &Source, live: bool, fleet: &mut Fleet) {
     let at = format!("{}[{}]@{}", m.topic(), m.partition(), m.offset());
     let payload = m.payload().unwrap_or_default();
     let cbor = header(m, "content-type") == Some("application/cbor");

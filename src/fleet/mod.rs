@@ -14,6 +14,8 @@
 pub mod cli;
 pub mod consume;
 pub mod state;
+pub mod table;
+pub mod tail;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

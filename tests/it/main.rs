@@ -13,6 +13,7 @@ mod crash;
 mod demo;
 mod detectors;
 mod faults;
+mod fleet_cli;
 mod fleet_page;
 mod hostile;
 mod kafka_security;

@@ -115,6 +115,7 @@ fn the_python_consumer_example_reads_json_and_cbor_gateways_exactly() {
             .filter(|l| l["gateway"] == id && l["schema"] == "forewarn.telemetry.v1")
             .collect();
         assert!(telemetry.len() >= 2, "{id}: {lines:#?}\n{stderr}");
+        let mut compared = 0;
         for l in telemetry {
             assert_eq!(l["content_type"], content_type, "{l}");
             let seq = l["seq"].as_u64().expect("seq");
@@ -127,7 +128,9 @@ fn the_python_consumer_example_reads_json_and_cbor_gateways_exactly() {
             ] {
                 assert_eq!(py[field], rs[field], "{id} seq {seq} {field}: {py} vs {rs}");
             }
+            compared += 1;
         }
+        assert!(compared > 0, "{id}: no telemetry read by both consumers");
         // A heartbeat's time has nanoseconds from the clock: above 2^53, exact.
         let statuses: Vec<&serde_json::Value> = lines
             .iter()

@@ -75,7 +75,7 @@ pub struct Heartbeat {
     pub delivered: u64,
     pub delivery_errors: u64,
     pub stalled: Vec<String>,
-    /// `name version` of each model that runs.
+    /// `name version (first 8 hex digits of its sha256)` of each model that runs.
     pub models: Vec<String>,
     pub ts_ms: i64,
 }
@@ -102,7 +102,10 @@ impl From<&Status> for Heartbeat {
                 .models
                 .iter()
                 .filter(|(_, m)| m.running)
-                .map(|(n, m)| format!("{n} {}", m.version))
+                .map(|(n, m)| match m.sha256.get(..8) {
+                    Some(sha) => format!("{n} {} ({sha})", m.version),
+                    None => format!("{n} {}", m.version),
+                })
                 .collect(),
             ts_ms: s.ts_ns / MS,
         }

@@ -37,6 +37,11 @@ pub struct DetectorStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelStatus {
     pub version: String,
+    /// The sha256 of the ONNX file that runs (the package's checksum, checked at load), so
+    /// the center can tell two builds of one version apart. Absent from agents before it was
+    /// added, and while no version runs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
     pub assets: usize,
     pub windows: u64,
     /// Samples dropped by the windows, by reason (`late`, `out_of_order`, `overflow`, `outlier`:

@@ -166,6 +166,17 @@ fn check_inferences(bootstrap: &str, model: &str, windows: u64) {
         "{model}: {last}"
     );
     assert_eq!(last["errors"].as_u64(), Some(0), "{model}: {last}");
+    // The ONNX file that ran, by the checksum its package declares.
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/{model}/manifest.toml")),
+    )
+    .expect("manifest");
+    let sha256 = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 = "))
+        .map(|v| v.trim().trim_matches('"'))
+        .expect("sha256 in the manifest");
+    assert_eq!(last["sha256"], sha256, "{model}: {last}");
 }
 
 #[test]

@@ -77,6 +77,8 @@ struct Instance {
 #[derive(Debug, Clone, Default)]
 pub struct ModelStats {
     pub version: String,
+    /// The ONNX file's sha256, as the manifest gives it (and the load checked).
+    pub sha256: String,
     pub assets: usize,
     pub inferences: u64,
     pub errors: u64,
@@ -164,6 +166,7 @@ impl ModelRunner {
             let m = &model.manifest;
             let stats = r.stats.entry(m.name.clone()).or_default();
             stats.version = m.version.clone();
+            stats.sha256 = m.sha256.clone();
             stats.assets += bindings.len();
             stats.monitor = FeatureMonitor::new(m);
             for binding in bindings {
@@ -302,6 +305,7 @@ impl ModelRunner {
                 let drops = w.drops().map(|(k, n)| (k.to_string(), n)).collect();
                 let s = ModelStatus {
                     version: st.version.clone(),
+                    sha256: st.sha256.clone(),
                     assets: st.assets,
                     windows: w.windows,
                     window_drops: drops,

@@ -19,6 +19,7 @@ pub mod app;
 pub mod channel;
 pub mod cli;
 pub mod codec;
+pub mod command;
 pub mod config;
 pub mod demo;
 pub mod detect;

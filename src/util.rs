@@ -8,6 +8,30 @@ use std::time::Duration;
 pub type FastMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 pub type FastSet<K> = std::collections::HashSet<K, rustc_hash::FxBuildHasher>;
 
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The bytes of hex text (either case); `None` if it is not an even number of hex digits.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    let t = text.as_bytes();
+    if !t.len().is_multiple_of(2) {
+        return None;
+    }
+    t.chunks(2)
+        .map(|p| {
+            let digit = |c: u8| (c as char).to_digit(16);
+            Some((digit(p[0])? * 16 + digit(p[1])?) as u8)
+        })
+        .collect()
+}
+
 /// A map key of two shared names (asset, signal) that can be looked up by two borrowed names,
 /// so that a per-sample lookup clones no `Arc` (an atomic increment and decrement each):
 /// `map.get(&("pump-1", "temp") as &dyn NamePair)`.
@@ -166,6 +190,16 @@ pub fn check_name(s: &str) -> Result<(), NameError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_hex() {
+        assert_eq!(super::hex(&[0x00, 0xab, 0xff]), "00abff");
+        assert_eq!(super::unhex("00ABff"), Some(vec![0x00, 0xab, 0xff]));
+        assert_eq!(super::unhex(""), Some(vec![]));
+        assert_eq!(super::unhex("abc"), None);
+        assert_eq!(super::unhex("zz"), None);
+        assert_eq!(super::unhex("é0"), None);
+    }
+
     use super::*;
 
     #[test]

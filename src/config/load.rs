@@ -420,9 +420,5 @@ fn locate(doc: &Spanned<DeTable<'_>>, path: &str) -> Option<Range<usize>> {
 /// The first 16 hex digits of the SHA-256 of the provisioning text.
 pub fn revision(text: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::util::hex(&sha2::Sha256::digest(text.as_bytes())[..8])
 }

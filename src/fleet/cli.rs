@@ -6,12 +6,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::consume::{ingest, Reader, Source};
 use super::state::{Fleet, Limits};
+use crate::command::gate::{Gate, Verdict};
+use crate::command::{Action, SecretKey, TrustedKey};
 use crate::record::now_ns;
 
 #[derive(Parser)]
@@ -100,6 +103,72 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Make a signing key: NAME.secret (mode 0600, never overwritten) and NAME.pub; print the
+    /// provisioning file lines that trust it.
+    Keygen {
+        /// NAME: the path of the two files without their extension.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a command for gateways (by id and/or tags): the envelope as one JSON line.
+    Sign {
+        /// The secret key file (from keygen).
+        #[arg(long)]
+        key: PathBuf,
+        /// A gateway id it is for (repeatable).
+        #[arg(long = "gateway")]
+        gateways: Vec<String>,
+        /// key=value: for every gateway with all these tags (repeatable).
+        #[arg(long = "tag", value_parser = key_value)]
+        tags: Vec<(String, String)>,
+        #[arg(long, value_enum)]
+        action: ActionArg,
+        /// relearn, reset-baseline: the detector.
+        #[arg(long)]
+        detector: Option<String>,
+        /// relearn, reset-baseline: one asset (default: all the detector's).
+        #[arg(long)]
+        asset: Option<String>,
+        /// rotate-keys: a public key file to trust (repeatable).
+        #[arg(long = "add-key")]
+        add_keys: Vec<PathBuf>,
+        /// rotate-keys: a key id to trust no more (repeatable).
+        #[arg(long = "remove-key")]
+        remove_keys: Vec<String>,
+        /// Seconds the command stays valid.
+        #[arg(long, default_value_t = 600.0)]
+        expires_in: f64,
+        /// Above every seq the gateways accepted (default: now, in microseconds).
+        #[arg(long)]
+        seq: Option<u64>,
+        /// Default: 16 random hex digits.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Check an envelope (FILE, or - for stdin) as a gateway would: print the command, or
+    /// why it is refused (exit 1).
+    Verify {
+        /// A public key file the gateway trusts (repeatable).
+        #[arg(long = "trusted", required = true)]
+        trusted: Vec<PathBuf>,
+        #[arg(long)]
+        gateway: String,
+        /// key=value: the gateway's tags (repeatable).
+        #[arg(long = "tag", value_parser = key_value)]
+        tags: Vec<(String, String)>,
+        /// The highest seq the gateway accepted before.
+        #[arg(long, default_value_t = 0)]
+        last_seq: u64,
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ActionArg {
+    Ping,
+    Relearn,
+    ResetBaseline,
+    RotateKeys,
 }
 
 /// Where Kafka is and the topic names (status and tail).
@@ -191,6 +260,94 @@ pub fn main() -> ExitCode {
             watch,
             json,
         } => status(kafka.source(history), offline_after, wait, watch, json),
+        Command::Keygen { out } => keygen(&out),
+        Command::Sign {
+            key,
+            gateways,
+            tags,
+            action,
+            detector,
+            asset,
+            add_keys,
+            remove_keys,
+            expires_in,
+            seq,
+            id,
+        } => (|| {
+            let action = match (action, detector) {
+                (ActionArg::Ping, _) => Action::Ping,
+                (ActionArg::Relearn, Some(detector)) => Action::Relearn { detector, asset },
+                (ActionArg::ResetBaseline, Some(detector)) => {
+                    Action::ResetBaseline { detector, asset }
+                }
+                (ActionArg::Relearn | ActionArg::ResetBaseline, None) => {
+                    anyhow::bail!("--action relearn and reset-baseline need --detector")
+                }
+                (ActionArg::RotateKeys, _) => Action::RotateKeys {
+                    add: add_keys
+                        .iter()
+                        .map(|p| Ok(TrustedKey::parse(&read(p)?)?))
+                        .collect::<anyhow::Result<_>>()?,
+                    remove: remove_keys,
+                },
+            };
+            let key = SecretKey::parse(&read(&key)?)?;
+            let now = now_ns();
+            let id = match id {
+                Some(id) => id,
+                None => {
+                    let mut b = [0u8; 8];
+                    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    crate::util::hex(&b)
+                }
+            };
+            let command = crate::command::Command {
+                schema: crate::command::COMMAND_SCHEMA.into(),
+                id,
+                target: crate::command::Target {
+                    gateways,
+                    tags: tags.into_iter().collect(),
+                },
+                seq: seq.unwrap_or((now / 1000).max(1) as u64),
+                issued_ns: now,
+                expires_ns: now.saturating_add((expires_in.max(0.0) * 1e9) as i64),
+                action,
+            };
+            println!(
+                "{}",
+                serde_json::to_string(&crate::command::sign(&command, &key))?
+            );
+            Ok(())
+        })(),
+        Command::Verify {
+            trusted,
+            gateway,
+            tags,
+            last_seq,
+            file,
+        } => (|| {
+            let keys = trusted
+                .iter()
+                .map(|p| Ok(TrustedKey::parse(&read(p)?)?))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut gate = Gate::new(&gateway, tags.into_iter().collect(), &keys, last_seq)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let bytes = if file.as_os_str() == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+                b
+            } else {
+                std::fs::read(&file)?
+            };
+            match gate.check(bytes.trim_ascii(), now_ns()) {
+                Verdict::Accept(c) => {
+                    println!("{}", serde_json::to_string(&c)?);
+                    Ok(())
+                }
+                Verdict::NotForUs => anyhow::bail!("not_for_us: the command is for other gateways"),
+                Verdict::Refuse(r, why) => anyhow::bail!("refused, {}: {why}", r.name()),
+            }
+        })(),
         Command::Tail {
             kafka,
             topics,
@@ -332,4 +489,34 @@ fn tail(source: Source, topics: Vec<String>, count: Option<u64>) -> anyhow::Resu
         Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Write NAME.secret (0600, only if new) and NAME.pub; print the lines that trust the key.
+fn keygen(out: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = SecretKey::generate()?;
+    let secret = out.with_extension("secret");
+    let public = out.with_extension("pub");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&secret)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", secret.display()))?;
+    f.write_all(key.to_file().as_bytes())?;
+    f.sync_all()?;
+    let trusted = key.trusted();
+    std::fs::write(&public, trusted.to_file())?;
+    println!(
+        "# {} (secret: {}; keep it off the gateways)\n[[commands.trusted_keys]]\nid = \"{}\"\npublic_key = \"{}\"",
+        public.display(),
+        secret.display(),
+        trusted.id,
+        trusted.public_key
+    );
+    Ok(())
 }

@@ -14,6 +14,7 @@ mod demo;
 mod detectors;
 mod faults;
 mod fleet_cli;
+mod fleet_commands;
 mod fleet_page;
 mod hostile;
 mod kafka_security;

@@ -72,6 +72,11 @@
 //!   records/s appended with batched commits.
 //! - `codec`: one telemetry record encoded as the Kafka payload (`json`, `cbor`) and as the
 //!   outbox value (`outbox_cbor`, the record with its kind tag); thrpt: records/s.
+//! - `fleet`: the fleet page's state (`forewarn-fleet serve`, not the agent) at its default
+//!   limits, filled with 1000 gateways × 10 assets × 120 points: `ingest/telemetry` one record
+//!   (thrpt: records/s), `view/1000_gateways` one `/api/fleet` answer (view and JSON). Before
+//!   the group it prints the RSS the filled fleet added; it runs first, before the other groups
+//!   have allocated (memory they free would hide the fleet's growth).
 //!
 //! Stateful stages (windows, buckets, rules, deadband, swinging door, processor, runner) see
 //! event time that keeps rising across iterations: when a recording or the generated workload
@@ -141,6 +146,7 @@ fn test_mode() -> bool {
 
 mod decode;
 mod detect;
+mod fleet;
 mod model;
 mod outbox;
 mod pipeline;
@@ -149,6 +155,7 @@ mod workload;
 
 use decode::*;
 use detect::*;
+use fleet::*;
 use model::*;
 use outbox::*;
 use pipeline::*;
@@ -161,6 +168,8 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .sample_size(20)
         .configure_from_args();
+    // First, while little else has been allocated: its RSS figure is then the fleet's own.
+    bench_fleet(&mut c);
     let config = bench_config();
     let load = load_samples(&config);
     let manifests: Vec<(&str, Manifest)> = PACKAGES

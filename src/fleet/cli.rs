@@ -60,6 +60,9 @@ enum Command {
         /// Assets kept per gateway.
         #[arg(long, default_value_t = Limits::default().assets)]
         max_assets: usize,
+        /// Charts kept in all (a signal's telemetry, a rule's alert scores).
+        #[arg(long, default_value_t = Limits::default().series)]
+        max_series: usize,
         /// Points per chart.
         #[arg(long, default_value_t = Limits::default().points)]
         points: usize,
@@ -233,6 +236,7 @@ pub fn main() -> ExitCode {
             offline_after,
             max_gateways,
             max_assets,
+            max_series,
             points,
         } => super::serve(super::Options {
             listen,
@@ -247,6 +251,7 @@ pub fn main() -> ExitCode {
             limits: Limits {
                 gateways: max_gateways.max(1),
                 assets: max_assets.max(1),
+                series: max_series.max(1),
                 points: points.max(2),
                 ..Limits::default()
             },

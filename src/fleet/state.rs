@@ -12,7 +12,10 @@ use crate::record::{Alert, AlertEvent, Severity, Status, Telemetry};
 const NS: i64 = 1_000_000_000;
 const MS: i64 = 1_000_000;
 
-/// How much the fleet page keeps.
+/// How much the fleet page keeps. The bound on memory is the sum of these: at the defaults,
+/// at most 10,000 charts of 120 points (about 5 KB each with their maps, measured by the
+/// micro bench's `fleet` group: 50 MB), 20,000 open alerts and 5,000 heartbeats of a few
+/// hundred bytes each.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Gateways; past it, the one heard from least recently is forgotten.
@@ -20,11 +23,14 @@ pub struct Limits {
     /// Assets per gateway, signals (and alert rules) per asset: further ones are not kept.
     pub assets: usize,
     pub signals: usize,
+    /// Charts in all (a signal's telemetry, a rule's scores): further ones are not kept.
+    pub series: usize,
     /// Points per chart (the newest are kept).
     pub points: usize,
     /// Alert events in the timeline (the newest are kept).
     pub timeline: usize,
-    /// Open alerts per gateway (past it, the oldest is dropped).
+    /// Open alerts in all: past it, the oldest of the same gateway (or else of the gateway
+    /// with the most) is dropped.
     pub open_alerts: usize,
 }
 
@@ -34,9 +40,10 @@ impl Default for Limits {
             gateways: 5_000,
             assets: 200,
             signals: 32,
-            points: 180,
+            series: 10_000,
+            points: 120,
             timeline: 500,
-            open_alerts: 1_000,
+            open_alerts: 20_000,
         }
     }
 }
@@ -196,6 +203,23 @@ struct Gateway {
 }
 
 impl Gateway {
+    fn series(&self) -> usize {
+        self.assets
+            .values()
+            .map(|a| a.telemetry.len() + a.scores.len())
+            .sum()
+    }
+
+    /// Drop the oldest open alert; whether there was one.
+    fn drop_oldest_open(&mut self) -> bool {
+        let oldest = self
+            .open
+            .iter()
+            .min_by_key(|(_, e)| e.ts_ms)
+            .map(|(k, _)| k.clone());
+        oldest.is_some_and(|k| self.open.remove(&k).is_some())
+    }
+
     fn interval_secs(&self) -> f64 {
         match &self.heartbeat {
             Some(h) if h.heartbeat_secs > 0 => h.heartbeat_secs as f64,
@@ -242,6 +266,9 @@ pub struct Fleet {
     offline_after: f64,
     gateways: HashMap<String, Gateway>,
     timeline: VecDeque<AlertEntry>,
+    /// Charts and open alerts kept, in all gateways.
+    series: usize,
+    open: usize,
     pub counts: Counts,
 }
 
@@ -289,6 +316,8 @@ impl Fleet {
             offline_after: offline_after.max(2.0),
             gateways: HashMap::new(),
             timeline: VecDeque::new(),
+            series: 0,
+            open: 0,
             counts: Counts::default(),
         }
     }
@@ -305,23 +334,30 @@ impl Fleet {
 
     /// The gateway's entry, made if new (forgetting the least recently heard one at the limit).
     fn gateway(&mut self, id: &str, site: &str, now_ns: i64) -> &mut Gateway {
-        if !self.gateways.contains_key(id) && self.gateways.len() >= self.limits.gateways {
-            let oldest = self
-                .gateways
-                .iter()
-                .min_by_key(|(_, g)| g.touched_ns)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                self.gateways.remove(&k);
-                self.over("gateways");
-            }
-        }
+        self.admit(id);
         let g = self.gateways.entry(id.to_string()).or_default();
         if g.site != site {
             g.site = site.to_string();
         }
         g.touched_ns = now_ns;
         g
+    }
+
+    /// Room for gateway `id`: at the limit, a new one makes the least recently heard go, and
+    /// what it held is free again.
+    fn admit(&mut self, id: &str) {
+        if !self.gateways.contains_key(id) && self.gateways.len() >= self.limits.gateways {
+            let oldest = self
+                .gateways
+                .iter()
+                .min_by_key(|(_, g)| g.touched_ns)
+                .map(|(k, _)| k.clone());
+            if let Some(g) = oldest.and_then(|k| self.gateways.remove(&k)) {
+                self.series -= g.series();
+                self.open -= g.open.len();
+                self.over("gateways");
+            }
+        }
     }
 
     /// A heartbeat. `live`: read as it came (not from the backlog read at start), so the
@@ -344,46 +380,56 @@ impl Fleet {
         self.counts.records += 1;
         let limits = self.limits;
         let entry = AlertEntry::from(a);
+        self.admit(&a.gateway);
+        let opens = a.event != AlertEvent::Cleared
+            && !self
+                .gateways
+                .get(&a.gateway)
+                .is_some_and(|g| g.open.contains_key(&a.id));
+        if opens && self.open >= limits.open_alerts {
+            self.drop_an_open_alert(&a.gateway);
+        }
+        let series_room = self.series < limits.series;
         let g = self.gateway(&a.gateway, &a.site, now_ns);
-        let mut over = Vec::new();
+        let mut open_delta = 0isize;
         match a.event {
             AlertEvent::Cleared => {
-                g.open.remove(&a.id);
+                if g.open.remove(&a.id).is_some() {
+                    open_delta = -1;
+                }
             }
             _ => {
-                g.open.insert(a.id.clone(), entry.clone());
-                if g.open.len() > limits.open_alerts {
-                    let oldest = g
-                        .open
-                        .iter()
-                        .min_by_key(|(_, e)| e.ts_ms)
-                        .map(|(k, _)| k.clone());
-                    if let Some(k) = oldest {
-                        g.open.remove(&k);
-                        over.push("open_alerts");
-                    }
+                if g.open.insert(a.id.clone(), entry.clone()).is_none() {
+                    open_delta = 1;
                 }
             }
         }
-        match asset_charts(g, &a.asset, limits) {
+        let (new_series, over) = match asset_charts(g, &a.asset, limits) {
             Some(charts) => {
-                let room = charts.scores.len() < limits.signals;
+                let room = series_room && charts.scores.len() < limits.signals;
                 match charts.scores.get_mut(&a.rule) {
-                    Some(s) => s.push(entry.ts_ms, [a.value, a.limit], limits.points),
+                    Some(s) => {
+                        s.push(entry.ts_ms, [a.value, a.limit], limits.points);
+                        (false, None)
+                    }
                     None if room => {
                         let mut s = Series {
                             unit: None,
-                            points: VecDeque::new(),
+                            points: VecDeque::with_capacity(limits.points),
                         };
                         s.push(entry.ts_ms, [a.value, a.limit], limits.points);
                         charts.scores.insert(a.rule.clone(), s);
+                        (true, None)
                     }
-                    None => over.push("signals"),
+                    None if series_room => (false, Some("signals")),
+                    None => (false, Some("series")),
                 }
             }
-            None => over.push("assets"),
-        }
-        for o in over {
+            None => (false, Some("assets")),
+        };
+        self.open = self.open.saturating_add_signed(open_delta);
+        self.series += usize::from(new_series);
+        if let Some(o) = over {
             self.over(o);
         }
         self.timeline.push_back(entry);
@@ -392,13 +438,32 @@ impl Fleet {
         }
     }
 
+    /// Make room for one open alert: the oldest of `gateway`'s, or else of the gateway with
+    /// the most.
+    fn drop_an_open_alert(&mut self, gateway: &str) {
+        let dropped = match self.gateways.get_mut(gateway) {
+            Some(g) if !g.open.is_empty() => g.drop_oldest_open(),
+            _ => self
+                .gateways
+                .values_mut()
+                .max_by_key(|g| g.open.len())
+                .is_some_and(Gateway::drop_oldest_open),
+        };
+        if dropped {
+            self.open -= 1;
+            self.over("open_alerts");
+        }
+    }
+
     pub fn telemetry(&mut self, t: &Telemetry, now_ns: i64) {
         self.counts.records += 1;
         let limits = self.limits;
+        self.admit(&t.gateway);
+        let series_room = self.series < limits.series;
         let g = self.gateway(&t.gateway, &t.site, now_ns);
         let over = match asset_charts(g, &t.asset, limits) {
             Some(charts) => {
-                let room = charts.telemetry.len() < limits.signals;
+                let room = series_room && charts.telemetry.len() < limits.signals;
                 match charts.telemetry.get_mut(&t.signal) {
                     Some(s) => {
                         s.push(t.end_ns / MS, [t.mean, t.min, t.max], limits.points);
@@ -407,13 +472,15 @@ impl Fleet {
                     None if room => {
                         let mut s = Series {
                             unit: t.unit.clone(),
-                            points: VecDeque::new(),
+                            points: VecDeque::with_capacity(limits.points),
                         };
                         s.push(t.end_ns / MS, [t.mean, t.min, t.max], limits.points);
                         charts.telemetry.insert(t.signal.clone(), s);
+                        self.series += 1;
                         None
                     }
-                    None => Some("signals"),
+                    None if series_room => Some("signals"),
+                    None => Some("series"),
                 }
             }
             None => Some("assets"),

@@ -216,3 +216,53 @@ fn rejections_are_counted_by_reason_with_the_last_one_kept() {
     let json = serde_json::to_value(f.view(T0, 10)).expect("view as JSON");
     assert_eq!(json["counts"]["rejected"]["undecodable"], 2);
 }
+
+#[test]
+fn charts_and_open_alerts_have_fleet_wide_budgets_that_a_forgotten_gateway_frees() {
+    let limits = Limits {
+        gateways: 2,
+        series: 3,
+        open_alerts: 3,
+        ..Limits::default()
+    };
+    let mut f = Fleet::new(limits, 3.0);
+    for (gw, signal) in [("gw-a", "temp"), ("gw-a", "flow"), ("gw-b", "temp")] {
+        f.telemetry(&telemetry(gw, signal, T0, 1.0), T0);
+    }
+    // A fourth chart anywhere is over the budget, and counted.
+    f.telemetry(&telemetry("gw-b", "flow", T0, 1.0), T0);
+    f.alert(&alert("gw-b", "b1", "raised", T0, 90.0), T0);
+    assert_eq!(f.counts.over_limit.get("series"), Some(&2));
+    assert!(f.detail("gw-b", T0).expect("gw-b").assets["pump-1"]
+        .scores
+        .is_empty());
+    // Open alerts: gw-b has one; two on gw-a fill the budget; a third on gw-a drops gw-a's
+    // oldest; one on gw-c (forgetting gw-a, the least recently heard) frees gw-a's.
+    f.alert(&alert("gw-a", "a1", "raised", T0, 90.0), T0 + NS);
+    f.alert(&alert("gw-a", "a2", "raised", T0 + NS, 90.0), T0 + NS);
+    f.alert(&alert("gw-a", "a3", "raised", T0 + 2 * NS, 90.0), T0 + NS);
+    let open: Vec<_> = f
+        .detail("gw-a", T0)
+        .expect("gw-a")
+        .open_alerts
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    assert_eq!(open, ["a3", "a2"]);
+    assert_eq!(f.counts.over_limit.get("open_alerts"), Some(&1));
+    f.status(&status("gw-b", T0, 10), true, T0 + 2 * NS);
+    f.telemetry(&telemetry("gw-c", "temp", T0, 1.0), T0 + 3 * NS);
+    assert!(f.detail("gw-a", T0).is_none());
+    assert_eq!(f.counts.over_limit.get("gateways"), Some(&1));
+    // gw-a's two charts and two open alerts are free again.
+    assert_eq!(
+        f.detail("gw-c", T0).expect("gw-c").assets["pump-1"]
+            .telemetry
+            .len(),
+        1
+    );
+    f.alert(&alert("gw-c", "c1", "raised", T0, 90.0), T0 + 3 * NS);
+    f.alert(&alert("gw-c", "c2", "raised", T0, 90.0), T0 + 3 * NS);
+    assert_eq!(f.counts.over_limit.get("open_alerts"), Some(&1));
+    assert_eq!((f.series, f.open), (3, 3));
+}

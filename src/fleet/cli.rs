@@ -33,21 +33,11 @@ enum Command {
     /// Serve the fleet page: every gateway (online, late, offline, stopped), open alerts, the
     /// alert timeline and per asset its telemetry and alert scores, live.
     Serve {
-        /// Kafka's `host:port` list.
-        #[arg(long, short = 'b')]
-        bootstrap_servers: String,
+        #[command(flatten)]
+        kafka: KafkaArgs,
         /// Where the page listens (no login: keep it on loopback or behind a proxy that has one).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// librdkafka property `key=value` (TLS, SASL), repeatable.
-        #[arg(long = "property", short = 'X', value_parser = key_value)]
-        properties: Vec<(String, String)>,
-        #[arg(long, default_value = "forewarn.status")]
-        status_topic: String,
-        #[arg(long, default_value = "forewarn.alerts")]
-        alerts_topic: String,
-        #[arg(long, default_value = "forewarn.telemetry")]
-        telemetry_topic: String,
         /// Records read back from the end of each partition at start.
         #[arg(long, default_value_t = 2000)]
         history: i64,
@@ -226,12 +216,8 @@ pub fn main() -> ExitCode {
     crate::cli::run::init_logging("info");
     let result = match cli.command {
         Command::Serve {
-            bootstrap_servers,
+            kafka,
             listen,
-            properties,
-            status_topic,
-            alerts_topic,
-            telemetry_topic,
             history,
             offline_after,
             max_gateways,
@@ -240,14 +226,7 @@ pub fn main() -> ExitCode {
             points,
         } => super::serve(super::Options {
             listen,
-            source: Source {
-                bootstrap_servers,
-                properties,
-                status_topic,
-                alerts_topic,
-                telemetry_topic,
-                history: history.max(0),
-            },
+            source: kafka.source(history),
             limits: Limits {
                 gateways: max_gateways.max(1),
                 assets: max_assets.max(1),

@@ -28,7 +28,7 @@ pub enum KeyError {
 
 /// A key a gateway trusts: its id and public key (hex), as the provisioning file and a
 /// `rotate_keys` command give it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedKey {
     pub id: String,

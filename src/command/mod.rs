@@ -17,14 +17,18 @@
 
 pub mod gate;
 pub mod keys;
+mod schema;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::keys::{KeyError, SecretKey, TrustedKey};
+pub use self::schema::json_schemas;
 
 pub const COMMAND_SCHEMA: &str = "forewarn.command.v1";
+/// The title of the envelope's JSON Schema.
+pub const ENVELOPE_SCHEMA: &str = "forewarn.command_envelope.v1";
 
 /// What is signed is this prefix, then the command's JSON text.
 const DOMAIN: &[u8] = b"forewarn.command.v1\n";
@@ -34,7 +38,7 @@ pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// Which gateways a command is for: those named, and those whose tags include every tag
 /// given. A command naming none of either is for no one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -51,7 +55,7 @@ impl Target {
 }
 
 /// What a command asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Answer with a result; changes nothing.
@@ -90,7 +94,7 @@ impl Action {
 }
 
 /// One command, as signed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Command {
     pub schema: String,
@@ -106,7 +110,7 @@ pub struct Command {
 }
 
 /// A signed command as the commands topic carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// The command's JSON text, exactly as signed.

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-use crate::harness::wrapped_command;
+use crate::harness::{schema_errors, wrapped_command};
 
 fn fleet(args: &[&str]) -> Output {
     wrapped_command(env!("CARGO_BIN_EXE_forewarn-fleet"))
@@ -72,6 +72,20 @@ fn signed_commands_are_accepted_by_their_gateway_and_every_forgery_is_refused() 
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let accepted: serde_json::Value = serde_json::from_str(&ok(&args)).expect("command JSON");
     assert_eq!(accepted["action"]["type"], "ping");
+    // Both fit their committed schemas (schemas/forewarn.command_envelope.v1.json and
+    // forewarn.command.v1.json).
+    let envelope: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ping).expect("read")).expect("JSON");
+    let errors = schema_errors("forewarn.command_envelope.v1", &envelope);
+    assert!(errors.is_empty(), "{errors:?}");
+    let inner: serde_json::Value =
+        serde_json::from_str(envelope["command"].as_str().expect("text")).expect("JSON");
+    assert_eq!(inner, accepted);
+    let errors = schema_errors("forewarn.command.v1", &inner);
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut unknown = inner.clone();
+    unknown["priority"] = serde_json::json!("high");
+    assert_eq!(schema_errors("forewarn.command.v1", &unknown).len(), 1);
     assert_eq!(accepted["seq"], 100);
     assert_eq!(accepted["target"]["gateways"][0], "gw-1");
 

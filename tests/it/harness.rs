@@ -837,7 +837,15 @@ fn validators() -> &'static HashMap<&'static str, jsonschema::Validator> {
     static V: std::sync::OnceLock<HashMap<&'static str, jsonschema::Validator>> =
         std::sync::OnceLock::new();
     V.get_or_init(|| {
-        let files: [(&str, &str); 4] = [
+        let files: [(&str, &str); 6] = [
+            (
+                "forewarn.command.v1",
+                include_str!("../../schemas/forewarn.command.v1.json"),
+            ),
+            (
+                "forewarn.command_envelope.v1",
+                include_str!("../../schemas/forewarn.command_envelope.v1.json"),
+            ),
             (
                 "forewarn.alert.v1",
                 include_str!("../../schemas/forewarn.alert.v1.json"),

@@ -11,6 +11,7 @@ fn committed_schemas_are_the_ones_the_types_give() {
     let write = std::env::var_os("FOREWARN_WRITE_SCHEMAS").is_some();
     let mut schemas = forewarn::record::json_schemas();
     schemas.push(forewarn::config::json_schema());
+    schemas.extend(forewarn::command::json_schemas());
     for (name, schema) in &schemas {
         let path = dir.join(format!("{name}.json"));
         let text = serde_json::to_string_pretty(schema).expect("schema as JSON") + "\n";

@@ -23,6 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
+use super::lock;
 use super::state::Fleet;
 use crate::record::{now_ns, Alert, Status, Telemetry, ALERT_SCHEMA, STATUS_SCHEMA};
 use crate::record::{BASELINE_SCHEMA, TELEMETRY_SCHEMA};
@@ -260,11 +261,8 @@ pub fn run(
     Ok(())
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn header<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
+/// A header's value, as text.
+pub(super) fn header<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
     let headers = m.headers()?;
     headers
         .iter()

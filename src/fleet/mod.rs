@@ -93,6 +93,7 @@ pub fn serve(options: Options) -> anyhow::Result<()> {
     }
 }
 
+/// A lock that a panicked holder left behind is still used: the data are counters and views.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,17 +1,12 @@
 //! `forewarn-fleet tail`: forewarn's records as JSON lines, whatever their encoding.
 
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use serde_json::{json, Value};
 
 /// One record as a line: where it was read, the headers forewarn sets, and the record decoded
 /// from JSON or CBOR (by `content-type`). `Err` says why the payload did not decode.
 pub fn line(m: &BorrowedMessage<'_>) -> Result<Value, String> {
-    let header = |name: &str| -> Option<String> {
-        m.headers()?
-            .iter()
-            .find(|h| h.key == name)
-            .and_then(|h| std::str::from_utf8(h.value?).ok().map(str::to_string))
-    };
+    let header = |name: &str| super::consume::header(m, name).map(str::to_string);
     let content_type = header("content-type");
     let payload = m.payload().unwrap_or_default();
     let record = decode(payload, content_type.as_deref())

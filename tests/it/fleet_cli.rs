@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest;
 
-use crate::harness::{
-    agent_config, consume, schema_errors, wrapped_command, Agent, Mosquitto, Tansu,
-};
+use crate::harness::{consume, schema_errors, wrapped_command, Mosquitto, Tansu};
 
 fn fleet(args: &[&str]) -> Output {
     let out = wrapped_command(env!("CARGO_BIN_EXE_forewarn-fleet"))
@@ -29,26 +27,7 @@ fn fleet_status_and_tail_show_a_gateway_then_its_absence() {
     let kafka = Tansu::start();
     let mqtt = Mosquitto::start();
     let bootstrap = kafka.bootstrap();
-    let config = agent_config(
-        &bootstrap,
-        &format!(
-            r#"
-[[sources]]
-type = "mqtt"
-name = "plant"
-host = "127.0.0.1"
-port = {port}
-topics = ["plant/#"]
-topic_pattern = "plant/{{asset}}/{{signal}}"
-
-[[assets]]
-id = "pump-1"
-signals = [{{ name = "temp" }}]
-"#,
-            port = mqtt.port
-        ),
-    );
-    let mut agent = Agent::start(&config);
+    let mut agent = crate::fleet_page::gateway("gw-test", "test-site", &kafka, &mqtt);
     // Two heartbeats in Kafka first.
     let beats = consume(
         &bootstrap,

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use crate::harness::{agent_config, free_port, wrapped_command, Agent, Mosquitto, Tansu};
 use crate::webdriver::Browser;
 
-fn gateway(id: &str, site: &str, kafka: &Tansu, mqtt: &Mosquitto) -> Agent {
+/// An agent `id` at `site` with one MQTT source (`{id}/{asset}/{signal}`), pump-1's `temp` and
+/// `vibration`, and a `temp-high` rule; heartbeat every second.
+pub(crate) fn gateway(id: &str, site: &str, kafka: &Tansu, mqtt: &Mosquitto) -> Agent {
     let rest = format!(
         r#"
 [[sources]]
